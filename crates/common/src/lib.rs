@@ -1,0 +1,31 @@
+//! `common`: what every demo of the workspace repeats, and nothing else.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`cli`] | the shared flags (`--time-scale`, `--seed`, `--json`), `main -> run -> ExitCode`, one-line usage errors (exit 2) |
+//! | [`clock`] | the time-scaled sleep standing in for the notes' `time.sleep` |
+//! | [`rng`] | one seed per run, one generator per process |
+//! | [`out`] | prose or JSON Lines events, the final `summary` line, quiet end on a closed stdout |
+//! | [`child`] | the one place that forks: `spawn`, `join`, `join_timeout`, `terminate`, exit codes as Rust and Python report them |
+//! | [`sync`] | process-shared `Lock`, `Condvar`, `Barrier` on a futex |
+//! | [`procfs`] | what `/proc` says about a process |
+//! | [`sys`] | the only `unsafe` code: fork, `_exit`, pidfd, futex, `MAP_SHARED`, signal handlers |
+//!
+//! The mechanisms the notes teach (pipes, queues, pools...) live in their own members.
+
+pub mod child;
+pub mod cli;
+pub mod clock;
+pub mod out;
+pub mod procfs;
+pub mod rng;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod sync;
+
+pub use child::{spawn, Child, ExitStatus};
+pub use clock::{secs, sleep};
+pub use sys::{SharedBox, SharedSlice};
+
+/// Re-exported so members write `common::json!` without their own serde_json import.
+pub use serde_json::json;

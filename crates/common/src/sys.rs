@@ -1,0 +1,402 @@
+//! The one module of the workspace allowed to write `unsafe`.
+//!
+//! Everything the demos need from the kernel that Rust's std does not wrap safely lives here, each
+//! piece as small as it can be, each `unsafe` block with the reason it is sound. The rest of the
+//! workspace has `unsafe_code = "deny"` (see the root `Cargo.toml`) and builds on these safe
+//! functions:
+//!
+//! | function | syscall | why it needs `unsafe` |
+//! |---|---|---|
+//! | [`fork`] | fork(2) | the child of a multi-threaded process inherits locks nobody will release; we check for one thread |
+//! | [`exit_now`] | _exit(2) | skips destructors and atexit handlers on purpose |
+//! | [`pidfd_open`] | pidfd_open(2) | no std/nix wrapper yet: raw `syscall` |
+//! | [`futex_wait`], [`futex_wake`] | futex(2) | raw `syscall` on a word that may be shared |
+//! | [`SharedBox`], [`SharedSlice`] | mmap(2) `MAP_SHARED` | turning a mapping into `&T` |
+//! | [`install_stop_handlers`] | sigaction(2) | a handler runs at any instruction |
+//!
+//! Alternatives not taken: `libc::pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` would also give
+//! a process-shared lock, but every call on it is `unsafe` and the lesson (a word in shared memory
+//! plus a kernel wait queue keyed by its address) is clearer with the futex itself.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{align_of, size_of};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// fork and _exit
+// ---------------------------------------------------------------------------------------------
+
+/// Which side of a fork we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// We are the parent; this is the child's pid.
+    Parent(i32),
+    /// We are the new child.
+    Child,
+}
+
+/// fork(2), but only from a single-threaded process; otherwise an error and no fork.
+///
+/// After fork only the calling thread exists in the child. Had the parent other threads, any lock
+/// they held at that instant (stdout's, a `Mutex` of the program, an allocator's) would stay
+/// locked forever in the child, and the child's first `println!` could hang. Checking the thread
+/// count (`/proc/self/stat`) first is what makes this function safe to call.
+pub fn fork() -> io::Result<Forked> {
+    let threads = crate::procfs::thread_count(std::process::id() as i32)
+        .map_err(|e| io::Error::other(format!("{e:#}")))?;
+    if threads > 1 {
+        return Err(io::Error::other(format!(
+            "refusing to fork from a process with {threads} threads: only the forking thread \
+             would exist in the child, with any lock another thread held locked forever"
+        )));
+    }
+    // SAFETY: the process has a single thread (checked just above; only this thread could start
+    // another, and it is here), so the child inherits no lock held by a vanished thread.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// _exit(2): end this process now, without running destructors, atexit handlers or flushing
+/// stdio. A forked child must leave this way: unwinding or returning from `main` would run the
+/// parent's cleanup code (drop a `Child` handle and kill a sibling, unlink a name the parent still
+/// uses, flush a copy of the parent's buffered output twice).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// pidfd_open(2): a file descriptor that refers to process `pid` and becomes readable (poll
+/// POLLIN) when it exits. It lets a parent wait for one child *with a timeout* while blocking in
+/// the kernel; waitpid alone can only block forever or not at all.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall taking two integers; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// futex: the kernel wait queue behind every blocking lock in this workspace
+// ---------------------------------------------------------------------------------------------
+
+/// futex(FUTEX_WAIT): sleep in the kernel while `word` still holds `expected`, for at most
+/// `timeout`. Returns `false` if the timeout ran out, `true` otherwise (woken, value already
+/// different, or a signal: callers re-check their condition in every case).
+///
+/// No `FUTEX_PRIVATE_FLAG`: the kernel then keys the wait queue by the *physical* page, so a
+/// process that waits on a word in a `MAP_SHARED` mapping is woken by another process's
+/// [`futex_wake`] on the same word, whatever address each has it mapped at.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call (it is borrowed), and
+    // `ts_ptr` is null or points at a timespec that outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    !(r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT))
+}
+
+/// futex(FUTEX_WAKE): wake up to `n` waiters blocked on `word`. Returns how many were woken.
+pub fn futex_wake(word: &AtomicU32, n: i32) -> usize {
+    // SAFETY: `word` is a valid aligned u32; FUTEX_WAKE only uses its address as a key.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            n,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    r.max(0) as usize
+}
+
+// ---------------------------------------------------------------------------------------------
+// MAP_SHARED memory
+// ---------------------------------------------------------------------------------------------
+
+/// Types that may live in memory shared by several processes.
+///
+/// # Safety
+/// An implementor must be valid when all its bytes are zero (a fresh mapping is zero-filled),
+/// must be safe to use from several threads at once (`Sync`: processes sharing a page race like
+/// threads), and must hold no pointer into process-private memory (a `Box` or `Vec` would point at
+/// a *different* copy in every process after fork). Its `Drop` is never run.
+pub unsafe trait ShmSafe: Sync {}
+
+// SAFETY (all impls below): atomics are valid at zero, Sync, and hold no pointers.
+unsafe impl ShmSafe for AtomicBool {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicU8 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicI32 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicI64 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for AtomicUsize {}
+// SAFETY: an array of zero-valid, Sync, pointer-free elements is all three itself.
+unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
+// SAFETY: a tuple of ShmSafe fields is ShmSafe, field by field.
+unsafe impl<A: ShmSafe, B: ShmSafe> ShmSafe for (A, B) {}
+// SAFETY: as above.
+unsafe impl<A: ShmSafe, B: ShmSafe, C: ShmSafe> ShmSafe for (A, B, C) {}
+// SAFETY: as above.
+unsafe impl<A: ShmSafe, B: ShmSafe, C: ShmSafe, D: ShmSafe> ShmSafe for (A, B, C, D) {}
+
+// SAFETY: Lock, Condvar and Barrier are `repr(C)` structs of atomics: zero is their initial
+// state (unlocked, no waiters, generation 0), they are Sync, and they hold no pointers.
+unsafe impl ShmSafe for crate::sync::Lock {}
+// SAFETY: as above.
+unsafe impl ShmSafe for crate::sync::Condvar {}
+// SAFETY: as above (a zero party count must be set with `init` before use).
+unsafe impl ShmSafe for crate::sync::Barrier {}
+
+/// An anonymous `MAP_SHARED` mapping: the same physical pages in the creator and in every child
+/// forked after it, so a store in one process is seen by a load in another.
+///
+/// Why not `memmap2::MmapMut::map_anon`: that is `MAP_PRIVATE`, copy-on-write after fork, so each
+/// child would silently write to its own copy (exactly Python's plain global variable).
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        let len = len.max(1);
+        // SAFETY: a fresh anonymous mapping: no address hint, no file; the kernel picks the place.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: NonNull::new(p.cast()).expect("mmap returned null without MAP_FAILED"),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; the owning SharedBox/SharedSlice is
+        // being dropped, so no reference into the mapping outlives this.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+// SAFETY: the mapping is only reached through `&T` with `T: ShmSafe` (so `Sync`).
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+/// One `T` in shared memory, zero-initialised. Create it *before* forking: children inherit the
+/// mapping at the same address. Each process unmaps its view when it drops the box; the pages
+/// are freed when the last process has done so (or exited).
+pub struct SharedBox<T: ShmSafe> {
+    map: Mapping,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: ShmSafe> SharedBox<T> {
+    /// Map a zeroed `T` (`MAP_SHARED | MAP_ANONYMOUS`).
+    pub fn new_zeroed() -> io::Result<Self> {
+        assert!(align_of::<T>() <= 4096, "page alignment is the most mmap gives");
+        Ok(SharedBox {
+            map: Mapping::new(size_of::<T>())?,
+            _t: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: ShmSafe> std::ops::Deref for SharedBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the mapping is page-aligned (so aligned for T), at least size_of::<T>() long,
+        // zero-filled by the kernel, and `T: ShmSafe` promises all-zero is a valid T. It lives as
+        // long as `self`, and T is Sync, so shared references from several processes are fine.
+        unsafe { &*self.map.ptr.as_ptr().cast::<T>() }
+    }
+}
+
+/// `len` zeroed `T`s in shared memory (a shared array sized at run time).
+pub struct SharedSlice<T: ShmSafe> {
+    map: Mapping,
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: ShmSafe> SharedSlice<T> {
+    /// Map `len` zeroed elements.
+    pub fn new_zeroed(len: usize) -> io::Result<Self> {
+        assert!(align_of::<T>() <= 4096, "page alignment is the most mmap gives");
+        let bytes = size_of::<T>()
+            .checked_mul(len)
+            .ok_or_else(|| io::Error::other("shared slice too large"))?;
+        Ok(SharedSlice {
+            map: Mapping::new(bytes)?,
+            len,
+            _t: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: ShmSafe> std::ops::Deref for SharedSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: as for SharedBox: aligned, long enough for `len` elements, zero-valid, Sync.
+        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().cast::<T>(), self.len) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals: stop every child when the parent is told to stop
+// ---------------------------------------------------------------------------------------------
+
+/// Where the handler finds the children to stop: a fixed table of pids, since a handler may not
+/// allocate or take a lock. `crate::child` fills and empties it.
+pub(crate) static CHILD_PIDS: [AtomicI32; MAX_TRACKED] = [const { AtomicI32::new(0) }; MAX_TRACKED];
+/// How many children one process can track at once (well above every demo's cap).
+pub const MAX_TRACKED: usize = 1024;
+/// Set when this process has made itself a child subreaper: the handler then also reaps orphaned
+/// grandchildren that were handed to it.
+pub(crate) static IS_SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(sig: libc::c_int) {
+    let msg: &[u8] = if sig == libc::SIGINT {
+        b"error: interrupted (SIGINT); every child process was stopped and reaped\n"
+    } else {
+        b"error: terminated (SIGTERM); every child process was stopped and reaped\n"
+    };
+    stop_children_and_exit(128 + sig, Some(msg));
+}
+
+/// Kill (SIGKILL) and reap every tracked child, print `msg` on stderr, `_exit(code)`.
+///
+/// Everything here is async-signal-safe (atomics, kill, waitpid, write, _exit: no allocation, no
+/// lock, no formatting), so the SIGINT/SIGTERM handler calls it, and so does the output code when
+/// stdout is closed.
+pub(crate) fn stop_children_and_exit(code: i32, msg: Option<&[u8]>) -> ! {
+    for slot in &CHILD_PIDS {
+        let pid = slot.load(Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: kill takes plain integers. The pid is still ours: we never reap it before
+            // clearing the slot, so the number cannot have been reused by another process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    for slot in &CHILD_PIDS {
+        let pid = slot.load(Ordering::SeqCst);
+        if pid > 0 {
+            let mut status = 0;
+            // SAFETY: waitpid writes into `status`, a valid local. Retry on EINTR.
+            while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+        }
+    }
+    if IS_SUBREAPER.load(Ordering::SeqCst) {
+        // Grandchildren orphaned to us: those we track were killed above, the rest die by their
+        // parent-death signal. Block until the kernel says there are no children left (ECHILD).
+        let mut status = 0;
+        // SAFETY: as above.
+        while unsafe { libc::waitpid(-1, &mut status, 0) } != -1
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+    if let Some(msg) = msg {
+        // SAFETY: write(2) from a valid buffer; the result is irrelevant as we exit next.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    }
+    exit_now(code)
+}
+
+/// Install the parent's SIGINT/SIGTERM handler: kill and reap every tracked child, print one
+/// line, exit 130 or 143. Idempotent.
+pub fn install_stop_handlers() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); we then set the handler to
+        // a function whose body is async-signal-safe (see on_stop_signal).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            // Block the other stop signal while handling one, so the handler never runs twice.
+            libc::sigaddset(&mut sa.sa_mask, libc::SIGINT);
+            libc::sigaddset(&mut sa.sa_mask, libc::SIGTERM);
+            sa.sa_flags = libc::SA_RESTART;
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// In a freshly forked child: SIGINT and SIGTERM back to their default action (die quietly), so
+/// a Ctrl-C to the whole process group gives one message (the parent's), not one per process.
+pub fn reset_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: SIG_DFL is always a valid disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Block (`true`) or unblock (`false`) SIGINT and SIGTERM for the calling thread. Used around
+/// fork so the handler never runs between fork and the child's pid being recorded.
+pub fn block_stop_signals(block: bool) {
+    // SAFETY: sigset operations on a local set; sigprocmask with a valid set pointer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,3 @@
+//! (being written)
+/// Run.
+pub fn run() -> anyhow::Result<()> { anyhow::bail!("not yet") }

@@ -357,15 +357,33 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let deadline = std::time::Instant::now() + timeout;
+        if self.wait_exit_unreaped(Some(timeout))? {
+            self.try_reap()
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Block until the child has exited (or `timeout` ran out) *without reaping it*: the pidfd
+    /// becomes readable at exit, but only waitpid frees the zombie. Returns `true` if it exited.
+    /// The `process zombie` demo uses this to look at the zombie before reaping.
+    pub fn wait_exit_unreaped(&self, timeout: Option<Duration>) -> Result<bool> {
+        if self.status.is_some() {
+            return Ok(true);
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX);
+            let ms = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
             let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, ms) {
-                Ok(0) => return Ok(None),
-                Ok(_) => return self.try_reap(),
+                Ok(n) => return Ok(n > 0),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("poll(pidfd)"),
             }

@@ -50,20 +50,38 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Build a usage error worded like clap's: `invalid value 'V' for '--flag': why`.
-pub fn usage(flag: &str, value: impl std::fmt::Display, why: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(UsageError(format!("invalid value '{value}' for '{flag}': {why}")))
+pub fn usage(
+    flag: &str,
+    value: impl std::fmt::Display,
+    why: impl std::fmt::Display,
+) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!(
+        "invalid value '{value}' for '{flag}': {why}"
+    )))
 }
 
 /// Parse the command line (exit 2 on a usage error), set up seed, time scale and output, run the
 /// demo, and map its result to an exit status.
 pub fn main<T: Demo>(run: impl FnOnce(T) -> Result<()>) -> ExitCode {
-    let cli = match T::try_parse() {
+    // `--timeout -1` must reach the value parser (and get "must be >= 0") rather than be taken
+    // for an unknown flag `-1`: allow negative numbers as values, in every subcommand.
+    fn negative_numbers_as_values(cmd: clap::Command) -> clap::Command {
+        cmd.allow_negative_numbers(true)
+            .mut_subcommands(negative_numbers_as_values)
+    }
+    let parsed = negative_numbers_as_values(T::command())
+        .try_get_matches()
+        .and_then(|m| T::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
-            {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }

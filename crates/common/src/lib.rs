@@ -19,9 +19,9 @@ pub mod clock;
 pub mod out;
 pub mod procfs;
 pub mod rng;
+pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
-pub mod sync;
 
 pub use child::{spawn, Child, ExitStatus};
 pub use clock::{secs, sleep};

@@ -17,7 +17,6 @@
 //! Alternatives not taken: `libc::pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` would also give
 //! a process-shared lock, but every call on it is `unsafe` and the lesson (a word in shared memory
 //! plus a kernel wait queue keyed by its address) is clearer with the futex itself.
-#![allow(unsafe_code)]
 
 use std::io;
 use std::mem::{align_of, size_of};
@@ -153,7 +152,7 @@ pub fn futex_wake(word: &AtomicU32, n: i32) -> usize {
 /// a *different* copy in every process after fork). Its `Drop` is never run.
 pub unsafe trait ShmSafe: Sync {}
 
-// SAFETY (all impls below): atomics are valid at zero, Sync, and hold no pointers.
+// SAFETY: atomics are valid at zero, Sync, and hold no pointers (so for all impls below).
 unsafe impl ShmSafe for AtomicBool {}
 // SAFETY: as above.
 unsafe impl ShmSafe for AtomicU8 {}
@@ -242,7 +241,10 @@ pub struct SharedBox<T: ShmSafe> {
 impl<T: ShmSafe> SharedBox<T> {
     /// Map a zeroed `T` (`MAP_SHARED | MAP_ANONYMOUS`).
     pub fn new_zeroed() -> io::Result<Self> {
-        assert!(align_of::<T>() <= 4096, "page alignment is the most mmap gives");
+        assert!(
+            align_of::<T>() <= 4096,
+            "page alignment is the most mmap gives"
+        );
         Ok(SharedBox {
             map: Mapping::new(size_of::<T>())?,
             _t: std::marker::PhantomData,
@@ -270,7 +272,10 @@ pub struct SharedSlice<T: ShmSafe> {
 impl<T: ShmSafe> SharedSlice<T> {
     /// Map `len` zeroed elements.
     pub fn new_zeroed(len: usize) -> io::Result<Self> {
-        assert!(align_of::<T>() <= 4096, "page alignment is the most mmap gives");
+        assert!(
+            align_of::<T>() <= 4096,
+            "page alignment is the most mmap gives"
+        );
         let bytes = size_of::<T>()
             .checked_mul(len)
             .ok_or_else(|| io::Error::other("shared slice too large"))?;

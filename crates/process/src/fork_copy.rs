@@ -26,7 +26,10 @@ pub fn run() -> Result<()> {
     out::event(
         "before_fork",
         json!({"value": VALUE.load(Ordering::SeqCst)}),
-        format!("parent: value = {} before start()", VALUE.load(Ordering::SeqCst)),
+        format!(
+            "parent: value = {} before start()",
+            VALUE.load(Ordering::SeqCst)
+        ),
     );
     // The child reports what it saw through its exit code? No: through its own output line, and
     // through a shared slot so the parent can put it in the summary.
@@ -35,7 +38,11 @@ pub fn run() -> Result<()> {
         VALUE.store(999, Ordering::SeqCst);
         let v = VALUE.load(Ordering::SeqCst);
         seen.store(v, Ordering::SeqCst);
-        out::event("child_changed", json!({"value": v}), format!("  child (pid {}): set value = {v}", std::process::id()));
+        out::event(
+            "child_changed",
+            json!({"value": v}),
+            format!("  child (pid {}): set value = {v}", std::process::id()),
+        );
         Ok(())
     })?;
     c.join()?;
@@ -44,9 +51,14 @@ pub fn run() -> Result<()> {
     out::event(
         "after_join",
         json!({"value": parent_value}),
-        format!("parent: value = {parent_value} after join(): the child changed its own copy, not ours"),
+        format!(
+            "parent: value = {parent_value} after join(): the child changed its own copy, not ours"
+        ),
     );
-    ensure!(parent_value == 100, "the child's write reached the parent: {parent_value}");
+    ensure!(
+        parent_value == 100,
+        "the child's write reached the parent: {parent_value}"
+    );
     out::summary(json!({"parent_value": parent_value, "child_value": child_value}));
     Ok(())
 }

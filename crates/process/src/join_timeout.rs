@@ -1,6 +1,95 @@
-//! (being written)
-/// Flags.
+//! `join-timeout` (Process类介绍: `p.join([timeout])`, note 004).
+//!
+//! Python:
+//!
+//! ```text
+//! p = Process(target=work); p.start()
+//! p.join(timeout=1)     # returns after 1 s even though work() is not done
+//! p.is_alive()          # True: join(timeout) does not stop anything, it only stops *waiting*
+//! p.join()              # now wait for real; p.exitcode == 0
+//! ```
+//!
+//! `join(timeout)` here is poll(2) on a pidfd (a file descriptor that becomes readable when the
+//! process exits) with a timeout, then waitpid. waitpid alone can only block forever or not at
+//! all; Python instead sleeps and re-checks with growing intervals, which is the polling the
+//! notes warn about.
+//!
+//! To make "still running after the timeout" certain rather than likely, the child ends only
+//! after the parent opens a gate (see [`crate::gate`]).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use common::{clock, json, out, secs, sleep};
+
+use crate::gate::Gate;
+
+/// Flags of `join-timeout`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
-/// Run.
-pub fn run(_a: &Args) -> anyhow::Result<()> { anyhow::bail!("not yet") }
+pub struct Args {
+    /// The join timeout in seconds (scaled by --time-scale; 0..=60).
+    #[arg(long, default_value = "1.0", value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: f64,
+}
+
+/// Parse a timeout in seconds: finite, 0..=60.
+pub fn parse_timeout(s: &str) -> Result<f64, String> {
+    let f: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
+    if !f.is_finite() || !(0.0..=60.0).contains(&f) {
+        return Err("must be a number of seconds in 0..=60".into());
+    }
+    Ok(f)
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let mut gate = Gate::new()?;
+    // The closure *borrows* `gate`. It only ever runs in the child, where the borrow refers to
+    // the child's own copy of it (fork copied the memory); the parent's `gate` is untouched.
+    let mut child = common::spawn("worker", || {
+        gate.keep_read_end();
+        out::event(
+            "child_working",
+            json!({}),
+            "  [worker] working (it runs until the parent lets it finish)...",
+        );
+        sleep(secs(2.0));
+        gate.wait()?;
+        out::event("child_done", json!({}), "  [worker] done");
+        Ok(())
+    })?;
+    gate.keep_write_end();
+    let timeout = clock::scaled(Duration::from_secs_f64(a.timeout));
+    let t0 = Instant::now();
+    let res = child.join_timeout(timeout)?;
+    let waited_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let alive = child.is_alive()?;
+    out::event(
+        "join_timeout_returned",
+        json!({"timeout_ms": timeout.as_secs_f64() * 1e3, "waited_ms": waited_ms, "exited": res.is_some(), "is_alive": alive}),
+        format!(
+            "join(timeout={:.1}) returned after {waited_ms:.0} ms; is_alive() = {alive}: the timeout ended the wait, not the child",
+            timeout.as_secs_f64()
+        ),
+    );
+    gate.open(b'g')?;
+    let status = child.join()?;
+    out::event(
+        "joined",
+        json!({"exit_code": status.python_exitcode()}),
+        format!(
+            "the parent let it finish; join() = {status}, exitcode {}",
+            status.python_exitcode()
+        ),
+    );
+    anyhow::ensure!(
+        alive,
+        "the child was not alive after join(timeout): the gate failed"
+    );
+    out::summary(json!({
+        "alive_after_timeout": alive,
+        "exit_code": status.python_exitcode(),
+        "timeout_ms": timeout.as_secs_f64() * 1e3,
+    }));
+    Ok(())
+}

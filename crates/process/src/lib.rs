@@ -48,8 +48,10 @@
 //! - *"join: the main thread waits"*: more exactly, join is waitpid: it waits *and* collects the
 //!   exit status, freeing the zombie entry. A child that is never joined stays a zombie.
 
+pub mod cpu;
 pub mod daemon;
 pub mod fork_copy;
+pub mod gate;
 pub mod join_timeout;
 pub mod lifecycle;
 pub mod lock_held;
@@ -67,7 +69,7 @@ pub const MAX_CHILDREN: u32 = 64;
 
 /// The Process lifecycle (note 004): start, pid, name, join, terminate, daemon, exit codes.
 #[derive(Parser, Debug)]
-#[command(name = "process", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "process", version, about, long_about = None, 
           after_help = "Without a subcommand: lifecycle.")]
 pub struct Cli {
     #[command(subcommand)]
@@ -107,7 +109,10 @@ pub enum Cmd {
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.cmd.unwrap_or(Cmd::Lifecycle(lifecycle::Args::default())) {
+    match cli
+        .cmd
+        .unwrap_or(Cmd::Lifecycle(lifecycle::Args::default()))
+    {
         Cmd::Lifecycle(a) => lifecycle::run(&a),
         Cmd::ForkCopy => fork_copy::run(),
         Cmd::JoinTimeout(a) => join_timeout::run(&a),

@@ -83,7 +83,11 @@ pub fn run(a: &Args) -> Result<()> {
         let fruit = FRUITS[i as usize % FRUITS.len()];
         let kwargs = Kwargs {
             greeting: "hello",
-            exit_code: if i + 1 == a.children && a.children > 1 { 3 } else { 0 },
+            exit_code: if i + 1 == a.children && a.children > 1 {
+                3
+            } else {
+                0
+            },
         };
         let child_name = name.clone();
         let c = common::spawn(name.clone(), move || task(&child_name, (i, fruit), &kwargs))?;
@@ -110,7 +114,12 @@ pub fn run(a: &Args) -> Result<()> {
         out::event(
             "joined",
             json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
-            format!("joined {} (pid {}): {status}, exitcode {}", c.name(), c.pid(), status.python_exitcode()),
+            format!(
+                "joined {} (pid {}): {status}, exitcode {}",
+                c.name(),
+                c.pid(),
+                status.python_exitcode()
+            ),
         );
         list.push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
     }
@@ -119,7 +128,11 @@ pub fn run(a: &Args) -> Result<()> {
     // blocks at join right away. The wait is waitpid in the kernel: the parent uses no CPU.
     out::say("situation 2: the parent cannot continue until its child has finished, so it blocks at join()");
     let mut prep = common::spawn("preparer", || {
-        out::event("child_args", json!({"name": "preparer"}), "  [preparer] preparing what the parent needs...");
+        out::event(
+            "child_args",
+            json!({"name": "preparer"}),
+            "  [preparer] preparing what the parent needs...",
+        );
         sleep(secs(1.0));
         Ok(())
     })?;
@@ -129,7 +142,9 @@ pub fn run(a: &Args) -> Result<()> {
     out::event(
         "joined",
         json!({"name": "preparer", "child_pid": prep.pid(), "exit_code": status.python_exitcode(), "waited_ms": waited_ms}),
-        format!("join() returned after {waited_ms:.0} ms ({status}); only now does the parent go on"),
+        format!(
+            "join() returned after {waited_ms:.0} ms ({status}); only now does the parent go on"
+        ),
     );
     out::summary(json!({
         "children": list,

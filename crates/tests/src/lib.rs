@@ -55,7 +55,11 @@ pub fn bin(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--quiet", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
         .args(["-p", name, "--bin", name]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
@@ -97,9 +101,25 @@ pub struct Running {
 
 /// Start demo `name` with `args`, in its own process group, stdout and stderr captured.
 pub fn start(name: &str, args: &[&str]) -> Running {
+    start_head(name, args, usize::MAX)
+}
+
+/// Like [`start`], but close our end of the demo's stdout after reading `lines` lines, as
+/// `demo | head -n LINES` does: the demo's next write fails with EPIPE.
+pub fn start_head(name: &str, args: &[&str], max_lines: usize) -> Running {
+    start_program(&bin(name), name, args, max_lines)
+}
+
+/// Start any program under the harness's rules (own group, captured output, leftover check).
+/// The demos go through [`start`]; this exists so the harness can be tested on itself.
+pub fn start_program(
+    exe: &std::path::Path,
+    name: &str,
+    args: &[&str],
+    max_lines: usize,
+) -> Running {
     become_subreaper();
-    let exe = bin(name);
-    let mut cmd = Command::new(&exe);
+    let mut cmd = Command::new(exe);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -113,7 +133,8 @@ pub fn start(name: &str, args: &[&str]) -> Running {
     let (tx, lines) = mpsc::channel();
     let stdout = child.stdout.take().expect("piped stdout");
     let stdout_reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        // `take` ends the loop after `lines` lines; the reader (and the pipe) is dropped then.
+        for line in BufReader::new(stdout).lines().take(max_lines) {
             match line {
                 Ok(l) => {
                     if tx.send(l).is_err() {
@@ -250,22 +271,35 @@ impl Running {
         while let Ok(l) = self.lines.try_recv() {
             self.stdout_seen.push(l);
         }
-        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
-            .into_owned();
+        let stderr =
+            String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_owned();
         let run = Run {
             pid: self.pid,
             cmdline: self.cmdline.clone(),
             status,
-            stdout: self.stdout_seen.join("\n") + if self.stdout_seen.is_empty() { "" } else { "\n" },
+            stdout: self.stdout_seen.join("\n")
+                + if self.stdout_seen.is_empty() {
+                    ""
+                } else {
+                    "\n"
+                },
             stderr,
             leftovers,
             elapsed: self.started.elapsed(),
         };
         if status.is_none() {
-            panic!("the demo did not finish within {RUN_TIMEOUT:?}\n{}", run.report());
+            panic!(
+                "the demo did not finish within {RUN_TIMEOUT:?}\n{}",
+                run.report()
+            );
         }
         if !run.leftovers.is_empty() {
-            panic!("processes left behind: {:?}\n{}", run.leftovers, run.report());
+            panic!(
+                "processes left behind: {:?}\n{}",
+                run.leftovers,
+                run.report()
+            );
         }
         run
     }
@@ -411,7 +445,10 @@ impl Run {
     /// Assert an exit code.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
-        self.check(self.code() == Some(code), &format!("expected exit code {code}"))
+        self.check(
+            self.code() == Some(code),
+            &format!("expected exit code {code}"),
+        )
     }
 
     /// Every stdout line parsed as JSON (fails on a line that is not a JSON object with
@@ -470,7 +507,10 @@ impl Run {
             "stderr should be exactly one `error:` line",
         );
         for m in mentions {
-            self.check(lines[0].contains(m), &format!("the error line should mention {m:?}"));
+            self.check(
+                lines[0].contains(m),
+                &format!("the error line should mention {m:?}"),
+            );
         }
         self
     }

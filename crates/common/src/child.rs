@@ -130,6 +130,22 @@ where
 
 static HANDLERS: Once = Once::new();
 
+/// Install the parent's SIGINT/SIGTERM handler (once per process): it kills and reaps every
+/// tracked child, prints one `error:` line and exits 130 or 143. `cli::main` calls it at start;
+/// `spawn` calls it too, for programs that do not go through `cli::main`.
+pub fn install_stop_handlers() -> Result<()> {
+    let mut install_err = None;
+    HANDLERS.call_once(|| {
+        if let Err(e) = sys::install_stop_handlers() {
+            install_err = Some(e);
+        }
+    });
+    match install_err {
+        Some(e) => Err(e).context("sigaction(SIGINT/SIGTERM)"),
+        None => Ok(()),
+    }
+}
+
 /// Start `f` in a new child process. The child runs `f` and `_exit`s with 0 (Ok), 1 (Err: the
 /// error is printed on stderr as one `error:` line) or 101 (panic: reported to the parent).
 pub fn spawn_with<F>(name: impl Into<String>, opts: Options, f: F) -> Result<Child>
@@ -137,15 +153,7 @@ where
     F: FnOnce() -> Result<()>,
 {
     let name = name.into();
-    let mut install_err = None;
-    HANDLERS.call_once(|| {
-        if let Err(e) = sys::install_stop_handlers() {
-            install_err = Some(e);
-        }
-    });
-    if let Some(e) = install_err {
-        return Err(e).context("sigaction(SIGINT/SIGTERM)");
-    }
+    install_stop_handlers()?;
 
     // The report pipe, O_CLOEXEC so an exec'd program would not inherit it. The parent keeps the
     // read end, the child the write end; each closes the other's right after fork, so the parent
@@ -335,20 +343,16 @@ impl Child {
 
     /// Block until the child exits, reap it and return how it ended (Python's `p.join()`).
     /// Idempotent: a second call returns the same status.
+    ///
+    /// Two steps, on purpose: first wait for the exit *without* reaping (poll on the pidfd, in the
+    /// kernel), then reap. Until it is reaped the exited child is a zombie and its pid cannot be
+    /// reused, so the stop handler, which kills every pid in its table, can never hit a stranger.
     pub fn join(&mut self) -> Result<ExitStatus> {
-        if let Some(s) = self.status {
-            return Ok(s);
-        }
         loop {
-            match waitpid(Pid::from_raw(self.pid), None) {
-                Ok(ws) => {
-                    if let Some(s) = self.record(ws) {
-                        return Ok(s);
-                    }
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).context(format!("waitpid({})", self.pid)),
+            if let Some(s) = self.try_reap()? {
+                return Ok(s);
             }
+            self.wait_exit_unreaped(None)?;
         }
     }
 
@@ -391,14 +395,25 @@ impl Child {
     }
 
     /// Reap the child if it has exited, without blocking.
+    ///
+    /// SIGINT/SIGTERM are blocked from the waitpid until the pid has left the stop handler's
+    /// table (a few instructions: WNOHANG never blocks), so the handler never sees a pid that
+    /// was already reaped and might belong to another process by now.
     pub fn try_reap(&mut self) -> Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        match waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => Ok(None),
-            Ok(ws) => Ok(self.record(ws)),
+        sys::block_stop_signals(true);
+        let r = waitpid(Pid::from_raw(self.pid), Some(WaitPidFlag::WNOHANG));
+        let status = match r {
+            Ok(WaitStatus::StillAlive) => None,
+            Ok(ws) => self.record(ws),
+            Err(_) => None,
+        };
+        sys::block_stop_signals(false);
+        match r {
             Err(e) => Err(e).context(format!("waitpid({}, WNOHANG)", self.pid)),
+            Ok(_) => Ok(status),
         }
     }
 

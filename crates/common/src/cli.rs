@@ -96,6 +96,12 @@ pub fn main<T: Demo>(run: impl FnOnce(T) -> Result<()>) -> ExitCode {
     crate::rng::set_seed(seed);
     crate::clock::set_time_scale(common.time_scale);
     crate::out::init(common.json);
+    // From here on, Ctrl-C or SIGTERM at any moment ends the demo the same way: every child is
+    // killed and reaped, one `error:` line, exit 130 or 143.
+    if let Err(e) = crate::child::install_stop_handlers() {
+        eprintln!("error: sigaction(SIGINT/SIGTERM): {e}");
+        return ExitCode::from(1);
+    }
     let result = run(cli);
     crate::out::flush();
     match result {

@@ -310,9 +310,9 @@ pub(crate) static IS_SUBREAPER: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop_signal(sig: libc::c_int) {
     let msg: &[u8] = if sig == libc::SIGINT {
-        b"error: interrupted (SIGINT); every child process was stopped and reaped\n"
+        b"error: interrupted by SIGINT: the demo and all its processes stopped\n"
     } else {
-        b"error: terminated (SIGTERM); every child process was stopped and reaped\n"
+        b"error: terminated by SIGTERM: the demo and all its processes stopped\n"
     };
     stop_children_and_exit(128 + sig, Some(msg));
 }

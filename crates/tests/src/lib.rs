@@ -548,3 +548,82 @@ pub fn named_objects_of(pid: i32) -> Vec<String> {
 
 /// Seeds for tests that sweep several: fixed, so a failure repeats.
 pub const SEEDS: [u64; 5] = [1, 2, 3, 42, 20261122];
+
+/// Every demo binary of the workspace.
+pub const DEMOS: [&str; 7] = [
+    "process",
+    "pipe",
+    "queue",
+    "shared-mem",
+    "threads",
+    "pool",
+    "prodcons",
+];
+
+/// The `--help` text of `demo` (or of one of its subcommands).
+pub fn help_of(demo: &str, sub: &str) -> String {
+    let args: Vec<&str> = if sub.is_empty() {
+        vec!["--help"]
+    } else {
+        vec![sub, "--help"]
+    };
+    let run = run(demo, &args);
+    run.expect_code(0);
+    run.stdout.clone()
+}
+
+/// The subcommands a demo's `--help` lists (without clap's own `help`).
+pub fn subcommands(demo: &str) -> Vec<String> {
+    let help = help_of(demo, "");
+    let mut subs = Vec::new();
+    let mut in_commands = false;
+    for line in help.lines() {
+        if line.starts_with("Commands:") {
+            in_commands = true;
+            continue;
+        }
+        if in_commands {
+            if !line.starts_with("  ") {
+                break;
+            }
+            if let Some(name) = line.split_whitespace().next() {
+                if name != "help" {
+                    subs.push(name.to_string());
+                }
+            }
+        }
+    }
+    subs
+}
+
+/// The flags of a `--help` text that take a number: those with a numeric `[default: N]`, or a
+/// value name that says so (`<N>`, `<MS>`, `<SECONDS>`, `<COUNT>`...). `--seed` and
+/// `--time-scale` are left to the common-flag checks.
+pub fn numeric_flags(help: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        let Some(rest) = t.strip_prefix("--") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if name == "seed" || name == "time-scale" || !t.contains(" <") {
+            continue;
+        }
+        let numeric_default = t
+            .split("[default: ")
+            .nth(1)
+            .and_then(|d| d.split(']').next())
+            .is_some_and(|d| d.parse::<f64>().is_ok());
+        let numeric_name = ["<N>", "<MS>", "<SECONDS>", "<COUNT>", "<BYTES>", "<SIZE>"]
+            .iter()
+            .any(|v| t.contains(v));
+        if numeric_default || numeric_name {
+            flags.push(format!("--{name}"));
+        }
+    }
+    flags
+}

@@ -1,0 +1,318 @@
+//! The two roles of the notes (程序中有两类角色): a **producer** makes items and `put`s them, a
+//! **consumer** `get`s items and handles them. Neither knows the other exists; each only knows
+//! the buffer ([`Buffer`]), which is what decouples them (解耦).
+//!
+//! The same two functions run as threads (`--mode threads`, buffer = [`crate::bounded`]) and as
+//! forked processes (`--mode processes`, buffer = the `queue` member's cross-process queue): the
+//! [`Buffer`] trait is the only difference.
+//!
+//! Measuring blocking: each call is first tried without waiting (`try_put` / `try_get`). If that
+//! finds the buffer full (or empty), the role is *blocked*: it says so, counts itself as waiting
+//! (for the timeline), and makes the blocking call, timing it. So "blocked time" is exactly the
+//! time spent in calls that had to wait, and a call that went straight through costs no clock
+//! read. (The blocking call itself sleeps in the kernel: a futex wait, never a sleep-and-check
+//! loop.)
+//!
+//! Simulated work: `--produce-ms` / `--consume-ms` per item, each multiplied by a jitter factor
+//! between 0.5 and 1.5 drawn from the role's own seeded generator (`common::rng::rng_for`), and
+//! by `--time-scale` (`common::sleep`): the notes' `time.sleep(random...)`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use common::{json, out};
+use rand::Rng;
+
+use crate::ledger::{Ledger, Side};
+use crate::timeline::{bar, Timeline};
+use crate::{Inject, Item};
+
+/// What a put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// In; the buffer then held this many items.
+    Done(usize),
+    /// No room now (only from `try_put`).
+    Full,
+    /// The buffer is closed: no consumer will take it.
+    Closed,
+}
+
+/// What a get did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Get {
+    /// An item; the buffer then held this many.
+    Item(Item, usize),
+    /// Nothing now (only from `try_get`).
+    Empty,
+    /// Closed and drained: nothing will ever come.
+    Closed,
+}
+
+/// The bounded blocking buffer between the roles.
+pub trait Buffer {
+    /// Put without waiting.
+    fn try_put(&self, item: Item) -> Result<Put>;
+    /// Put, sleeping while full.
+    fn put(&self, item: Item) -> Result<Put>;
+    /// Get without waiting.
+    fn try_get(&self) -> Result<Get>;
+    /// Get, sleeping while empty.
+    fn get(&self) -> Result<Get>;
+    /// No more puts; wakes every sleeper.
+    fn close(&self);
+}
+
+/// Everything a role needs to know about the run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// 0 or 1: which phase of the default run (seeds the jitter differently).
+    pub phase: u32,
+    /// Number of producers.
+    pub producers: u32,
+    /// Number of consumers.
+    pub consumers: u32,
+    /// Items per producer.
+    pub items: u32,
+    /// Buffer capacity.
+    pub capacity: usize,
+    /// Mean simulated work per item made.
+    pub produce_ms: u64,
+    /// Mean simulated work per item handled.
+    pub consume_ms: u64,
+    /// Print a line per put and get (off with `--quiet`).
+    pub verbose: bool,
+    /// A panic to inject (test hook).
+    pub inject: Option<Inject>,
+}
+
+impl Spec {
+    /// The generator of role `index` of `side` in this phase: the same seed gives the same
+    /// jitter, and no two roles share a sequence.
+    fn rng(&self, side: Side, index: u32) -> rand::rngs::StdRng {
+        let slot = match side {
+            Side::Producer => 1 + index,
+            Side::Consumer => 1 + self.producers + index,
+        };
+        common::rng::rng_for((u64::from(self.phase) << 32) | u64::from(slot))
+    }
+
+    fn panics_here(&self, side: Side, index: u32, done: u32) -> bool {
+        self.inject
+            .is_some_and(|i| i.side == side && i.index == index + 1 && i.after == done)
+    }
+}
+
+/// Mean `ms`, times a jitter in [0.5, 1.5).
+fn jittered(ms: u64, rng: &mut impl Rng) -> Duration {
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(ms).mul_f64(rng.gen_range(0.5..1.5))
+}
+
+/// Shared places the roles record into.
+#[derive(Clone, Copy)]
+pub struct Books<'a> {
+    /// Counts and checks.
+    pub ledger: &'a Ledger,
+    /// Occupancy over time.
+    pub timeline: &'a Timeline,
+}
+
+impl Books<'_> {
+    fn sample(&self, occupancy: usize) {
+        let (p, c) = self.ledger.waiting_now();
+        self.timeline.record(occupancy, p, c);
+    }
+
+    /// Enter a wait: count it, sample it, say it.
+    fn start_waiting(&self, side: Side, index: u32, spec: &Spec) {
+        self.ledger.waiting(side, 1);
+        let occ = match side {
+            Side::Producer => spec.capacity,
+            Side::Consumer => 0,
+        };
+        self.sample(occ);
+        if spec.verbose {
+            let name = format!("{}{}", side.letter(), index + 1);
+            let (why, prose) = match side {
+                Side::Producer => (
+                    "full",
+                    format!(
+                        "{name} blocks: the buffer is full {}  (backpressure)",
+                        bar(occ, spec.capacity)
+                    ),
+                ),
+                Side::Consumer => (
+                    "empty",
+                    format!(
+                        "{:>28}{name} waits: the buffer is empty {}",
+                        "",
+                        bar(occ, spec.capacity)
+                    ),
+                ),
+            };
+            out::event(
+                "blocked",
+                json!({"role": side.name(), "index": index + 1, "buffer": why}),
+                prose,
+            );
+        }
+    }
+
+    fn stop_waiting(
+        &self,
+        side: Side,
+        index: u32,
+        waited: Duration,
+        occupancy: usize,
+        spec: &Spec,
+    ) {
+        self.ledger.waiting(side, -1);
+        self.ledger.add_blocked(side, waited);
+        self.sample(occupancy);
+        if spec.verbose {
+            let ms = waited.as_secs_f64() * 1e3;
+            let indent = if side == Side::Consumer { 28 } else { 0 };
+            out::event(
+                "resumed",
+                json!({"role": side.name(), "index": index + 1, "waited_ms": ms}),
+                format!(
+                    "{:>indent$}{}{} resumes after waiting {ms:.1} ms",
+                    "",
+                    side.letter(),
+                    index + 1
+                ),
+            );
+        }
+    }
+}
+
+/// Producer number `p` (0-based): make `items` items `p.0, p.1, ...` and put each. Returns how
+/// many it put (fewer than `items` only if the buffer was closed under it: no consumer left).
+pub fn producer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, p: u32) -> Result<u32> {
+    let mut rng = spec.rng(Side::Producer, p);
+    let mut put = 0;
+    for seq in 0..spec.items {
+        if spec.panics_here(Side::Producer, p, seq) {
+            panic!(
+                "injected panic: producer {} after putting {seq} items",
+                p + 1
+            );
+        }
+        common::sleep(jittered(spec.produce_ms, &mut rng));
+        let item = Item { producer: p, seq };
+        let len = match buf.try_put(item)? {
+            Put::Done(len) => len,
+            Put::Closed => break,
+            Put::Full => {
+                books.start_waiting(Side::Producer, p, spec);
+                let t0 = Instant::now();
+                let r = buf.put(item)?;
+                let len = match r {
+                    Put::Done(len) => len,
+                    _ => spec.capacity,
+                };
+                books.stop_waiting(Side::Producer, p, t0.elapsed(), len, spec);
+                match r {
+                    Put::Done(len) => len,
+                    _ => break,
+                }
+            }
+        };
+        books.ledger.record_put(p, len);
+        books.sample(len);
+        put += 1;
+        if spec.verbose {
+            out::event(
+                "put",
+                json!({"producer": p + 1, "seq": seq, "occupancy": len, "capacity": spec.capacity}),
+                format!(
+                    "P{} put {}.{seq:<4}   {}",
+                    p + 1,
+                    p + 1,
+                    bar(len, spec.capacity)
+                ),
+            );
+        }
+    }
+    if put < spec.items {
+        out::event(
+            "producer_stopped",
+            json!({"producer": p + 1, "put": put, "items": spec.items}),
+            format!(
+                "P{} stops after {put} of {} items: the buffer was closed (no consumer left)",
+                p + 1,
+                spec.items
+            ),
+        );
+    }
+    Ok(put)
+}
+
+/// Consumer number `c` (0-based): get items until the buffer is closed and drained. Checks, for
+/// each producer, that its items come in increasing order. Returns how many it got.
+pub fn consumer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, c: u32) -> Result<u32> {
+    let mut rng = spec.rng(Side::Consumer, c);
+    let mut last: Vec<Option<u32>> = vec![None; spec.producers as usize];
+    let mut got = 0u32;
+    loop {
+        if got == 0 && spec.panics_here(Side::Consumer, c, 0) {
+            panic!("injected panic: consumer {} before its first get", c + 1);
+        }
+        let (item, len) = match buf.try_get()? {
+            Get::Item(item, len) => (item, len),
+            Get::Closed => break,
+            Get::Empty => {
+                books.start_waiting(Side::Consumer, c, spec);
+                let t0 = Instant::now();
+                let r = buf.get()?;
+                let len = match r {
+                    Get::Item(_, len) => len,
+                    _ => 0,
+                };
+                books.stop_waiting(Side::Consumer, c, t0.elapsed(), len, spec);
+                match r {
+                    Get::Item(item, len) => (item, len),
+                    _ => break,
+                }
+            }
+        };
+        got += 1;
+        if spec.panics_here(Side::Consumer, c, got) {
+            // The item is out of the queue and will never be recorded: the demo must report it
+            // lost, which is what the test of this path checks.
+            panic!(
+                "injected panic: consumer {} holding item {}.{} (its item number {got})",
+                c + 1,
+                item.producer + 1,
+                item.seq
+            );
+        }
+        books.ledger.record_got(c, item);
+        if let Some(p) = last.get_mut(item.producer as usize) {
+            if p.is_some_and(|l| l >= item.seq) {
+                books.ledger.record_order_violation();
+            }
+            *p = Some(item.seq);
+        }
+        books.sample(len);
+        if spec.verbose {
+            out::event(
+                "got",
+                json!({"consumer": c + 1, "producer": item.producer + 1, "seq": item.seq, "occupancy": len, "capacity": spec.capacity}),
+                format!(
+                    "{:>28}C{} got {}.{:<4}   {}",
+                    "",
+                    c + 1,
+                    item.producer + 1,
+                    item.seq,
+                    bar(len, spec.capacity)
+                ),
+            );
+        }
+        common::sleep(jittered(spec.consume_ms, &mut rng));
+    }
+    Ok(got)
+}

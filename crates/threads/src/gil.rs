@@ -1,0 +1,353 @@
+//! `gil` (python 线程的GIL问题, note 000): what one interpreter lock does to threads.
+//!
+//! Python:
+//!
+//! ```text
+//! def cpu(): sum(i * i for i in range(10**7))          # CPU-bound: holds the GIL
+//! def io():  time.sleep(0.02)                          # IO-bound: releases the GIL while blocked
+//! for target in cpu, io:
+//!     ts = [Thread(target=target) for _ in range(4)]   # vs. the same 4 calls one after another,
+//!     ...                                              # vs. 4 Processes
+//! ```
+//!
+//! Rust threads have no GIL, so we build one ([`crate::gil_lock`]) and run the same work four
+//! ways, with the same number of iterations each time ([`crate::work`]):
+//!
+//! | row | what runs | expect |
+//! |---|---|---|
+//! | CPU serial | N jobs one after another on the main thread | the baseline |
+//! | CPU processes | N forked children, one job each | up to min(N, cpus) times faster |
+//! | CPU threads | N threads, no GIL | up to min(N, cpus) times faster, like processes |
+//! | CPU threads + GIL | N threads, each holding the GIL while computing, handing it over every switch interval | no faster than serial (a bit slower: the handovers) |
+//! | IO serial | N x ops of (a little CPU, then a sleep) one after another | the baseline |
+//! | IO threads + GIL | N threads; the GIL is released during each sleep | about N times faster: the sleeps overlap |
+//! | IO threads, GIL held | the same, but the sleep keeps the GIL (a C extension that forgets to release it) | no faster than serial |
+//!
+//! "Speedup" is serial time / parallel time; "of ideal" divides it by what the machine allows:
+//! min(N, cpus) for CPU-bound work (only `cpus` cores can compute at once), N for sleeps (a
+//! sleeping thread needs no core). The CPU count is `std::thread::available_parallelism`, which
+//! respects the process's CPU affinity and cgroup quota.
+//!
+//! The demo also *checks* the emulation: a counter of threads inside a chunk of work records the
+//! most that were ever computing at once. With the GIL it must be 1 (else the demo fails); free
+//! threads usually reach min(N, cpus).
+//!
+//! Order: the processes row runs before any thread exists, because `common::spawn` refuses to
+//! fork a multi-threaded process (see the crate doc). The figures are wall-clock times on a
+//! machine shared with other programs: they vary from run to run; the tests assert none of them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use common::{clock, json, out};
+
+use crate::gil_lock::Gil;
+use crate::joined;
+use crate::work::{calibrate, spin};
+
+/// Most threads (and processes) of the CPU rows (`--threads`).
+pub const MAX_GIL_THREADS: u32 = 16;
+/// Most milliseconds of CPU work per thread (`--work`).
+pub const MAX_WORK_MS: u32 = 1000;
+
+/// Flags of `gil`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Threads (and processes) per row (1..=16).
+    #[arg(long, default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_GIL_THREADS as i64))]
+    pub threads: u32,
+    /// CPU work per thread, in milliseconds of one thread of this machine (1..=1000).
+    #[arg(long, default_value_t = 100, value_name = "MS",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_WORK_MS as i64))]
+    pub work: u32,
+    /// IO operations per thread in the IO rows (1..=100).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub io_ops: u32,
+    /// How long each IO operation blocks, in ms, scaled by --time-scale (1..=1000).
+    #[arg(long, default_value_t = 20, value_name = "MS",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub io_ms: u32,
+    /// The GIL's switch interval in ms (CPython's default is 5) (1..=100).
+    #[arg(long, default_value_t = 5, value_name = "MS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub switch_ms: u32,
+}
+
+/// Counts the threads inside a chunk of work, and the most ever inside at once.
+#[derive(Default)]
+struct Meter {
+    now: AtomicU32,
+    most: AtomicU32,
+}
+
+impl Meter {
+    fn run(&self, iters: u64, seed: u64) -> u64 {
+        let inside = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(inside, Ordering::SeqCst);
+        let r = spin(iters, seed);
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+    fn most(&self) -> u32 {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+/// Wall time of `f` in milliseconds.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    let t = Instant::now();
+    let r = f()?;
+    Ok((t.elapsed().as_secs_f64() * 1e3, r))
+}
+
+/// The sizes every row uses.
+struct Job {
+    threads: u32,
+    /// Iterations of one CPU job.
+    iters: u64,
+    /// Iterations between two eval-breaker checks (0.1 ms of work).
+    chunk: u64,
+    /// Iterations of the CPU part of one IO operation (0.2 ms: "parse the reply").
+    io_cpu: u64,
+    io_ops: u32,
+    io_sleep: Duration,
+}
+
+impl Job {
+    /// One CPU job in chunks, `between` called after each chunk.
+    fn cpu(&self, meter: &Meter, seed: u64, mut between: impl FnMut()) -> u64 {
+        let mut left = self.iters;
+        let mut x = seed;
+        while left > 0 {
+            let n = left.min(self.chunk);
+            x = meter.run(n, x);
+            left -= n;
+            between();
+        }
+        x
+    }
+}
+
+fn cpu_threads(job: &Job, meter: &Meter, gil: Option<&Gil>) -> Result<()> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..job.threads)
+            .map(|i| {
+                s.spawn(move || match gil {
+                    None => job.cpu(meter, u64::from(i), || {}),
+                    Some(gil) => {
+                        let mut g = gil.acquire();
+                        job.cpu(meter, u64::from(i), || {
+                            g.tick();
+                        })
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            std::hint::black_box(joined("cpu worker", h.join())?);
+        }
+        Ok(())
+    })
+}
+
+/// The IO rows: each thread does `io_ops` of (CPU part with the GIL, then a blocking sleep).
+fn io_threads(job: &Job, gil: &Gil, release_while_blocked: bool) -> Result<()> {
+    let meter = Meter::default();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..job.threads)
+            .map(|i| {
+                let meter = &meter;
+                s.spawn(move || {
+                    let mut g = gil.acquire();
+                    let mut x = u64::from(i);
+                    for _ in 0..job.io_ops {
+                        x = meter.run(job.io_cpu, x);
+                        if release_while_blocked {
+                            g = g.allow_threads(|| clock::sleep(job.io_sleep)).0;
+                        } else {
+                            std::thread::sleep(clock::scaled(job.io_sleep));
+                        }
+                    }
+                    drop(g);
+                    x
+                })
+            })
+            .collect();
+        for h in handles {
+            std::hint::black_box(joined("io worker", h.join())?);
+        }
+        Ok(())
+    })
+}
+
+fn row(name: &str, ms: f64, serial_ms: f64, ideal: f64) -> serde_json::Value {
+    let speedup = serial_ms / ms.max(1e-9);
+    let of_ideal = speedup / ideal;
+    out::event(
+        "row",
+        json!({"row": name, "ms": ms, "speedup": speedup, "ideal": ideal, "of_ideal": of_ideal}),
+        format!(
+            "  {name:<36} {ms:>9.1} ms   {speedup:>5.2}x   {:>4.0}% of the ideal {ideal}x",
+            of_ideal * 100.0
+        ),
+    );
+    json!(speedup)
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let n = a.threads;
+    let load = crate::warn_if_busy(cpus);
+    let per_ms = calibrate();
+    let job = Job {
+        threads: n,
+        iters: per_ms * u64::from(a.work),
+        chunk: (per_ms / 10).max(1),
+        io_cpu: (per_ms / 5).max(1),
+        io_ops: a.io_ops,
+        io_sleep: Duration::from_millis(u64::from(a.io_ms)),
+    };
+    out::event(
+        "setup",
+        json!({"cpus": cpus, "threads": n, "iters_per_ms": per_ms, "work_ms": a.work, "switch_ms": a.switch_ms}),
+        format!(
+            "{cpus} CPUs; {n} jobs of {} ms of CPU work each ({per_ms} loop steps per ms here); GIL switch interval {} ms",
+            a.work, a.switch_ms
+        ),
+    );
+
+    // CPU serial: the main thread alone.
+    let one = Meter::default();
+    let (serial_ms, _) = timed(|| {
+        for i in 0..n {
+            std::hint::black_box(job.cpu(&one, u64::from(i), || {}));
+        }
+        Ok(())
+    })?;
+
+    // CPU processes, forked while this process has a single thread.
+    let (processes_ms, _) = timed(|| {
+        let mut children = Vec::new();
+        for i in 0..n {
+            let job = &job;
+            children.push(common::spawn(format!("cpu-{i}"), move || {
+                std::hint::black_box(job.cpu(&Meter::default(), u64::from(i), || {}));
+                Ok(())
+            })?);
+        }
+        for c in &mut children {
+            let st = c.join()?;
+            ensure!(st.success(), "cpu child {} {st}", c.name());
+        }
+        Ok(())
+    })?;
+
+    // CPU threads, free.
+    let free = Meter::default();
+    let (threads_ms, _) = timed(|| cpu_threads(&job, &free, None))?;
+
+    // CPU threads under the GIL.
+    let gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let under = Meter::default();
+    let (gil_threads_ms, _) = timed(|| cpu_threads(&job, &under, Some(&gil)))?;
+    let gil_switches = gil.switches();
+
+    let ideal_cpu = f64::from(n.min(cpus));
+    out::say(format!(
+        "CPU-bound ({n} jobs):                      wall time   speedup   (ideal = min({n} jobs, {cpus} CPUs))"
+    ));
+    row("serial (one thread)", serial_ms, serial_ms, 1.0);
+    let sp_proc = row("processes", processes_ms, serial_ms, ideal_cpu);
+    let sp_thr = row("threads, no GIL", threads_ms, serial_ms, ideal_cpu);
+    let sp_gil = row("threads + GIL", gil_threads_ms, serial_ms, ideal_cpu);
+    out::event(
+        "cpu_concurrency",
+        json!({"threads_max_concurrent": free.most(), "gil_max_concurrent": under.most(), "gil_switches": gil_switches}),
+        format!(
+            "  most threads computing at once: {} without the GIL, {} with it; the GIL changed hands {gil_switches} times",
+            free.most(),
+            under.most()
+        ),
+    );
+
+    // IO-bound rows.
+    let one = Meter::default();
+    let (io_serial_ms, _) = timed(|| {
+        for t in 0..n {
+            let mut x = u64::from(t);
+            for _ in 0..job.io_ops {
+                x = one.run(job.io_cpu, x);
+                clock::sleep(job.io_sleep);
+            }
+            std::hint::black_box(x);
+        }
+        Ok(())
+    })?;
+    let io_gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let (io_gil_ms, _) = timed(|| io_threads(&job, &io_gil, true))?;
+    let held_gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let (io_held_ms, _) = timed(|| io_threads(&job, &held_gil, false))?;
+    let ideal_io = f64::from(n);
+    out::say(format!(
+        "IO-bound ({n} threads x {} operations of {} ms blocked, scaled by --time-scale {}):",
+        a.io_ops,
+        a.io_ms,
+        clock::time_scale()
+    ));
+    row("serial (one thread)", io_serial_ms, io_serial_ms, 1.0);
+    let sp_io = row(
+        "threads + GIL, released while blocked",
+        io_gil_ms,
+        io_serial_ms,
+        ideal_io,
+    );
+    let sp_held = row(
+        "threads + GIL, held while blocked",
+        io_held_ms,
+        io_serial_ms,
+        ideal_io,
+    );
+    out::say(
+        "Under the GIL, CPU-bound threads take turns and gain nothing; processes each have their \
+         own interpreter (here: their own copy of everything) and use every core; IO-bound threads \
+         overlap their waiting because the GIL is let go while they are blocked.",
+    );
+
+    out::summary(json!({
+        "cpus": cpus,
+        "loadavg": load,
+        "threads": n,
+        "iters_per_ms": per_ms,
+        "switch_ms": a.switch_ms,
+        "cpu": {
+            "work_ms": a.work,
+            "serial_ms": serial_ms,
+            "threads_ms": threads_ms,
+            "gil_threads_ms": gil_threads_ms,
+            "processes_ms": processes_ms,
+            "speedup": {"threads": sp_thr, "gil_threads": sp_gil, "processes": sp_proc},
+            "ideal_speedup": ideal_cpu,
+            "threads_max_concurrent": free.most(),
+            "gil_max_concurrent": under.most(),
+            "gil_switches": gil_switches,
+        },
+        "io": {
+            "ops": a.io_ops,
+            "io_ms": a.io_ms,
+            "serial_ms": io_serial_ms,
+            "gil_threads_ms": io_gil_ms,
+            "gil_held_ms": io_held_ms,
+            "speedup": {"gil_threads": sp_io, "gil_held": sp_held},
+            "ideal_speedup": ideal_io,
+        },
+    }));
+    ensure!(
+        under.most() == 1,
+        "two threads computed at once under the GIL ({} at most)",
+        under.most()
+    );
+    Ok(())
+}

@@ -342,19 +342,64 @@ pub(crate) fn stop_children_and_exit(code: i32, msg: Option<&[u8]>) -> ! {
         }
     }
     if IS_SUBREAPER.load(Ordering::SeqCst) {
-        // Grandchildren orphaned to us: those we track were killed above, the rest die by their
-        // parent-death signal. Block until the kernel says there are no children left (ECHILD).
-        let mut status = 0;
-        // SAFETY: as above.
-        while unsafe { libc::waitpid(-1, &mut status, 0) } != -1
-            || io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
+        // A subreaper also has children it never forked: orphans re-parented to it. One of them
+        // may be tracked by nobody yet (a grandchild whose parent we just killed), and may be
+        // waiting for *us* to close a pipe: waiting for it would hang. So kill every child the
+        // kernel lists, reap, and look again, until waitpid says there are none (ECHILD).
+        loop {
+            kill_listed_children();
+            let mut status = 0;
+            // SAFETY: as above.
+            let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if r == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
     }
     if let Some(msg) = msg {
         // SAFETY: write(2) from a valid buffer; the result is irrelevant as we exit next.
         unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
     }
     exit_now(code)
+}
+
+/// SIGKILL every child the kernel lists for this thread (`/proc/thread-self/children`).
+/// Async-signal-safe: open, read into a stack buffer, parse digits by hand, kill, close.
+fn kill_listed_children() {
+    let path = b"/proc/thread-self/children\0";
+    // SAFETY: a NUL-terminated path literal; open does not keep the pointer.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 512];
+    let mut pid: i32 = 0;
+    loop {
+        // SAFETY: reading into a stack buffer of the length given.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        // A pid may be split across two reads: the partial number carries over in `pid`.
+        for &b in &buf[..n as usize] {
+            if b.is_ascii_digit() {
+                pid = pid.saturating_mul(10).saturating_add(i32::from(b - b'0'));
+            } else {
+                if pid > 0 {
+                    // SAFETY: kill takes integers; this pid is our child right now (listed by
+                    // the kernel and not reaped, since only this handler reaps from here on).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                pid = 0;
+            }
+        }
+    }
+    if pid > 0 {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
 }
 
 /// Install the parent's SIGINT/SIGTERM handler: kill and reap every tracked child, print one

@@ -94,7 +94,7 @@ pub enum Cmd {
     /// join(timeout) returns while the child still runs; a later join gets the exit code.
     JoinTimeout(join_timeout::Args),
     /// terminate() a child that has a child of its own: what happens to the grandchild.
-    Terminate,
+    Terminate(terminate::Args),
     /// An exited but unreaped child is a zombie (state Z) until waitpid.
     Zombie,
     /// Daemon children are terminated when the parent finishes; normal ones are waited for.
@@ -116,7 +116,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Lifecycle(a) => lifecycle::run(&a),
         Cmd::ForkCopy => fork_copy::run(),
         Cmd::JoinTimeout(a) => join_timeout::run(&a),
-        Cmd::Terminate => terminate::run(),
+        Cmd::Terminate(a) => terminate::run(&a),
         Cmd::Zombie => zombie::run(),
         Cmd::Daemon => daemon::run(),
         Cmd::LockHeld(a) => lock_held::run(&a),

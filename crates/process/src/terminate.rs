@@ -33,8 +33,18 @@ use nix::sys::signal::Signal;
 
 use crate::gate::Gate;
 
+/// Flags of `terminate`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Args {
+    /// Test hook: block (until a signal ends the demo) after learning the grandchild's pid and
+    /// before adopting it: the moment when it is an orphan-to-be that no table lists yet. A
+    /// Ctrl-C here must still leave nothing behind (regression test for a hang).
+    #[arg(long, hide = true)]
+    pub stall_before_adopt: bool,
+}
+
 /// Run the demo.
-pub fn run() -> Result<()> {
+pub fn run(a: &Args) -> Result<()> {
     child::become_subreaper()?;
     // `lifeline`: the grandchild reads it until EOF. Only this process keeps the write end.
     let mut lifeline = Gate::new()?;
@@ -78,6 +88,14 @@ pub fn run() -> Result<()> {
     let gc = report
         .recv_i32()?
         .context("the child died before reporting its grandchild")?;
+    if a.stall_before_adopt {
+        out::event(
+            "stalled",
+            json!({"grandchild_pid": gc}),
+            "(stalled before adopting, as asked)",
+        );
+        Gate::new()?.wait()?;
+    }
     // Put the grandchild under our stop handler now: if Ctrl-C comes at any point from here on,
     // it is killed and reaped with the rest.
     let mut grandchild = child::adopt(gc)?;

@@ -36,6 +36,9 @@ pub use assert_cmd::assert::Assert;
 pub use predicates;
 pub use serde_json::json;
 
+pub mod soak;
+pub mod soak_cases;
+
 /// How long one demo run may take before the harness kills it and fails the test.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long children may take to die after their parent was SIGKILLed (CONVENTIONS.md: 2 s).
@@ -97,6 +100,7 @@ pub struct Running {
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<JoinHandle<()>>,
     started: Instant,
+    timeout: Duration,
 }
 
 /// Start demo `name` with `args`, in its own process group, stdout and stderr captured.
@@ -163,6 +167,7 @@ pub fn start_program(
         stderr,
         stderr_reader: Some(stderr_reader),
         started: Instant::now(),
+        timeout: RUN_TIMEOUT,
     }
 }
 
@@ -204,10 +209,28 @@ impl Running {
                         RecvTimeoutError::Disconnected => "stdout closed before the line came",
                     };
                     self.kill_group();
-                    let run = self.collect(None);
+                    let run = self.collect(None, false);
                     panic!("{why}\n{}", run.report());
                 }
             }
+        }
+    }
+
+    /// Call the run a hang after `timeout` instead of [`RUN_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Running {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Wait up to `timeout` for one more stdout line. `false` if none came (the demo ended or is
+    /// silent); never panics.
+    pub fn try_wait_line(&mut self, timeout: Duration) -> bool {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.stdout_seen.push(line);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -232,14 +255,24 @@ impl Running {
 
     /// Wait (at most [`RUN_TIMEOUT`]) for the demo to exit, then check that no process of its
     /// group is left. Children of a demo killed by SIGKILL get [`ORPHAN_DEADLINE`] to die.
-    pub fn finish(mut self) -> Run {
+    pub fn finish(self) -> Run {
+        self.finish_with(true)
+    }
+
+    /// Like [`Running::finish`], but record a hang or leftovers in the returned `Run`
+    /// (`status: None`, `leftovers`) instead of panicking: for the soak runner, which counts.
+    pub fn finish_lenient(self) -> Run {
+        self.finish_with(false)
+    }
+
+    fn finish_with(mut self, strict: bool) -> Run {
         let child = self.child.take().expect("finish once");
         let (tx, rx) = mpsc::channel();
         let waiter = std::thread::spawn(move || {
             let mut child = child;
             let _ = tx.send(child.wait());
         });
-        let left = RUN_TIMEOUT.saturating_sub(self.started.elapsed());
+        let left = self.timeout.saturating_sub(self.started.elapsed());
         let status = match rx.recv_timeout(left) {
             Ok(s) => Some(s.expect("wait for demo")),
             Err(_) => {
@@ -248,10 +281,10 @@ impl Running {
             }
         };
         let _ = waiter.join();
-        self.collect(status)
+        self.collect(status, strict)
     }
 
-    fn collect(&mut self, status: Option<std::process::ExitStatus>) -> Run {
+    fn collect(&mut self, status: Option<std::process::ExitStatus>, strict: bool) -> Run {
         let killed_by_sigkill = status.is_some_and(|s| s.signal() == Some(libc::SIGKILL));
         let leftovers = reap_group(
             self.pid,
@@ -275,6 +308,7 @@ impl Running {
             String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_owned();
         let run = Run {
+            timeout: self.timeout,
             pid: self.pid,
             cmdline: self.cmdline.clone(),
             status,
@@ -288,9 +322,13 @@ impl Running {
             leftovers,
             elapsed: self.started.elapsed(),
         };
+        if !strict {
+            return run;
+        }
         if status.is_none() {
             panic!(
-                "the demo did not finish within {RUN_TIMEOUT:?}\n{}",
+                "the demo did not finish within {:?}\n{}",
+                run.timeout,
                 run.report()
             );
         }
@@ -348,61 +386,78 @@ pub fn group_members(pgid: i32) -> Vec<(i32, char, i32)> {
     found
 }
 
-/// Find what is left of group `pgid`. Members that are dead (zombies handed to us) are fine if
-/// they die within `grace`; anything still alive after it, or anything at all when `grace` is
-/// zero, is a leftover. Everything found is killed and reaped, so one failing test does not
-/// leave processes for the next.
+/// Find what is left of group `pgid`. With a zero `grace`, anything at all is a leftover (the
+/// demo exited normally and should have reaped everything). With a `grace` (the demo was
+/// SIGKILLed), members may take that long to die: we wait for each one's exit on a pidfd (which
+/// works for any process, not only our children), then count what is still alive.
+/// Everything found is then killed and reaped (orphans come to us: we are a subreaper), so one
+/// failing test does not leave processes for the next.
 fn reap_group(pgid: i32, grace: Duration) -> Vec<String> {
-    let me = std::process::id() as i32;
-    let members = group_members(pgid);
-    if members.is_empty() {
+    let first = group_members(pgid);
+    if first.is_empty() {
         return Vec::new();
     }
     let mut leftovers = Vec::new();
-    let (tx, rx) = mpsc::channel();
-    let mut ours = 0;
-    for &(pid, state, ppid) in &members {
-        if grace.is_zero() {
+    if grace.is_zero() {
+        for &(pid, state, ppid) in &first {
             leftovers.push(format!("pid {pid} state {state} ppid {ppid}"));
         }
-        if ppid == me {
-            // Handed to us as subreaper: wait for it in a thread (waitpid blocks in the kernel).
-            ours += 1;
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let _ = waitpid(Pid::from_raw(pid), None);
-                let _ = tx.send(pid);
-            });
+    } else {
+        let deadline = Instant::now() + grace;
+        for &(pid, _, _) in &first {
+            wait_exit(pid, deadline.saturating_duration_since(Instant::now()));
         }
-    }
-    let deadline = Instant::now() + grace;
-    let mut reaped = Vec::new();
-    for _ in 0..ours {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(pid) => reaped.push(pid),
-            Err(_) => break,
-        }
-    }
-    if !grace.is_zero() {
-        for &(pid, state, ppid) in &members {
-            if !reaped.contains(&pid) {
+        for (pid, state, ppid) in group_members(pgid) {
+            if state != 'Z' && state != 'X' {
                 leftovers.push(format!(
-                    "pid {pid} (state {state}, ppid {ppid}) still there {grace:?} after its parent was killed"
+                    "pid {pid} (state {state}, ppid {ppid}) still alive {grace:?} after its parent was killed"
                 ));
             }
         }
     }
-    // Clean up whatever is left, and give the waiter threads their exits.
+    // Clean up. Members whose parent is still dying become ours a moment later: a few passes.
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-    for _ in reaped.len()..ours {
-        let _ = rx.recv_timeout(Duration::from_secs(5));
+    let me = std::process::id() as i32;
+    for _ in 0..5 {
+        let members = group_members(pgid);
+        if members.is_empty() {
+            break;
+        }
+        for (pid, _, ppid) in members {
+            wait_exit(pid, Duration::from_secs(1));
+            if ppid == me {
+                let _ = waitpid(
+                    Pid::from_raw(pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                );
+            }
+        }
     }
     leftovers
+}
+
+/// Block (poll on a pidfd) until process `pid` has exited, or `timeout`. No-op if it is gone.
+fn wait_exit(pid: i32, timeout: Duration) {
+    use std::os::fd::AsFd;
+    let Ok(fd) = common::sys::pidfd_open(pid) else {
+        return;
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let _ = nix::poll::poll(
+        &mut fds,
+        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+    );
 }
 
 /// A finished demo run.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// How long the harness waited before calling it a hang.
+    pub timeout: Duration,
     /// The demo's pid (names of its kernel objects carry it).
     pub pid: i32,
     /// The command, for failure reports.

@@ -52,7 +52,7 @@ fn an_orphan_that_survives_its_killed_parent_fails_the_run() {
     });
     let msg = panic_text(r);
     assert!(
-        msg.contains("still there"),
+        msg.contains("still alive"),
         "harness missed a surviving orphan: {msg:?}"
     );
 }

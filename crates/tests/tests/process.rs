@@ -267,6 +267,19 @@ fn sigint_during_terminate_demo_also_reaps_the_orphan() {
 }
 
 #[test]
+fn signal_before_the_orphan_is_adopted_does_not_hang() {
+    // Forced interleaving: the demo stops right where the grandchild exists but no table lists
+    // it. The stop handler used to wait for it forever (it waits for EOF on a pipe we hold).
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut r = start("process", &["--json", "terminate", "--stall-before-adopt"]);
+        r.wait_for_event("stalled", Duration::from_secs(10));
+        r.signal(sig);
+        let run = r.finish();
+        run.expect_code(if sig == Signal::SIGINT { 130 } else { 143 });
+    }
+}
+
+#[test]
 fn closed_stdout_ends_quietly() {
     for args in [
         &["--json", "--time-scale", "0.05", "lifecycle"][..],

@@ -377,14 +377,7 @@ impl Child {
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
-            let ms = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-            };
+            let ms = poll_timeout(deadline);
             let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, ms) {
                 Ok(n) => return Ok(n > 0),
@@ -484,14 +477,7 @@ pub fn wait_any(children: &mut [Child], timeout: Option<Duration>) -> Result<Opt
     }
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
-        let ms = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let ms = poll_timeout(deadline);
         let ready = {
             let mut fds: Vec<PollFd> = running
                 .iter()
@@ -510,6 +496,18 @@ pub fn wait_any(children: &mut [Child], timeout: Option<Duration>) -> Result<Opt
             let i = running[k];
             children[i].join()?;
             return Ok(Some(i));
+        }
+    }
+}
+
+/// What is left until `deadline`, as poll(2)'s timeout (`None`: wait forever).
+fn poll_timeout(deadline: Option<std::time::Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
         }
     }
 }

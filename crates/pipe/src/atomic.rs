@@ -1,0 +1,284 @@
+//! `atomic`: several writers on one pipe, and the `PIPE_BUF` rule (note 000 (1), the notes'
+//! four children writing to one `fd1`).
+//!
+//! Python has no knob for this; the shape is the notes' example with bigger messages:
+//!
+//! ```text
+//! r, w = Pipe(False)
+//! def writer(i): [os.write(w.fileno(), record(i, s)) for s in range(16)]
+//! ... 4 writers at once; the parent reads fixed-size records and checks each one
+//! ```
+//!
+//! POSIX: a write(2) of at most `PIPE_BUF` bytes (4096 on Linux) to a pipe is **atomic**: its
+//! bytes appear together, never mixed with another writer's. A larger write carries no such
+//! promise. On Linux, a writer finding the pipe full (64 KiB by default) gives up the pipe's lock
+//! and sleeps; whichever writer the kernel wakes next may put its bytes in the middle of the
+//! first one's message.
+//!
+//! Here every writer sends `--messages` records of one fixed size, each with a single write(2)
+//! (no framing: a length header would itself be torn). A record starts with its writer and
+//! sequence number and is filled with a pattern derived from both, so the reader can tell a
+//! record that came through whole from one stitched together from several. The reader cuts the
+//! stream into record-sized pieces, as a reader trusting message boundaries would, and counts
+//! `intact` and `torn`. Twice: with a small size (default `PIPE_BUF` itself, the largest that is
+//! still atomic) and a large one (default 256 KiB, four times the pipe's capacity, so that every
+//! large write must wait for room at least three times).
+//!
+//! What is certain and what is not: `small.torn` is 0 on every run (POSIX; a nonzero count ends
+//! the demo with status 1). `large.torn` is usually well above 0, but it is *allowed*, not
+//! *guaranteed*: it depends on which writer the kernel wakes. The writers meet at a
+//! process-shared barrier first, so they are all writing at once rather than one after another.
+//!
+//! Who closes what: each writer closes its inherited read end (only the parent reads); the
+//! parent closes its write end once the writers are forked, so it sees EOF when the last writer
+//! exits. The parent then joins (reaps) every writer.
+
+use std::cell::Cell;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use anyhow::{bail, Context, Result};
+use common::sync::Barrier;
+use common::{json, out, SharedBox};
+use nix::errno::Errno;
+
+use crate::take_end;
+
+/// Largest `--large` (4 MiB).
+pub const MAX_LARGE: u32 = 4 << 20;
+/// Most bytes one phase may push through the pipe (`--writers` x `--messages` x size).
+pub const MAX_TOTAL: u64 = 256 << 20;
+
+/// Flags of `atomic`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Writer children sharing the pipe's write end (2..=16).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=16))]
+    pub writers: u32,
+    /// Records each writer sends, per size (1..=1000).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub messages: u32,
+    /// The small record size in bytes (16..=4096, i.e. at most PIPE_BUF).
+    #[arg(long, default_value_t = libc::PIPE_BUF as u32,
+          value_parser = clap::value_parser!(u32).range(16..=libc::PIPE_BUF as i64))]
+    pub small: u32,
+    /// The large record size in bytes (4097..=4194304, i.e. above PIPE_BUF).
+    #[arg(long, default_value_t = 256 << 10,
+          value_parser = clap::value_parser!(u32).range(libc::PIPE_BUF as i64 + 1..=MAX_LARGE as i64))]
+    pub large: u32,
+}
+
+/// What the reader found for one record size.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    /// Bytes per record.
+    pub size: u32,
+    /// Records in the stream (writers x messages).
+    pub total: u64,
+    /// Records that came out exactly as one writer wrote them.
+    pub intact: u64,
+    /// Records mixing bytes of more than one write.
+    pub torn: u64,
+    /// Offset inside the first torn record where foreign bytes begin, if any.
+    pub first_tear_offset: Option<usize>,
+    /// Writes that returned short (a blocking pipe write does not, unless a signal interrupts).
+    pub short_writes: u64,
+}
+
+/// SplitMix64: a 64-bit pattern from (writer, sequence), different for every record.
+fn mix(writer: u32, seq: u32) -> u64 {
+    let mut z = (u64::from(writer) << 32 | u64::from(seq)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Fill `buf` with record (writer, seq): 4 bytes writer, 4 bytes seq, then the pattern.
+pub fn record(writer: u32, seq: u32, buf: &mut [u8]) {
+    let pattern = mix(writer, seq).to_le_bytes();
+    buf[..4].copy_from_slice(&writer.to_le_bytes());
+    buf[4..8].copy_from_slice(&seq.to_le_bytes());
+    for chunk in buf[8..].chunks_mut(8) {
+        chunk.copy_from_slice(&pattern[..chunk.len()]);
+    }
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let per_phase = u64::from(a.writers) * u64::from(a.messages) * u64::from(a.large);
+    if per_phase > MAX_TOTAL {
+        return Err(common::cli::usage(
+            "--large",
+            a.large,
+            format!(
+                "--writers {} x --messages {} x --large {} = {per_phase} bytes, more than {MAX_TOTAL}",
+                a.writers, a.messages, a.large
+            ),
+        ));
+    }
+    let (small, pipe_buf, capacity) = phase(a, a.small)?;
+    report(a, &small, "small", pipe_buf, capacity);
+    let (large, _, _) = phase(a, a.large)?;
+    report(a, &large, "large", pipe_buf, capacity);
+    out::summary(json!({
+        "pipe_buf": pipe_buf,
+        "pipe_capacity": capacity,
+        "writers": a.writers,
+        "messages": a.messages,
+        "small": small,
+        "large": large,
+        "large_tearing_guaranteed": false,
+    }));
+    if small.torn > 0 {
+        bail!(
+            "{} records of {} bytes (<= PIPE_BUF {pipe_buf}) were torn: the kernel broke POSIX's atomic-write rule",
+            small.torn,
+            a.small
+        );
+    }
+    Ok(())
+}
+
+fn report(a: &Args, c: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
+    let verdict = if which == "small" {
+        format!("<= PIPE_BUF ({pipe_buf}): every write is atomic, POSIX guarantees 0 torn")
+    } else if c.torn > 0 {
+        format!(
+            "> PIPE_BUF, {:.1}x the pipe's {capacity}-byte capacity: a writer that finds the pipe full sleeps, \
+             and another writer's bytes go in between. Allowed, not guaranteed",
+            f64::from(c.size) / capacity.max(1) as f64
+        )
+    } else {
+        "> PIPE_BUF, yet none torn this time: tearing is allowed, not guaranteed. Try more --writers or a bigger --large"
+            .to_string()
+    };
+    out::event(
+        "result",
+        json!({"which": which, "counts": c}),
+        format!(
+            "{which}: {} writers x {} records of {} bytes: {} intact, {} torn ({verdict})",
+            a.writers, a.messages, c.size, c.intact, c.torn
+        ),
+    );
+}
+
+/// One phase: a fresh pipe, `writers` children writing `messages` records of `size` bytes each,
+/// the parent reading and checking. Returns the counts, PIPE_BUF and the pipe's capacity.
+fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
+    // A raw pipe(2): the records go out unframed, one write(2) each.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let pipe_buf = nix::unistd::fpathconf(&r, nix::unistd::PathconfVar::PIPE_BUF)
+        .context("fpathconf(_PC_PIPE_BUF)")?
+        .map_or(libc::PIPE_BUF as i64, i64::from);
+    let capacity = i64::from(
+        nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
+            .context("fcntl(F_GETPIPE_SZ)")?,
+    );
+    let barrier = SharedBox::<Barrier>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    barrier.init(a.writers);
+    let r: Cell<Option<OwnedFd>> = Cell::new(Some(r));
+    let w: Cell<Option<OwnedFd>> = Cell::new(Some(w));
+    let short_writes =
+        SharedBox::<std::sync::atomic::AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
+
+    let mut writers = Vec::new();
+    for i in 0..a.writers {
+        let messages = a.messages;
+        let child = common::spawn(format!("writer-{i}"), || {
+            drop(take_end(&r, "read end")?); // only the parent reads
+            let w = take_end(&w, "write end")?;
+            let mut buf = vec![0u8; size as usize];
+            // Everyone starts together: the writes overlap instead of taking turns by luck.
+            barrier.wait();
+            for s in 0..messages {
+                record(i, s, &mut buf);
+                let mut done = 0;
+                while done < buf.len() {
+                    match nix::unistd::write(&w, &buf[done..]) {
+                        Ok(n) => {
+                            if done + n < buf.len() {
+                                short_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            done += n;
+                        }
+                        Err(Errno::EINTR) => continue,
+                        Err(e) => return Err(e).context("write"),
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        writers.push(child);
+    }
+    // Every writer holds the write end now; ours would keep EOF away.
+    drop(take_end(&w, "write end")?);
+    let mut reader = std::fs::File::from(take_end(&r, "read end")?);
+
+    let total = u64::from(a.writers) * u64::from(a.messages);
+    let mut c = Counts {
+        size,
+        total,
+        ..Counts::default()
+    };
+    let mut got = vec![0u8; size as usize];
+    let mut want = vec![0u8; size as usize];
+    let mut next = vec![0u32; a.writers as usize];
+    let mut records = 0u64;
+    let mut duplicated = 0u64;
+    loop {
+        // Read exactly one record's worth, or EOF.
+        let mut filled = 0;
+        while filled < got.len() {
+            match reader.read(&mut got[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("read"),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        if filled < got.len() {
+            bail!("EOF after {filled} bytes of a {size}-byte record: bytes were lost");
+        }
+        records += 1;
+        let wr = u32::from_le_bytes(got[..4].try_into().expect("4 bytes"));
+        let seq = u32::from_le_bytes(got[4..8].try_into().expect("4 bytes"));
+        let plausible = wr < a.writers && seq < a.messages;
+        if plausible {
+            record(wr, seq, &mut want);
+        }
+        if plausible && got == want {
+            c.intact += 1;
+            // Per writer the records must come in order, each once.
+            if seq < next[wr as usize] {
+                duplicated += 1;
+            }
+            next[wr as usize] = seq + 1;
+        } else {
+            c.torn += 1;
+            if c.first_tear_offset.is_none() && plausible {
+                c.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
+            }
+        }
+    }
+    drop(reader);
+    let mut failed = Vec::new();
+    for wch in &mut writers {
+        let st = wch.join()?;
+        if !st.success() {
+            failed.push(format!("{} {st}", wch.name()));
+        }
+    }
+    c.short_writes = short_writes.load(std::sync::atomic::Ordering::Relaxed);
+    if !failed.is_empty() {
+        bail!("writers failed: {}", failed.join(", "));
+    }
+    if records != total || duplicated > 0 {
+        bail!(
+            "{records} records of {size} bytes read, {total} written ({duplicated} out of order)"
+        );
+    }
+    Ok((c, pipe_buf, capacity))
+}

@@ -1,0 +1,182 @@
+//! `duplex`: both ends read and write (双向管道:两端都可以读写, note 000 (1)).
+//!
+//! Python:
+//!
+//! ```text
+//! parent_end, child_end = Pipe()          # duplex
+//! def echo(): parent_end.close()          # the child's copy of the parent's end
+//!     while True:
+//!         try: msg = child_end.recv_bytes()
+//!         except EOFError: break
+//!         child_end.send_bytes(msg[::-1])
+//! p = Process(target=echo); p.start(); child_end.close()
+//! for i in range(rounds): parent_end.send_bytes(data); assert parent_end.recv_bytes() == data[::-1]
+//! parent_end.close(); p.join()
+//! ```
+//!
+//! One socketpair, two processes, each round one message each way: the parent sends random
+//! bytes, the child sends them back reversed, the parent checks them. A socketpair has a buffer
+//! in each direction, so the two directions never get in each other's way.
+//!
+//! How the conversation ends is the lesson: the parent closes its end, and the child's `recv`
+//! returns EOF. That works only because the **child closed its inherited copy of the parent's
+//! end** first thing. Without that close, the parent's end would still be open (in the child
+//! itself), the child would wait for a message forever, and the parent's join would wait for
+//! the child forever. The **parent closes its copy of the child's end** after the fork, so that
+//! if the child died the parent's `recv` would see EOF instead of blocking. The parent joins
+//! (reaps) the child at the end.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use common::{json, out, secs, sleep};
+use rand::RngCore;
+
+use crate::{take_end, ConnError};
+
+/// Largest `--size` (1 MiB).
+pub const MAX_SIZE: u32 = 1 << 20;
+/// Largest `--rounds` x `--size`: the bytes one run may push each way (256 MiB).
+pub const MAX_TOTAL: u64 = 256 << 20;
+/// Rounds reported one by one (the rest only in the summary).
+const SHOWN: u32 = 10;
+
+/// Flags of `duplex`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Round trips (1..=100000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rounds: u32,
+    /// Bytes per message (0..=1048576); rounds x size at most 256 MiB.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=MAX_SIZE as i64))]
+    pub size: u32,
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let total = u64::from(a.rounds) * u64::from(a.size);
+    if total > MAX_TOTAL {
+        // Checked before anything is spawned: a usage error, exit 2.
+        return Err(common::cli::usage(
+            "--size",
+            a.size,
+            format!(
+                "--rounds {} x --size {} = {total} bytes, more than {MAX_TOTAL}",
+                a.rounds, a.size
+            ),
+        ));
+    }
+    let (parent_end, child_end) = crate::pipe(true).context("Pipe()")?;
+    out::say(format!(
+        "parent pid {}: parent_end, child_end = Pipe() -> socketpair (fds {} and {})",
+        std::process::id(),
+        parent_end.fileno(),
+        child_end.fileno()
+    ));
+    let parent_end = Cell::new(Some(parent_end));
+    let child_end = Cell::new(Some(child_end));
+
+    let mut child = common::spawn("echo", || {
+        // Close the child's copy of the parent's end, or the parent's close at the end would not
+        // be the last one and this child would never see EOF.
+        drop(take_end(&parent_end, "parent_end")?);
+        let mut conn = take_end(&child_end, "child_end")?;
+        let mut buf = Vec::new();
+        let mut replies = 0u64;
+        loop {
+            match conn.recv_into(&mut buf) {
+                Ok(_) => {
+                    sleep(secs(0.2));
+                    buf.reverse();
+                    conn.send(&buf).context("send")?;
+                    replies += 1;
+                }
+                Err(ConnError::Eof) => break,
+                Err(e) => return Err(e).context("recv"),
+            }
+        }
+        out::event(
+            "child_saw_eof",
+            json!({"replies": replies}),
+            format!(
+                "  echo (pid {}): recv -> EOF after {replies} replies: the parent closed its end; exiting",
+                std::process::id()
+            ),
+        );
+        Ok(())
+    })?;
+    // The parent's copy of the child's end: closed, so a dead child means EOF here, not a hang.
+    drop(take_end(&child_end, "child_end")?);
+    let mut conn = take_end(&parent_end, "parent_end")?;
+
+    let mut rng = common::rng::rng_for(0);
+    let mut sent = vec![0u8; a.size as usize];
+    let mut got = Vec::new();
+    let mut rounds = 0u32;
+    let mut mismatches = 0u32;
+    let t0 = Instant::now();
+    for round in 1..=a.rounds {
+        rng.fill_bytes(&mut sent);
+        conn.send(&sent).context("send")?;
+        match conn.recv_into(&mut got) {
+            Ok(_) => {}
+            Err(ConnError::Eof) => {
+                bail!("round {round}: the child closed its end (EOF) before replying")
+            }
+            Err(e) => return Err(e).context("recv"),
+        }
+        let ok = got.len() == sent.len() && got.iter().eq(sent.iter().rev());
+        if ok {
+            rounds += 1;
+        } else {
+            mismatches += 1;
+        }
+        if round <= SHOWN || round == a.rounds {
+            out::event(
+                "round",
+                json!({"round": round, "bytes": a.size, "ok": ok}),
+                format!(
+                    "round {round}: parent -> child {} bytes, child -> parent the same reversed: {}",
+                    a.size,
+                    if ok { "ok" } else { "MISMATCH" }
+                ),
+            );
+        } else if round == SHOWN + 1 {
+            out::say(format!(
+                "... rounds {} to {} not shown ...",
+                SHOWN + 1,
+                a.rounds - 1
+            ));
+        }
+    }
+    let elapsed = t0.elapsed();
+    // Close our end: the child's next recv is EOF (it closed its copy of this end at start).
+    conn.close();
+    out::say("parent: closed parent_end; the child's recv now returns EOF");
+    let status = child.join()?;
+    out::event(
+        "joined",
+        json!({"name": "echo", "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
+        format!("joined echo (pid {}): {status}", child.pid()),
+    );
+    out::summary(json!({
+        "rounds": rounds,
+        "requested_rounds": a.rounds,
+        "size": a.size,
+        "mismatches": mismatches,
+        "child_exit_code": status.python_exitcode(),
+        "elapsed_ms": elapsed.as_secs_f64() * 1e3,
+        "us_per_round": elapsed.as_secs_f64() * 1e6 / f64::from(a.rounds),
+    }));
+    if mismatches > 0 {
+        bail!(
+            "{mismatches} of {} replies were not the message reversed",
+            a.rounds
+        );
+    }
+    if !status.success() {
+        bail!("the echo child {status}");
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! `simplex`: a one-way pipe(2) and the rule of end of file (单向管道, note 000 (1)).
+//!
+//! Python:
+//!
+//! ```text
+//! r, w = Pipe(False)                 # r can only recv, w can only send
+//! def writer(i): r.close(); [w.send(f"writer-{i} line {j}") for j in range(3)]; w.close()
+//! ps = [Process(target=writer, args=(i,)) for i in range(3)]; [p.start() for p in ps]
+//! w.close()                          # the parent's own write end: forget this and...
+//! while True:
+//!     try: print(r.recv())
+//!     except EOFError: break         # ...this never comes
+//! ```
+//!
+//! read(2) on a pipe returns 0 (EOF) only when the pipe is empty **and** no write end is open in
+//! any process. Write ends here: one per writer child (inherited at fork) and the parent's own.
+//! - each **writer** closes its inherited read end at once (only the parent reads; a writer
+//!   facing a dead parent then gets EPIPE instead of blocking on a full pipe) and closes its
+//!   write end after its last message (its exit would too; closing says "done" earlier);
+//! - the **parent** closes its write end right after forking the last writer. It never writes;
+//!   it only had to hold the pipe until every child had inherited it.
+//!
+//! `--forget-close` skips the parent's close, the classic bug: the writers finish, the pipe
+//! drains, and read(2) blocks forever, because the reader itself holds a write end. The demo
+//! does not hang: it waits in poll(2) on the pipe *and* on each writer's pidfd, so it wakes for
+//! data, for EOF, and for each writer's exit. Once every writer has exited, poll gets a timeout
+//! (`--timeout-ms`): nothing arriving by then proves EOF is not coming, the parent says why,
+//! closes its forgotten write end, and EOF arrives at once. The parent reaps each writer when its
+//! pidfd fires.
+
+use std::cell::Cell;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use common::{json, out, secs, sleep};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use rand::Rng;
+
+use crate::{take_end, ConnError, MAX_CHILDREN};
+
+/// Flags of `simplex`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Writer children (1..=64).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=MAX_CHILDREN as i64))]
+    pub writers: u32,
+    /// Messages each writer sends (1..=1000).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub messages: u32,
+    /// Keep the parent's own write end open (the classic bug): EOF never comes.
+    #[arg(long)]
+    pub forget_close: bool,
+    /// With every writer gone, how long silence must last to conclude that EOF is not coming
+    /// (milliseconds, 1..=60000; real time, not scaled).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub timeout_ms: u32,
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let (r, w) = crate::pipe(false).context("Pipe(False)")?;
+    out::say(format!(
+        "parent pid {}: r, w = Pipe(False) -> pipe(2): read end fd {}, write end fd {}",
+        std::process::id(),
+        r.fileno(),
+        w.fileno()
+    ));
+    let r = Cell::new(Some(r));
+    let w = Cell::new(Some(w));
+
+    let mut writers = Vec::new();
+    for i in 1..=a.writers {
+        let name = format!("writer-{i}");
+        let child_name = name.clone();
+        let messages = a.messages;
+        let child = common::spawn(name, || {
+            let name = child_name;
+            // Only the parent reads: drop our inherited read end.
+            drop(take_end(&r, "r")?);
+            let w = take_end(&w, "w")?;
+            let mut rng = common::rng::rng_for(u64::from(i));
+            for j in 0..messages {
+                // Simulated work; the jitter makes the writers' lines interleave.
+                sleep(secs(rng.gen_range(0.1..0.5)));
+                // A frame far below PIPE_BUF: one atomic write, never mixed with another writer's.
+                w.send_obj(&format!("{name} line {j}")).context("send")?;
+            }
+            w.close();
+            out::event(
+                "writer_closed",
+                json!({"name": name}),
+                format!(
+                    "  {name} (pid {}): sent {messages}, closed its write end",
+                    std::process::id()
+                ),
+            );
+            Ok(())
+        })?;
+        writers.push(child);
+    }
+    // The parent's own write end: close it now (every writer has inherited the pipe), unless
+    // asked to show the bug. If kept, it lives in `kept` until the demo itself closes it.
+    let mut kept = None;
+    if a.forget_close {
+        kept = Some(take_end(&w, "w")?);
+        out::event(
+            "parent_kept_write_end",
+            json!({}),
+            "parent: started the writers and did NOT close its own write end (--forget-close)",
+        );
+    } else {
+        drop(take_end(&w, "w")?);
+        out::event(
+            "parent_closed_write_end",
+            json!({}),
+            "parent: started the writers and closed its own write end; reading until EOF",
+        );
+    }
+    let mut r = take_end(&r, "r")?;
+
+    let expected = (a.writers * a.messages) as usize;
+    let timeout = Duration::from_millis(u64::from(a.timeout_ms));
+    let mut messages: Vec<String> = Vec::new();
+    let mut eof = false;
+    let mut timed_out = false;
+    let mut eof_after_closing = false;
+    loop {
+        // Something already buffered: recv will not block.
+        let mut readable = r.buffered() > 0;
+        if !readable {
+            // Wait in the kernel for any of: the pipe (data or EOF), a writer exiting (its pidfd).
+            // No timeout while a writer runs: it may be working (sleeping) for a long time.
+            let running: Vec<usize> = (0..writers.len())
+                .filter(|&k| writers[k].status().is_none())
+                .collect();
+            let wait = if running.is_empty() {
+                PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
+            } else {
+                PollTimeout::NONE
+            };
+            let mut fds = vec![PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+            fds.extend(
+                running
+                    .iter()
+                    .map(|&k| PollFd::new(writers[k].pidfd(), PollFlags::POLLIN)),
+            );
+            let n = match nix::poll::poll(&mut fds, wait) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("poll"),
+            };
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|ev| !ev.is_empty()))
+                .collect();
+            drop(fds);
+            readable = ready[0];
+            for (slot, &k) in running.iter().enumerate() {
+                if ready[slot + 1] {
+                    let status = writers[k].join()?;
+                    out::event(
+                        "writer_exited",
+                        json!({"name": writers[k].name(), "exit_code": status.python_exitcode()}),
+                        "",
+                    );
+                }
+            }
+            if n == 0 {
+                // Every writer has exited and the pipe stayed silent for the whole timeout.
+                timed_out = true;
+                out::event(
+                    "eof_missing",
+                    json!({"timeout_ms": a.timeout_ms, "messages": messages.len()}),
+                    format!(
+                        "parent: every writer has exited and closed its write end, the pipe is empty, \
+                         yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
+                         tell that we will never write, so it keeps the reader waiting: forever, \
+                         without this timeout.",
+                        a.timeout_ms
+                    ),
+                );
+                match kept.take() {
+                    Some(w) => {
+                        w.close();
+                        out::event(
+                            "parent_closed_write_end",
+                            json!({"late": true}),
+                            "parent: closing the forgotten write end now; EOF should follow at once",
+                        );
+                        continue;
+                    }
+                    None => bail!(
+                        "no EOF {} ms after every writer exited, although every write end is closed",
+                        a.timeout_ms
+                    ),
+                }
+            }
+        }
+        if !readable {
+            continue;
+        }
+        match r.recv_obj::<String>() {
+            Ok(m) => {
+                out::event("received", json!({"message": m}), &m);
+                messages.push(m);
+            }
+            Err(ConnError::Eof) => {
+                if timed_out {
+                    eof_after_closing = true;
+                } else {
+                    eof = true;
+                }
+                out::event(
+                    "eof",
+                    json!({"after_timeout": timed_out}),
+                    "EOF: no write end is open anywhere, and the pipe is empty",
+                );
+                break;
+            }
+            Err(e) => return Err(e).context("recv"),
+        }
+    }
+    for c in &mut writers {
+        c.join()?;
+    }
+    let failed: Vec<String> = writers
+        .iter()
+        .filter(|c| c.status().is_some_and(|s| !s.success()))
+        .map(|c| c.name().to_string())
+        .collect();
+
+    // Exactly once, and in order per writer: a pipe is FIFO, and each writer's lines went in
+    // one after another.
+    let mut next = vec![0u32; a.writers as usize];
+    let mut in_order = true;
+    for m in &messages {
+        let parsed = m
+            .strip_prefix("writer-")
+            .and_then(|rest| rest.split_once(" line "))
+            .and_then(|(i, j)| Some((i.parse::<usize>().ok()?, j.parse::<u32>().ok()?)));
+        match parsed {
+            Some((i, j)) if (1..=a.writers as usize).contains(&i) && next[i - 1] == j => {
+                next[i - 1] += 1;
+            }
+            _ => in_order = false,
+        }
+    }
+    let complete = next.iter().all(|&n| n == a.messages);
+
+    if a.forget_close {
+        out::say("lesson: every process must close the ends it does not use, the reader included");
+    }
+    out::summary(json!({
+        "messages": messages,
+        "in_order_per_writer": in_order,
+        "count": messages.len(),
+        "expected": expected,
+        "eof": eof,
+        "timed_out": timed_out,
+        "eof_after_closing": eof_after_closing,
+        "forget_close": a.forget_close,
+    }));
+    if messages.len() != expected || !in_order || !complete {
+        bail!(
+            "received {} of {expected} messages (each writer's lines exactly once and in order: {})",
+            messages.len(),
+            in_order && complete
+        );
+    }
+    if !failed.is_empty() {
+        bail!("writers failed: {}", failed.join(", "));
+    }
+    Ok(())
+}

@@ -267,7 +267,7 @@ pub fn run(a: &Args) -> Result<()> {
         "cpu_concurrency",
         json!({"threads_max_concurrent": free.most(), "gil_max_concurrent": under.most(), "gil_switches": gil_switches}),
         format!(
-            "  most threads computing at once: {} without the GIL, {} with it; the GIL changed hands {gil_switches} times",
+            "  most threads computing at once: {} without the GIL, {} with it; the GIL was taken {gil_switches} times (once by each thread to start, then at every handover)",
             free.most(),
             under.most()
         ),

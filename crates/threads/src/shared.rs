@@ -88,12 +88,12 @@ pub fn run(a: &Args) -> Result<()> {
     let thread_tid = std::thread::scope(|s| {
         let h = s.spawn(|| {
             VALUE.store(999, Ordering::SeqCst);
-            let t = tid();
+            let (t, v) = (tid(), VALUE.load(Ordering::SeqCst));
             out::event(
                 "thread_changed",
-                json!({"value": 999, "address": address(), "tid": t}),
+                json!({"value": v, "address": address(), "tid": t}),
                 format!(
-                    "  thread (tid {t}, same pid {}): set value = 999 at address {}",
+                    "  thread (tid {t}, same pid {}): set value = {v} at address {}",
                     std::process::id(),
                     address()
                 ),

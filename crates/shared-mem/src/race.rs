@@ -82,7 +82,7 @@ pub struct Args {
     pub processes: u32,
     /// Additions of 1 by each process (at most 10000000; with --schedule forced, processes x
     /// rounds at most 200000).
-    #[arg(long, default_value_t = 10_000, value_name = "R",
+    #[arg(long, default_value_t = 10_000, value_name = "COUNT",
           value_parser = clap::value_parser!(u32).range(1..=MAX_ROUNDS as i64))]
     pub rounds: u32,
     /// How each addition is made: unsync (read then write), atomic (fetch-add) or locked.

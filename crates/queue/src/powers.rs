@@ -1,0 +1,351 @@
+//! `powers` (note 000, (2) 消息队列): the notes' example, then as many producers and consumers
+//! as you like.
+//!
+//! Python (the notes' shape, in our words):
+//!
+//! ```text
+//! q = Queue()
+//! producer: for i in range(10): sleep(1);   q.put((2, i))
+//! consumer: for _ in range(10): sleep(1.5); a, b = q.get(); print(a ** b)
+//! ```
+//!
+//! Here the queue is [`crate::Queue`], created before the fork so every child inherits it. A
+//! message is 12 bytes: `a`, `b` and the producer's number, little-endian `u32`s (CPython would
+//! pickle the tuple, about 20 bytes, plus a 4-byte length header on the pipe).
+//!
+//! With `--producers P`, producer `k` puts the `i` with `i % P == k`, so every number 2**i is
+//! sent exactly once whatever P is. Consumers do not know how many messages will come: they
+//! `get` until the queue is closed and drained. The parent closes it once every producer has
+//! exited (Python would put one `None` sentinel per consumer instead).
+//!
+//! The demo checks itself, in shared memory that the consumers fill in:
+//! - `seen[i]`: how many times 2**i was received. 0 = lost, more than 1 = duplicated.
+//! - a receipt log (consumer, i) in the order of the gets: the summary's `received`.
+//! - FIFO: each consumer checks that each producer's numbers reach it in increasing order. That
+//!   is what a FIFO queue promises to several consumers: each sees a sub-sequence of the queue.
+//!
+//! Who waits on what: a consumer that finds the queue empty sleeps on a futex (the producer is
+//! slower, 1 s against 1.5 s, so in the default run it rarely waits); a producer blocks in `put`
+//! when `--capacity` messages are waiting (try `--capacity 1`). The parent blocks in `poll` on
+//! the children's pidfds (`common::child::wait_any`), so it notices at once if every consumer
+//! died while producers are stuck on a full queue, instead of joining a producer forever.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use common::child::wait_any;
+use common::{json, out, secs, sleep, Child, SharedBox, SharedSlice};
+
+use crate::{Queue, QueueError, MAX_CAPACITY, MAX_COUNT, MAX_PROCS};
+
+/// Bytes of one message: a, b, producer.
+const MSG_BYTES: usize = 12;
+
+/// Flags of `powers`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// How many (2, i) messages in all, i = 0..N (1..=100000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_COUNT as i64))]
+    pub count: u32,
+    /// Room in the queue, in messages (1..=100000): put blocks while it is full.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_CAPACITY as i64))]
+    pub capacity: u32,
+    /// Producer processes (1..=16, at most --count); producer k puts the i with i % P == k.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
+    pub producers: u32,
+    /// Consumer processes (1..=16).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
+    pub consumers: u32,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            count: 10,
+            capacity: 10,
+            producers: 1,
+            consumers: 1,
+        }
+    }
+}
+
+fn encode(a: u32, b: u32, producer: u32) -> [u8; MSG_BYTES] {
+    let mut m = [0u8; MSG_BYTES];
+    m[0..4].copy_from_slice(&a.to_le_bytes());
+    m[4..8].copy_from_slice(&b.to_le_bytes());
+    m[8..12].copy_from_slice(&producer.to_le_bytes());
+    m
+}
+
+fn decode(m: &[u8]) -> Result<(u32, u32, u32)> {
+    anyhow::ensure!(
+        m.len() == MSG_BYTES,
+        "message of {} bytes, expected {MSG_BYTES}",
+        m.len()
+    );
+    let word = |k: usize| u32::from_le_bytes([m[k], m[k + 1], m[k + 2], m[k + 3]]);
+    Ok((word(0), word(4), word(8)))
+}
+
+/// `a ** b` for the summary: a JSON number while it fits in a u64, else the Python expression
+/// (2**99999 has 30103 digits; a list of 100000 of them would be 1.5 GB).
+fn power_json(a: u32, b: u32) -> serde_json::Value {
+    match u64::from(a).checked_pow(b) {
+        Some(v) => json!(v),
+        None => json!(format!("{a}**{b}")),
+    }
+}
+
+/// `a ** b` as the consumer prints it: exact while it fits in 128 bits.
+fn power_text(a: u32, b: u32) -> String {
+    match u128::from(a).checked_pow(b) {
+        Some(v) => v.to_string(),
+        None => {
+            let digits = (f64::from(b) * f64::from(a).log10()).floor() as u64 + 1;
+            format!("{a}**{b} (a number of {digits} digits)")
+        }
+    }
+}
+
+/// What the consumers record, in shared memory.
+struct Record {
+    /// seen[i]: receptions of 2**i.
+    seen: SharedSlice<AtomicU32>,
+    /// (consumer << 32) | i, in the order of the gets (first `count` receptions).
+    log: SharedSlice<AtomicU64>,
+    /// sent[k]: successful puts of producer k.
+    sent: SharedSlice<AtomicU64>,
+    /// log length, FIFO violations, largest len() a producer saw after its put.
+    counters: SharedBox<[AtomicU64; 3]>,
+}
+
+const LOG_LEN: usize = 0;
+const FIFO_BROKEN: usize = 1;
+const MAX_LEN: usize = 2;
+
+fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
+    let mut i = k;
+    while i < a.count {
+        sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
+        match q.put(&encode(2, i, k)) {
+            Ok(()) => {}
+            Err(e) => return Err(e).context(format!("put (2, {i})")),
+        }
+        rec.sent[k as usize].fetch_add(1, Ordering::SeqCst);
+        rec.counters[MAX_LEN].fetch_max(q.len() as u64, Ordering::SeqCst);
+        out::event(
+            "put",
+            json!({"producer": k, "a": 2, "b": i}),
+            format!("  producer {k}: put (2, {i})"),
+        );
+        i += a.producers;
+    }
+    Ok(())
+}
+
+fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
+    let mut buf = Vec::with_capacity(MSG_BYTES);
+    // Last b received from each producer: FIFO means each one's numbers arrive increasing.
+    let mut last: Vec<Option<u32>> = vec![None; a.producers as usize];
+    loop {
+        // Closed and drained: the stream is over, no need to "work" 1.5 s before learning it.
+        if q.is_closed() && q.is_empty() {
+            break;
+        }
+        sleep(secs(1.5)); // the notes' sleep(1.5) before each get
+        match q.get_into(&mut buf) {
+            Ok(()) => {}
+            Err(QueueError::Closed) => break,
+            Err(e) => return Err(e).context("get"),
+        }
+        let (base, b, p) = decode(&buf)?;
+        anyhow::ensure!(b < a.count && p < a.producers, "garbage message {buf:?}");
+        if last[p as usize].is_some_and(|l| l >= b) {
+            rec.counters[FIFO_BROKEN].fetch_add(1, Ordering::SeqCst);
+        }
+        last[p as usize] = Some(b);
+        rec.seen[b as usize].fetch_add(1, Ordering::SeqCst);
+        let at = rec.counters[LOG_LEN].fetch_add(1, Ordering::SeqCst) as usize;
+        if let Some(slot) = rec.log.get(at) {
+            slot.store((u64::from(c) << 32) | u64::from(b), Ordering::SeqCst);
+        }
+        out::event(
+            "got",
+            json!({"consumer": c, "producer": p, "a": base, "b": b, "value": power_json(base, b)}),
+            // The notes' print(a ** b), nothing else on the line, as Python shows it.
+            power_text(base, b),
+        );
+    }
+    Ok(())
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    if a.producers > a.count {
+        return Err(common::cli::usage(
+            "--producers",
+            a.producers,
+            format!("more producers than messages (--count {})", a.count),
+        ));
+    }
+    let q = Queue::new(a.capacity as usize, MSG_BYTES)?;
+    let rec = Record {
+        seen: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
+        log: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
+        sent: SharedSlice::new_zeroed(a.producers as usize).context("mmap(MAP_SHARED)")?,
+        counters: SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?,
+    };
+    out::say(format!(
+        "q = Queue(capacity {}); {} producer(s) put (2, i) for i in 0..{}, sleeping 1 s before each put; \
+         {} consumer(s) sleep 1.5 s before each get and print a ** b",
+        a.capacity, a.producers, a.count, a.consumers
+    ));
+
+    // Producers first, as the notes start p1 then p2. Each child gets the Queue by fork: the
+    // closure borrows `q`, and the child's copy of that handle maps the same shared pages.
+    let mut children: Vec<Child> = Vec::new();
+    for k in 0..a.producers {
+        let (q, rec) = (&q, &rec);
+        children.push(common::spawn(format!("producer-{k}"), move || {
+            producer(q, rec, k, a)
+        })?);
+    }
+    for c in 0..a.consumers {
+        let (q, rec) = (&q, &rec);
+        children.push(common::spawn(format!("consumer-{c}"), move || {
+            consumer(q, rec, c, a)
+        })?);
+    }
+    let is_producer = |i: usize| i < a.producers as usize;
+
+    // Wait for children as they end (poll on their pidfds: blocks in the kernel).
+    let mut producers_left = a.producers;
+    let mut consumers_left = a.consumers;
+    let mut failures = Vec::new();
+    let mut producer_died = false;
+    while let Some(i) = wait_any(&mut children, None)? {
+        let child = &children[i];
+        let status = child.status().context("reaped child without status")?;
+        if !status.success() {
+            let why = child
+                .panic_message()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            failures.push(format!(
+                "{} (pid {}) {status}{why}",
+                child.name(),
+                child.pid()
+            ));
+            out::event(
+                "child_failed",
+                json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
+                format!("{} (pid {}) {status}{why}", child.name(), child.pid()),
+            );
+        }
+        if is_producer(i) {
+            producer_died |= !status.success();
+            producers_left -= 1;
+            if producers_left == 0 {
+                if producer_died {
+                    // A producer killed between claiming a slot and publishing it left a hole
+                    // that consumers would wait at forever. Every producer is reaped now, so
+                    // nobody can still be writing there: turn such holes into tombstones.
+                    let n = q.recover_abandoned();
+                    out::event(
+                        "recovered",
+                        json!({"abandoned_slots": n}),
+                        format!("a producer died: {n} claimed but unpublished slot(s) skipped"),
+                    );
+                }
+                // Every producer has exited: nothing more will be put. Consumers take what is
+                // left, then get Closed.
+                q.close();
+                out::event(
+                    "closed",
+                    json!({"len": q.len()}),
+                    format!(
+                        "every producer is done: q.close() with {} message(s) still queued",
+                        q.len()
+                    ),
+                );
+            }
+        } else {
+            consumers_left -= 1;
+            if consumers_left == 0 && producers_left > 0 {
+                // Nobody will ever make room again: producers would block in put forever.
+                out::say("every consumer has gone while producers still run: stopping them");
+                for (j, c) in children.iter().enumerate() {
+                    if is_producer(j) {
+                        c.kill()?;
+                    }
+                }
+            }
+        }
+    }
+
+    // The checks.
+    let sent_sets: Vec<u64> = rec.sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();
+    let sent: u64 = sent_sets.iter().sum();
+    let was_sent = |i: u32| {
+        let k = i % a.producers;
+        u64::from(i / a.producers) < sent_sets[k as usize]
+    };
+    let mut lost = 0u64;
+    let mut duplicated = 0u64;
+    for i in 0..a.count {
+        let n = u64::from(rec.seen[i as usize].load(Ordering::SeqCst));
+        if n == 0 && was_sent(i) {
+            lost += 1;
+        }
+        duplicated += n.saturating_sub(1);
+    }
+    let logged = (rec.counters[LOG_LEN].load(Ordering::SeqCst) as usize).min(a.count as usize);
+    let mut per_consumer = vec![0u64; a.consumers as usize];
+    let received: Vec<serde_json::Value> = rec.log[..logged]
+        .iter()
+        .map(|e| {
+            let e = e.load(Ordering::SeqCst);
+            if let Some(n) = per_consumer.get_mut((e >> 32) as usize) {
+                *n += 1;
+            }
+            power_json(2, e as u32)
+        })
+        .collect();
+    let in_order = rec.counters[FIFO_BROKEN].load(Ordering::SeqCst) == 0;
+    let max_len = rec.counters[MAX_LEN].load(Ordering::SeqCst);
+    out::say(format!(
+        "sent {sent}, received {}, lost {lost}, duplicated {duplicated}, FIFO per producer: {}; \
+         the queue held at most {max_len} of its {} slots",
+        rec.counters[LOG_LEN].load(Ordering::SeqCst),
+        if in_order { "yes" } else { "NO" },
+        a.capacity
+    ));
+    out::summary(json!({
+        "received": received,
+        "sent": sent,
+        "lost": lost,
+        "duplicated": duplicated,
+        "in_order": in_order,
+        "count": a.count,
+        "capacity": a.capacity,
+        "producers": a.producers,
+        "consumers": a.consumers,
+        "per_consumer": per_consumer,
+        "max_len": max_len,
+        "failures": failures,
+    }));
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} child process(es) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    if lost > 0 || duplicated > 0 || !in_order || sent != u64::from(a.count) {
+        anyhow::bail!(
+            "invariant broken: sent {sent} of {}, lost {lost}, duplicated {duplicated}, in_order {in_order}",
+            a.count
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,754 @@
+//! The cross-process [`Queue`]: a ring of fixed-size slots in `MAP_SHARED` memory.
+//!
+//! ## Layout
+//!
+//! ```text
+//! header page (SharedBox)                       slots (SharedSlice<AtomicU64>), `capacity` of them
+//! line 0: tail   (next position to write)       slot k: [ turn | len | payload words ... ]
+//! line 1: head   (next position to read)                  slot of position p is p % capacity
+//! line 2: not_empty {seq, sleepers}, closed
+//! line 3: not_full  {seq, sleepers}
+//! ```
+//!
+//! `head` and `tail` count messages since the start (64 bits: they never wrap in practice); the
+//! queue holds `tail - head` messages. Each sits on its own 64-byte cache line, so producers
+//! (who move `tail`) and consumers (who move `head`) do not steal each other's line.
+//!
+//! ## One message, step by step (Dmitry Vyukov's bounded MPMC ring)
+//!
+//! Every slot has a `turn` word that says whose turn it is at position `p`:
+//! `2p` = empty, a producer may write it; `2p + 1` = full, a consumer may read it. A consumer
+//! that is done sets `2(p + capacity)`: empty, for the producer one lap later.
+//!
+//! - **put** at position `p = tail`: wait for `turn == 2p`; claim `p` by moving `tail` from `p` to
+//!   `p + 1` (one compare-and-swap: two producers can never claim the same slot); copy the
+//!   length and the bytes in; *then* store `turn = 2p + 1` with Release ordering. This last
+//!   store publishes the message: a consumer reads the bytes only after seeing it, and Release /
+//!   Acquire guarantee it then sees every byte. A producer killed half-way through the copy never
+//!   reaches that store, so **a torn message is never delivered**.
+//! - **get** at `p = head`: wait for `turn == 2p + 1`; claim by moving `head`; copy out; store
+//!   `turn = 2(p + capacity)`, which gives the slot back to producers.
+//! - then wake the other side if (and only if) somebody sleeps: [`crate::wait::Event`].
+//!
+//! The bytes are copied as `AtomicU64` words with Relaxed loads and stores. A plain byte copy
+//! into memory that another process may read at the same time would be a data race (undefined
+//! behaviour) without `unsafe`; Relaxed atomic words compile to the same plain `mov`s, and the
+//! `turn` word provides the ordering. No `unsafe` in this crate.
+//!
+//! ## What it costs
+//!
+//! A put or get that finds its slot ready: one compare-and-swap on `head`/`tail`, the copy, one
+//! Release store, one fence, one load of the sleepers flag. **No syscall, no allocation** (with
+//! [`Queue::get_into`]), no lock. A side that finds the queue full or empty first spins and yields
+//! briefly ([`crate::wait::Backoff`]: the other side is usually a few hundred nanoseconds away
+//! on another CPU), then sleeps in the kernel on a futex; the next message wakes it with one
+//! `FUTEX_WAKE`.
+//!
+//! ## Why not a lock and two condition variables
+//!
+//! The textbook blocking queue (Python's `queue.Queue`, the `prodcons` threads mode) is a
+//! mutex with "not empty" / "not full" condition variables. It is correct and simple, but every
+//! put and every get takes the same lock word, so a producer and a consumer on two CPUs pass
+//! that cache line back and forth on every message, and once they collide the mutex sleeps in
+//! the kernel. And a process killed while holding the lock (a window as wide as the copy) leaves
+//! it held forever: the `process lock-held` demo shows that trap. Here nothing is ever held: a
+//! process killed mid-put leaves one claimed, unpublished slot, which stops consumers at that
+//! position (their `get_timeout` reports `Empty`), but no torn message and no dead lock.
+//!
+//! ## close
+//!
+//! `close` sets a flag and wakes everyone. A `put` after it fails with `Closed`; a `get` fails
+//! with `Closed` only once the queue is also drained (`head == tail`), so consumers see every
+//! message put before the close and then the end. A put that claimed its slot just as `close`
+//! happened publishes a *tombstone* (an empty slot that consumers skip) and reports `Closed`:
+//! either a consumer sees the claimed slot and waits for it, or the producer sees the flag;
+//! sequentially consistent ordering of `tail`, `closed` and the consumers' loads rules out
+//! the third case (a message stranded after the consumers left).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use common::{SharedBox, SharedSlice};
+
+use crate::wait::{Backoff, Event};
+
+/// Why a put or get did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueError {
+    /// `get_timeout`: nothing arrived in time (Python's `queue.Empty`).
+    Empty,
+    /// `put_timeout`: no room freed in time (Python's `queue.Full`).
+    Full,
+    /// `put` after `close`; `get` after `close` once every message has been taken.
+    Closed,
+    /// The message is longer than the `max_message` the queue was created with.
+    TooLarge,
+}
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QueueError::Empty => "queue empty (timed out waiting for a message)",
+            QueueError::Full => "queue full (timed out waiting for room)",
+            QueueError::Closed => "queue closed",
+            QueueError::TooLarge => "message larger than the queue's max_message",
+        })
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// The largest ring this crate agrees to map (capacity x slot size).
+pub const MAX_BYTES: usize = 1 << 30;
+/// Length word of a tombstone (see the module doc, "close").
+const TOMBSTONE: u64 = u64::MAX;
+
+/// Header words, each group on its own 64-byte line (see the module doc).
+type Header = (
+    [AtomicU64; 8],
+    [AtomicU64; 8],
+    [AtomicU32; 16],
+    [AtomicU32; 16],
+);
+
+/// A bounded FIFO shared by processes. Create it before forking; every child forked afterwards
+/// uses the same queue through its inherited copy of this handle. See the module doc.
+pub struct Queue {
+    header: SharedBox<Header>,
+    slots: SharedSlice<AtomicU64>,
+    capacity: usize,
+    max_message: usize,
+    /// Words per slot: turn, length, payload, rounded up to whole cache lines.
+    slot_words: usize,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("capacity", &self.capacity)
+            .field("max_message", &self.max_message)
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The outcome of one attempt that does not wait.
+enum Try<T> {
+    Done(T),
+    /// Full (put) or empty (get): worth waiting.
+    Wait,
+}
+
+impl Queue {
+    /// A queue of `capacity` messages of at most `max_message` bytes each, in fresh `MAP_SHARED`
+    /// memory. Python: `Queue(maxsize=capacity)`; there is no unbounded variant, because memory
+    /// shared across fork cannot grow afterwards.
+    pub fn new(capacity: usize, max_message: usize) -> Result<Queue> {
+        anyhow::ensure!(capacity >= 1, "queue capacity must be at least 1");
+        let payload_words = max_message.div_ceil(8);
+        let slot_words = (2 + payload_words).next_multiple_of(8);
+        let bytes = capacity
+            .checked_mul(slot_words * 8)
+            .filter(|&b| b <= MAX_BYTES)
+            .with_context(|| {
+                format!(
+                    "a queue of {capacity} x {max_message}-byte messages is larger than {MAX_BYTES} bytes"
+                )
+            })?;
+        let header = SharedBox::<Header>::new_zeroed().context("mmap(MAP_SHARED) queue header")?;
+        let slots = SharedSlice::<AtomicU64>::new_zeroed(bytes / 8)
+            .context("mmap(MAP_SHARED) queue slots")?;
+        // Slot k starts empty for position k: turn = 2k.
+        for k in 0..capacity {
+            slots[k * slot_words].store(2 * k as u64, Ordering::Relaxed);
+        }
+        Ok(Queue {
+            header,
+            slots,
+            capacity,
+            max_message,
+            slot_words,
+        })
+    }
+
+    // --- the shared words, by name ------------------------------------------------------------
+
+    fn tail(&self) -> &AtomicU64 {
+        &self.header.0[0]
+    }
+    fn head(&self) -> &AtomicU64 {
+        &self.header.1[0]
+    }
+    fn closed_flag(&self) -> &AtomicU32 {
+        &self.header.2[2]
+    }
+    fn not_empty(&self) -> Event<'_> {
+        Event {
+            seq: &self.header.2[0],
+            sleepers: &self.header.2[1],
+        }
+    }
+    fn not_full(&self) -> Event<'_> {
+        Event {
+            seq: &self.header.3[0],
+            sleepers: &self.header.3[1],
+        }
+    }
+    /// The words of the slot for position `pos`: `[turn, len, payload...]`.
+    fn slot(&self, pos: u64) -> &[AtomicU64] {
+        let start = (pos % self.capacity as u64) as usize * self.slot_words;
+        &self.slots[start..start + self.slot_words]
+    }
+
+    // --- public API ----------------------------------------------------------------------------
+
+    /// How many messages the queue holds at most (Python's `maxsize`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The longest message accepted, in bytes.
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// How many messages are in the queue now (Python's `qsize()`): exact when nobody else is
+    /// using the queue, a snapshot otherwise. Counts a message being written as present.
+    pub fn len(&self) -> usize {
+        // tail first: head can only grow meanwhile, so the difference never exceeds capacity.
+        let tail = self.tail().load(Ordering::SeqCst);
+        let head = self.head().load(Ordering::SeqCst);
+        (tail.saturating_sub(head) as usize).min(self.capacity)
+    }
+
+    /// `len() == 0` (Python's `empty()`), with the same caveat.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `close` has been called.
+    pub fn is_closed(&self) -> bool {
+        self.closed_flag().load(Ordering::SeqCst) != 0
+    }
+
+    /// Append `msg`, blocking while the queue is full (Python's `q.put(obj)`).
+    /// `Err(Closed)` after `close`, `Err(TooLarge)` if `msg` exceeds `max_message`.
+    pub fn put(&self, msg: &[u8]) -> Result<(), QueueError> {
+        self.put_inner(msg, None)
+    }
+
+    /// As `put`, waiting at most `t` for room: `Err(Full)` if none came (Python's
+    /// `q.put(obj, timeout=t)`). `t = 0` never waits (`put_nowait`).
+    pub fn put_timeout(&self, msg: &[u8], t: Duration) -> Result<(), QueueError> {
+        self.put_inner(msg, Some(t))
+    }
+
+    /// `put_timeout(msg, 0)`: Python's `q.put_nowait(obj)`.
+    pub fn put_nowait(&self, msg: &[u8]) -> Result<(), QueueError> {
+        self.put_inner(msg, Some(Duration::ZERO))
+    }
+
+    /// Take the oldest message, blocking while the queue is empty (Python's `q.get()`).
+    /// `Err(Closed)` once the queue is closed and every message has been taken.
+    pub fn get(&self) -> Result<Vec<u8>, QueueError> {
+        let mut v = Vec::new();
+        self.get_inner(&mut v, None).map(|()| v)
+    }
+
+    /// As `get`, waiting at most `t`: `Err(Empty)` if nothing came (Python's
+    /// `q.get(timeout=t)`). `t = 0` never waits (`get_nowait`).
+    pub fn get_timeout(&self, t: Duration) -> Result<Vec<u8>, QueueError> {
+        let mut v = Vec::new();
+        self.get_inner(&mut v, Some(t)).map(|()| v)
+    }
+
+    /// `get_timeout(0)`: Python's `q.get_nowait()`.
+    pub fn get_nowait(&self) -> Result<Vec<u8>, QueueError> {
+        self.get_timeout(Duration::ZERO)
+    }
+
+    /// As `get`, but into `buf` (cleared first), reusing its allocation: a consumer looping on
+    /// this allocates nothing once `buf` has grown to the largest message.
+    pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<(), QueueError> {
+        self.get_inner(buf, None)
+    }
+
+    /// As `get_timeout`, into `buf`.
+    pub fn get_into_timeout(&self, buf: &mut Vec<u8>, t: Duration) -> Result<(), QueueError> {
+        self.get_inner(buf, Some(t))
+    }
+
+    /// The producers are done: consumers take what is left, then get `Err(Closed)`. Later puts
+    /// fail with `Err(Closed)`. Wakes every sleeper on both sides. Idempotent.
+    ///
+    /// Python's `q.close()` only says "this process will put no more" and consumers learn the
+    /// end from a sentinel each; this close is for the whole queue, like closing a Go channel.
+    pub fn close(&self) {
+        self.closed_flag().store(1, Ordering::SeqCst);
+        self.not_empty().notify_all();
+        self.not_full().notify_all();
+    }
+
+    /// Repair the queue after producers died in the middle of a `put`. Call it only when no
+    /// process that could still be putting is alive (the parent, after reaping every producer).
+    ///
+    /// A producer killed between claiming position `p` (moving `tail`) and publishing it leaves
+    /// a hole: `p < tail` but its slot's turn still says "empty". Consumers wait at `p` forever,
+    /// even after `close` (the queue is not drained). Its message is lost with the producer;
+    /// this publishes a tombstone there so consumers skip the hole and go on. Returns how many
+    /// holes were found.
+    pub fn recover_abandoned(&self) -> usize {
+        let head = self.head().load(Ordering::SeqCst);
+        let tail = self.tail().load(Ordering::SeqCst);
+        let mut holes = 0;
+        for pos in head..tail {
+            let slot = self.slot(pos);
+            if slot[0].load(Ordering::Acquire) == 2 * pos {
+                slot[1].store(TOMBSTONE, Ordering::Relaxed);
+                slot[0].store(2 * pos + 1, Ordering::Release);
+                holes += 1;
+            }
+        }
+        if holes > 0 {
+            self.not_empty().notify_all();
+        }
+        holes
+    }
+
+    // --- put -----------------------------------------------------------------------------------
+
+    fn put_inner(&self, msg: &[u8], timeout: Option<Duration>) -> Result<(), QueueError> {
+        if msg.len() > self.max_message {
+            return Err(QueueError::TooLarge);
+        }
+        if self.is_closed() {
+            return Err(QueueError::Closed);
+        }
+        // Fast path: room right now. The deadline (a clock read) is only computed if we wait.
+        if let Try::Done(r) = self.try_put(msg) {
+            return r;
+        }
+        let deadline = deadline_of(timeout);
+        let ev = self.not_full();
+        loop {
+            let mut backoff = Backoff::default();
+            while backoff.snooze() {
+                if let Try::Done(r) = self.try_put(msg) {
+                    return r;
+                }
+            }
+            if self.is_closed() {
+                return Err(QueueError::Closed);
+            }
+            let left = match time_left(deadline) {
+                Some(d) if d.is_zero() => return Err(QueueError::Full),
+                left => left,
+            };
+            let key = ev.prepare();
+            // Look again after announcing ourselves (see crate::wait): a consumer that made
+            // room before this point is seen here, one that makes room after it will wake us.
+            if self.is_closed() {
+                return Err(QueueError::Closed);
+            }
+            if let Try::Done(r) = self.try_put(msg) {
+                return r;
+            }
+            ev.sleep(key, left);
+        }
+    }
+
+    /// One attempt: claim the slot at `tail` if it is empty for this lap, then copy and publish.
+    fn try_put(&self, msg: &[u8]) -> Try<Result<(), QueueError>> {
+        let tail = self.tail();
+        let mut pos = tail.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(pos);
+            let turn = slot[0].load(Ordering::Acquire);
+            let empty_turn = 2 * pos;
+            if turn == empty_turn {
+                // Empty for this lap: try to claim position `pos`. Losing the race to another
+                // producer just means trying the next position.
+                match tail.compare_exchange_weak(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
+                {
+                    Ok(_) => return Try::Done(self.write_claimed(pos, slot, msg)),
+                    Err(now) => pos = now,
+                }
+            } else if turn < empty_turn {
+                // Still holds the message of the previous lap (or a consumer is copying it
+                // out): the queue is full.
+                return Try::Wait;
+            } else {
+                // Another producer claimed `pos` already; `tail` has moved on.
+                pos = tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Copy `msg` into the claimed slot and publish it.
+    fn write_claimed(&self, pos: u64, slot: &[AtomicU64], msg: &[u8]) -> Result<(), QueueError> {
+        // Claimed just as close() happened? Publish a tombstone so consumers do not wait for
+        // this slot, and report Closed (module doc, "close"). SeqCst: this load is ordered after
+        // our claim of `tail` in the one global order that close() and consumers also follow.
+        let closed = self.closed_flag().load(Ordering::SeqCst) != 0;
+        if closed {
+            slot[1].store(TOMBSTONE, Ordering::Relaxed);
+        } else {
+            slot[1].store(msg.len() as u64, Ordering::Relaxed);
+            let words = &slot[2..];
+            let mut chunks = msg.chunks_exact(8);
+            for (w, c) in words.iter().zip(&mut chunks) {
+                w.store(
+                    u64::from_le_bytes(c.try_into().expect("8-byte chunk")),
+                    Ordering::Relaxed,
+                );
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut last = [0u8; 8];
+                last[..rest.len()].copy_from_slice(rest);
+                words[msg.len() / 8].store(u64::from_le_bytes(last), Ordering::Relaxed);
+            }
+        }
+        // Publish: everything stored above is visible to whoever sees this turn (Acquire).
+        slot[0].store(2 * pos + 1, Ordering::Release);
+        self.not_empty().notify();
+        if closed {
+            Err(QueueError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    // --- get -----------------------------------------------------------------------------------
+
+    fn get_inner(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<(), QueueError> {
+        if let Try::Done(r) = self.try_get(buf) {
+            return r;
+        }
+        let deadline = deadline_of(timeout);
+        let ev = self.not_empty();
+        loop {
+            let mut backoff = Backoff::default();
+            while backoff.snooze() {
+                if let Try::Done(r) = self.try_get(buf) {
+                    return r;
+                }
+            }
+            let left = match time_left(deadline) {
+                Some(d) if d.is_zero() => return Err(QueueError::Empty),
+                left => left,
+            };
+            let key = ev.prepare();
+            if let Try::Done(r) = self.try_get(buf) {
+                return r;
+            }
+            ev.sleep(key, left);
+        }
+    }
+
+    /// One attempt: claim the slot at `head` if it is full for this lap, copy out, free it.
+    /// Reports `Closed` when the queue is closed and drained.
+    fn try_get(&self, buf: &mut Vec<u8>) -> Try<Result<(), QueueError>> {
+        let head = self.head();
+        let mut pos = head.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(pos);
+            let turn = slot[0].load(Ordering::Acquire);
+            let full_turn = 2 * pos + 1;
+            if turn == full_turn {
+                match head.compare_exchange_weak(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        let tombstone = self.read_claimed(pos, slot, buf);
+                        if !tombstone {
+                            return Try::Done(Ok(()));
+                        }
+                        pos += 1; // skip it: the next position is ours to try
+                    }
+                    Err(now) => pos = now,
+                }
+            } else if turn < full_turn {
+                // Nothing published at `pos` yet. Closed *and* nothing claimed by a producer
+                // (head == tail) is the end; otherwise a message is on its way: wait for it.
+                if self.closed_flag().load(Ordering::SeqCst) != 0 {
+                    let h = head.load(Ordering::SeqCst);
+                    if h >= self.tail().load(Ordering::SeqCst) {
+                        return Try::Done(Err(QueueError::Closed));
+                    }
+                    if h != pos {
+                        pos = h;
+                        continue;
+                    }
+                }
+                return Try::Wait;
+            } else {
+                // Another consumer took `pos`.
+                pos = head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Copy the claimed slot into `buf` and hand the slot back to producers. Returns whether it
+    /// was a tombstone (nothing copied).
+    fn read_claimed(&self, pos: u64, slot: &[AtomicU64], buf: &mut Vec<u8>) -> bool {
+        let len = slot[1].load(Ordering::Relaxed);
+        let tombstone = len == TOMBSTONE;
+        if !tombstone {
+            // A length beyond max_message cannot come from put (it checks), only from memory
+            // scribbled on by something else: clamp rather than read past the slot.
+            let len = (len as usize).min(self.max_message);
+            buf.clear();
+            buf.reserve(len);
+            for w in &slot[2..2 + len.div_ceil(8)] {
+                let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+                let take = (len - buf.len()).min(8);
+                buf.extend_from_slice(&bytes[..take]);
+            }
+        }
+        // Free the slot for the producer one lap later; Release so our reads are done first.
+        slot[0].store(2 * (pos + self.capacity as u64), Ordering::Release);
+        self.not_full().notify();
+        tombstone
+    }
+}
+
+fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
+    // A timeout too large to add is no deadline at all.
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// `None`: wait forever. `Some(0)`: the deadline has passed.
+fn time_left(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn msg(producer: u32, i: u32) -> Vec<u8> {
+        let mut v = producer.to_le_bytes().to_vec();
+        v.extend_from_slice(&i.to_le_bytes());
+        v
+    }
+
+    fn parse(m: &[u8]) -> (u32, u32) {
+        (
+            u32::from_le_bytes(m[0..4].try_into().unwrap()),
+            u32::from_le_bytes(m[4..8].try_into().unwrap()),
+        )
+    }
+
+    #[test]
+    fn fifo_in_one_thread_and_sizes_round_trip() {
+        let q = Queue::new(4, 20).unwrap();
+        assert!(q.is_empty());
+        let msgs: [&[u8]; 4] = [b"", b"a", b"12345678", b"twenty bytes exactly"];
+        for m in msgs {
+            q.put(m).unwrap();
+        }
+        assert_eq!(q.len(), 4);
+        assert_eq!(q.put_nowait(b"x"), Err(QueueError::Full));
+        for m in msgs {
+            assert_eq!(q.get().unwrap(), m);
+        }
+        assert_eq!(q.get_nowait(), Err(QueueError::Empty));
+        assert_eq!(q.put(&[0; 21]), Err(QueueError::TooLarge));
+    }
+
+    #[test]
+    fn capacity_one_alternates() {
+        let q = Queue::new(1, 8).unwrap();
+        for i in 0..100u32 {
+            q.put(&i.to_le_bytes()).unwrap();
+            assert_eq!(q.put_nowait(b"no"), Err(QueueError::Full));
+            assert_eq!(q.get().unwrap(), i.to_le_bytes());
+        }
+    }
+
+    #[test]
+    fn close_drains_then_reports_closed() {
+        let q = Queue::new(3, 8).unwrap();
+        q.put(b"one").unwrap();
+        q.put(b"two").unwrap();
+        q.close();
+        assert_eq!(q.put(b"late"), Err(QueueError::Closed));
+        assert_eq!(q.get().unwrap(), b"one");
+        assert_eq!(q.get().unwrap(), b"two");
+        assert_eq!(q.get(), Err(QueueError::Closed));
+        assert_eq!(
+            q.get_timeout(Duration::from_secs(5)),
+            Err(QueueError::Closed)
+        );
+    }
+
+    #[test]
+    fn timeouts_report_empty_and_full() {
+        let q = Queue::new(1, 8).unwrap();
+        assert_eq!(
+            q.get_timeout(Duration::from_millis(20)),
+            Err(QueueError::Empty)
+        );
+        q.put(b"x").unwrap();
+        assert_eq!(
+            q.put_timeout(b"y", Duration::from_millis(20)),
+            Err(QueueError::Full)
+        );
+        // A huge timeout is "forever", not an overflow panic.
+        assert_eq!(q.get_timeout(Duration::MAX).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_hole_left_by_a_dead_producer_is_skipped_after_recovery() {
+        let q = Queue::new(4, 8).unwrap();
+        q.put(b"before").unwrap();
+        // What a producer killed mid-put leaves: `tail` moved, the slot never published.
+        q.tail().fetch_add(1, Ordering::SeqCst);
+        q.put(b"after").unwrap();
+        assert_eq!(q.get().unwrap(), b"before");
+        assert_eq!(
+            q.get_timeout(Duration::from_millis(10)),
+            Err(QueueError::Empty)
+        );
+        q.close();
+        assert_eq!(
+            q.get_timeout(Duration::from_millis(10)),
+            Err(QueueError::Empty),
+            "not drained"
+        );
+        assert_eq!(q.recover_abandoned(), 1);
+        assert_eq!(
+            q.get().unwrap(),
+            b"after",
+            "the hole is skipped, nothing after it lost"
+        );
+        assert_eq!(q.get(), Err(QueueError::Closed));
+        assert_eq!(q.recover_abandoned(), 0);
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        assert!(Queue::new(0, 8).is_err());
+        assert!(Queue::new(usize::MAX / 2, 8).is_err());
+        assert!(Queue::new(1 << 20, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_consumer_and_a_blocked_producer() {
+        let q = Arc::new(Queue::new(1, 8).unwrap());
+        let q2 = q.clone();
+        let consumer = std::thread::spawn(move || q2.get());
+        let full = Arc::new(Queue::new(1, 8).unwrap());
+        full.put(b"x").unwrap();
+        let f2 = full.clone();
+        let producer = std::thread::spawn(move || f2.put(b"y"));
+        // Whether they are already asleep or not yet, close must end both waits.
+        q.close();
+        full.close();
+        assert_eq!(consumer.join().unwrap(), Err(QueueError::Closed));
+        assert_eq!(producer.join().unwrap(), Err(QueueError::Closed));
+    }
+
+    /// Several producers and consumers: every message exactly once, and each consumer sees
+    /// each producer's messages in the order they were put.
+    fn exactly_once(producers: u32, consumers: u32, per_producer: u32, capacity: usize) {
+        let q = Arc::new(Queue::new(capacity, 16).unwrap());
+        let ps: Vec<_> = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per_producer {
+                        q.put(&msg(p, i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let cs: Vec<_> = (0..consumers)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut buf = Vec::new();
+                    let mut last = vec![None::<u32>; producers as usize];
+                    while q.get_into(&mut buf).is_ok() {
+                        let (p, i) = parse(&buf);
+                        let l = &mut last[p as usize];
+                        if let Some(prev) = *l {
+                            assert!(prev < i, "producer {p}: {i} after {prev}");
+                        }
+                        *l = Some(i);
+                        got.push((p, i));
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in ps {
+            p.join().unwrap();
+        }
+        q.close();
+        let mut all: Vec<(u32, u32)> = cs.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        all.sort_unstable();
+        let expected: Vec<(u32, u32)> = (0..producers)
+            .flat_map(|p| (0..per_producer).map(move |i| (p, i)))
+            .collect();
+        assert_eq!(all.len(), expected.len(), "lost or duplicated");
+        assert_eq!(all, expected);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn one_producer_one_consumer() {
+        exactly_once(1, 1, 20_000, 16);
+    }
+
+    #[test]
+    fn many_producers_many_consumers() {
+        exactly_once(4, 3, 5_000, 8);
+    }
+
+    #[test]
+    fn capacity_one_under_contention() {
+        exactly_once(3, 3, 2_000, 1);
+    }
+
+    #[test]
+    fn put_racing_close_never_strands_a_message() {
+        // Producers put until they see Closed while the main thread closes mid-stream: every
+        // put that returned Ok must be received; a tombstone never shows up as a message.
+        for round in 0..20u64 {
+            let q = Arc::new(Queue::new(4, 8).unwrap());
+            let ps: Vec<_> = (0..2)
+                .map(|p| {
+                    let q = q.clone();
+                    std::thread::spawn(move || {
+                        let mut ok = 0u32;
+                        while q.put(&msg(p, ok)).is_ok() {
+                            ok += 1;
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            let qc = q.clone();
+            let consumer = std::thread::spawn(move || {
+                let mut n = [0u32; 2];
+                while let Ok(m) = qc.get() {
+                    let (p, i) = parse(&m);
+                    assert_eq!(i, n[p as usize], "in order, none skipped");
+                    n[p as usize] += 1;
+                }
+                n
+            });
+            // Close at a different moment each round; any interleaving must keep the promise.
+            std::thread::sleep(Duration::from_micros(37 * round));
+            q.close();
+            let sent: Vec<u32> = ps.into_iter().map(|h| h.join().unwrap()).collect();
+            let got = consumer.join().unwrap();
+            assert_eq!(sent, got.to_vec());
+        }
+    }
+}

@@ -33,8 +33,10 @@ use crate::value::{Mode, Value, Write};
 pub const START: i64 = 5000;
 /// Most rounds per child (`--iterations`).
 pub const MAX_ITERATIONS: u32 = 1_000_000;
-/// Rounds per child whose update is printed; later ones are counted, not printed.
+/// Rounds per child whose update is printed; later ones are counted, not printed...
 pub const SHOWN_ROUNDS: u32 = 30;
+/// ...except each child's first few overwrites, wherever they fall.
+pub const SHOWN_OVERWRITES: u32 = 3;
 
 /// Flags of `balance`.
 #[derive(clap::Args, Debug, Clone)]
@@ -110,12 +112,16 @@ fn spend(
         start_ns: ns_since(t0),
         ..Tally::default()
     };
+    let mut described = 0;
     for round in 1..=iterations {
         sleep(secs(0.2)); // the notes' time.sleep(0.2): a month of days, not synchronisation
         let delta = p.sign * rng.gen_range(p.lo..=p.hi);
         let w = money.add(mode, delta, p.index);
         tally.count(delta, &w);
-        if round <= SHOWN_ROUNDS {
+        // Every round up to SHOWN_ROUNDS; after that, only the first few overwrites.
+        let overwrite = w.clobbered() != 0 && described < SHOWN_OVERWRITES;
+        if round <= SHOWN_ROUNDS || overwrite {
+            described += u32::from(w.clobbered() != 0);
             print_update(p, round, delta, &w);
         }
     }
@@ -131,7 +137,7 @@ fn print_update(p: Person, round: u32, delta: i64, w: &Write) {
     } else {
         format!(
             "  {:<4} round {round:>2}: {delta:+5} -> {}, computed from {} it had read; but {} had \
-             written {} meanwhile: that change of {lost:+} is overwritten (lost)",
+             written {} meanwhile: the {lost:+} made since that read is overwritten (lost)",
             p.name,
             w.new,
             w.read,
@@ -170,7 +176,8 @@ pub fn run(a: &Args) -> Result<()> {
     ));
     if a.iterations > SHOWN_ROUNDS {
         out::say(format!(
-            "(only the first {SHOWN_ROUNDS} rounds of each are printed)"
+            "(only the first {SHOWN_ROUNDS} rounds of each are printed, and the first \
+             {SHOWN_OVERWRITES} overwrites of each after that)"
         ));
     }
 

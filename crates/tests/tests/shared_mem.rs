@@ -335,9 +335,12 @@ fn race_unsync_never_gains() {
         run.check(s["mode"] == "unsync", "unsync is the default");
         run.check(i(&s, "expected") == expected, "expected");
         run.check(i(&s, "final") <= expected, "never more than expected");
+        // Not asserted: `final >= rounds`. A process descheduled between its read of 0 and its
+        // write can store 1 late, after which another's last write may build on that 1 and end
+        // the run below `rounds`: unsync guarantees no floor beyond 1.
         run.check(
-            i(&s, "final") >= i64::from(r),
-            "at least one process's worth survives",
+            i(&s, "final") >= 1,
+            "the last write stores some earlier value + 1",
         );
         run.check(
             i(&s, "lost") == expected - i(&s, "final"),
@@ -481,7 +484,18 @@ fn bad_input_is_one_error_line_and_exit_2() {
 
 #[test]
 fn ctrl_c_mid_balance_stops_everyone_with_130() {
-    let mut r = tests::start(DEMO, &["--json", "--time-scale", "1", "balance"]);
+    // --iterations 1000 at the notes' pace is minutes of work: the signal lands mid-run.
+    let mut r = tests::start(
+        DEMO,
+        &[
+            "--json",
+            "--time-scale",
+            "1",
+            "balance",
+            "--iterations",
+            "1000",
+        ],
+    );
     r.wait_for_event("update", Duration::from_secs(20));
     r.signal_group(Signal::SIGINT);
     let run = r.finish(); // panics if any process of the run is left

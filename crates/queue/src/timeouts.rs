@@ -1,8 +1,149 @@
-//! (being written)
-/// Flags.
+//! `timeouts`: `get(timeout=...)` and `put(timeout=...)`, Python's `queue.Empty` and
+//! `queue.Full`.
+//!
+//! Python:
+//!
+//! ```text
+//! q = Queue(maxsize=1)
+//! try: q.get(timeout=1)        except queue.Empty: ...   # nothing came within 1 s
+//! q.put(x)
+//! try: q.put(y, timeout=1)     except queue.Full:  ...   # no room within 1 s
+//! ```
+//!
+//! Here [`crate::Queue::get_timeout`] and [`crate::Queue::put_timeout`] return
+//! `Err(QueueError::Empty)` / `Err(QueueError::Full)`. While it waits, the caller sleeps in the
+//! kernel: `futex(FUTEX_WAIT)` with the time left as its timeout. It uses no CPU, and it does not
+//! wake up every few milliseconds to look: it wakes when the other side makes a change, or when
+//! the timeout runs out, whichever comes first.
+//!
+//! Three steps:
+//! 1. `get_timeout` on an empty queue: nobody puts, so it reports Empty after about the timeout.
+//! 2. `put_timeout` on a full queue: nobody gets, so it reports Full after about the timeout.
+//! 3. The same `put_timeout`, but a consumer process takes one message after half the timeout
+//!    (`--time-scale`d, like every simulated delay): the put returns as soon as there is room,
+//!    not at the deadline. The timeout is an upper bound on the wait, not its length. This step
+//!    waits up to the timeout plus [`GRACE`], so a busy machine cannot make it fail.
+//!
+//! `--timeout` is a real duration (not scaled): it is an argument of `get`, like Python's.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use common::{json, out, secs, sleep};
+
+use crate::{ms, Queue, QueueError, MAX_CAPACITY};
+
+/// Extra patience of step 3 (see the module doc).
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Flags of `timeouts`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
-/// Run.
-pub fn run(_a: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub struct Args {
+    /// Seconds each timed get/put waits (0..=60, real time: not scaled by --time-scale).
+    #[arg(long, default_value = "1", value_name = "SECS", value_parser = crate::parse_secs)]
+    pub timeout: f64,
+    /// Room in the queue, in messages (1..=100000); step 2 fills it first.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_CAPACITY as i64))]
+    pub capacity: u32,
+}
+
+/// Run the demo.
+pub fn run(a: &Args) -> Result<()> {
+    let t = secs(a.timeout);
+    let q = Queue::new(a.capacity as usize, 64)?;
+
+    // 1. Empty: nobody will put.
+    out::say(format!(
+        "q = Queue(capacity {}); q.get(timeout={}) on the empty queue...",
+        a.capacity, a.timeout
+    ));
+    let t0 = Instant::now();
+    let r = q.get_timeout(t);
+    let get_waited = t0.elapsed();
+    let get_timed_out = r == Err(QueueError::Empty);
+    out::event(
+        "get_timeout",
+        json!({"result": format!("{r:?}"), "waited_ms": ms(get_waited), "timeout_ms": ms(t)}),
+        format!(
+            "  -> {r:?} after {:.1} ms (queue.Empty in Python)",
+            ms(get_waited)
+        ),
+    );
+
+    // 2. Full: fill it, then nobody will get.
+    for i in 0..a.capacity {
+        q.put(format!("item {i}").as_bytes()).context("put")?;
+    }
+    out::say(format!(
+        "filled it with {} message(s); q.put(x, timeout={}) on the full queue...",
+        q.len(),
+        a.timeout
+    ));
+    let t0 = Instant::now();
+    let r = q.put_timeout(b"one too many", t);
+    let put_waited = t0.elapsed();
+    let put_timed_out = r == Err(QueueError::Full);
+    out::event(
+        "put_timeout",
+        json!({"result": format!("{r:?}"), "waited_ms": ms(put_waited), "timeout_ms": ms(t), "len": q.len()}),
+        format!(
+            "  -> {r:?} after {:.1} ms (queue.Full in Python)",
+            ms(put_waited)
+        ),
+    );
+
+    // 3. Room comes in time: a consumer takes one message after half the timeout.
+    out::say(
+        "now a consumer process takes one message after half the timeout; the same timed put...",
+    );
+    let qr = &q;
+    let mut consumer = common::spawn("consumer", move || {
+        sleep(t / 2);
+        let m = qr.get().context("get")?;
+        out::event(
+            "consumer_got",
+            json!({"message": String::from_utf8_lossy(&m)}),
+            format!(
+                "  [consumer] got {:?}: one slot free",
+                String::from_utf8_lossy(&m)
+            ),
+        );
+        Ok(())
+    })?;
+    let t0 = Instant::now();
+    let r = q.put_timeout(b"in time", t + GRACE);
+    let in_time_waited = t0.elapsed();
+    let in_time_ok = r.is_ok();
+    out::event(
+        "put_in_time",
+        json!({"result": format!("{r:?}"), "waited_ms": ms(in_time_waited)}),
+        format!(
+            "  -> {r:?} after {:.1} ms: woken by the consumer's get, not by the deadline",
+            ms(in_time_waited)
+        ),
+    );
+    let status = consumer.join()?;
+    anyhow::ensure!(status.success(), "consumer {status}");
+
+    // Everything put is still there, in order: the timed-out put added nothing.
+    let mut left = Vec::new();
+    while let Ok(m) = q.get_nowait() {
+        left.push(String::from_utf8_lossy(&m).into_owned());
+    }
+    out::summary(json!({
+        "get_timed_out": get_timed_out,
+        "put_timed_out": put_timed_out,
+        "timeout_ms": ms(t),
+        "get_waited_ms": ms(get_waited),
+        "put_waited_ms": ms(put_waited),
+        "in_time_ok": in_time_ok,
+        "in_time_waited_ms": ms(in_time_waited),
+        "capacity": a.capacity,
+        "left_in_queue": left,
+    }));
+    anyhow::ensure!(
+        get_timed_out && put_timed_out && in_time_ok,
+        "invariant broken: get_timed_out {get_timed_out}, put_timed_out {put_timed_out}, in_time_ok {in_time_ok}"
+    );
+    Ok(())
 }

@@ -364,6 +364,13 @@ pub fn run(a: &Args) -> Result<()> {
         "adds_per_sec": o.adds_per_sec(),
     }));
 
+    if a.mode != Mode::Unsync {
+        ensure!(
+            lost == 0,
+            "mode {} promises an exact count, yet {lost} lost",
+            a.mode
+        );
+    }
     ensure!(
         lost == o.clobbered,
         "accounting broken: lost {lost}, but the overwritten amounts sum to {}",
@@ -374,13 +381,6 @@ pub fn run(a: &Args) -> Result<()> {
         "unsynchronised additions gained {} (impossible)",
         -lost
     );
-    if a.mode != Mode::Unsync {
-        ensure!(
-            lost == 0,
-            "mode {} promises an exact count, yet {lost} lost",
-            a.mode
-        );
-    }
     if forced_unsync {
         ensure!(
             lost == predicted,

@@ -43,9 +43,10 @@
 //! Contended, the loser spins briefly, then marks the word 2 ("someone waits") and sleeps in the
 //! kernel with `futex(FUTEX_WAIT)`; the holder's release sees the 2 and calls `futex(FUTEX_WAKE)`.
 //! The kernel keys the sleepers by the *physical* page, which is why it works across processes
-//! that map the page. Inside the lock we do the very same load-then-swap as unsync mode: the
-//! lock, not the code, makes it indivisible (and the swap proves it: it always finds what we
-//! read).
+//! that map the page. Inside the lock we do the same load-then-write as unsync mode: the lock,
+//! not the code, makes it indivisible. The write is a plain store there, as in any mutex-guarded
+//! `counter += 1`: while we hold the lock nobody else writes, so what we replace is what we read
+//! (a swap would only confirm it, at the price of one more locked instruction per update).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -240,8 +241,18 @@ impl Value {
     /// indivisible by holding the futex lock around it.
     pub fn add_locked(&self, delta: i64, me: u16) -> Write {
         let _guard = self.get_lock().acquire();
-        let read = self.read();
-        self.write_after_read(read, delta, me)
+        // Relaxed inside the lock: acquire/release of the lock order these with every other
+        // holder's accesses.
+        let word = self.word().load(Ordering::Relaxed);
+        let read = number_of(word);
+        let new = read + delta;
+        self.word().store(pack(new, me), Ordering::Relaxed);
+        Write {
+            read,
+            old: read, // the lock guarantees it: nobody wrote between our load and our store
+            old_writer: writer_of(word),
+            new,
+        }
         // _guard dropped here: release (a swap to 0, plus FUTEX_WAKE only if someone sleeps).
     }
 }

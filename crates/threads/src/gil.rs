@@ -28,6 +28,11 @@
 //! sleeping thread needs no core). The CPU count is `std::thread::available_parallelism`, which
 //! respects the process's CPU affinity and cgroup quota.
 //!
+//! "Cores used" is the CPU time the row consumed (getrusage: every thread of this process, and
+//! the reaped children) divided by its wall time: the average number of cores busy for us. It
+//! makes a busy machine visible: if other programs take the CPUs, even the serial row uses
+//! less than 1 core, and every speedup shrinks. Under the GIL it can never exceed about 1.
+//!
 //! The demo also *checks* the emulation: a counter of threads inside a chunk of work records the
 //! most that were ever computing at once. With the GIL it must be 1 (else the demo fails); free
 //! threads usually reach min(N, cpus).
@@ -39,7 +44,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use common::{clock, json, out};
 
 use crate::gil_lock::Gil;
@@ -95,11 +100,45 @@ impl Meter {
     }
 }
 
-/// Wall time of `f` in milliseconds.
-fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+/// CPU time (user + system) used so far by this process's threads, dead ones included, plus
+/// that of its reaped children: getrusage(2) with `RUSAGE_SELF` and `RUSAGE_CHILDREN`.
+fn cpu_time_ms() -> Result<f64> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let mut ms = 0.0;
+    for who in [UsageWho::RUSAGE_SELF, UsageWho::RUSAGE_CHILDREN] {
+        let u = getrusage(who).context("getrusage")?;
+        for t in [u.user_time(), u.system_time()] {
+            ms += t.tv_sec() as f64 * 1e3 + t.tv_usec() as f64 / 1e3;
+        }
+    }
+    Ok(ms)
+}
+
+/// What one row cost: wall-clock time, and CPU time summed over every thread and process.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    wall_ms: f64,
+    cpu_ms: f64,
+}
+
+impl Timing {
+    /// CPU time / wall time: how many cores were busy on average. At most 1 for one thread or
+    /// under a GIL; at most the CPU count otherwise; less when other programs take CPU time.
+    fn cores_used(self) -> f64 {
+        self.cpu_ms / self.wall_ms.max(1e-9)
+    }
+}
+
+/// Time `f`.
+fn timed(f: impl FnOnce() -> Result<()>) -> Result<Timing> {
+    let cpu0 = cpu_time_ms()?;
     let t = Instant::now();
-    let r = f()?;
-    Ok((t.elapsed().as_secs_f64() * 1e3, r))
+    f()?;
+    let wall_ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok(Timing {
+        wall_ms,
+        cpu_ms: cpu_time_ms()? - cpu0,
+    })
 }
 
 /// The sizes every row uses.
@@ -182,14 +221,17 @@ fn io_threads(job: &Job, gil: &Gil, release_while_blocked: bool) -> Result<()> {
     })
 }
 
-fn row(name: &str, ms: f64, serial_ms: f64, ideal: f64) -> serde_json::Value {
-    let speedup = serial_ms / ms.max(1e-9);
+fn row(name: &str, t: Timing, serial: Timing, ideal: f64) -> serde_json::Value {
+    let speedup = serial.wall_ms / t.wall_ms.max(1e-9);
     let of_ideal = speedup / ideal;
+    let cores = t.cores_used();
     out::event(
         "row",
-        json!({"row": name, "ms": ms, "speedup": speedup, "ideal": ideal, "of_ideal": of_ideal}),
+        json!({"row": name, "ms": t.wall_ms, "cpu_ms": t.cpu_ms, "cores_used": cores,
+               "speedup": speedup, "ideal": ideal, "of_ideal": of_ideal}),
         format!(
-            "  {name:<36} {ms:>9.1} ms   {speedup:>5.2}x   {:>4.0}% of the ideal {ideal}x",
+            "  {name:<38} {:>8.1} ms  {speedup:>5.2}x  {:>4.0}% of {ideal}x  {cores:>5.2}",
+            t.wall_ms,
             of_ideal * 100.0
         ),
     );
@@ -221,7 +263,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     // CPU serial: the main thread alone.
     let one = Meter::default();
-    let (serial_ms, _) = timed(|| {
+    let serial = timed(|| {
         for i in 0..n {
             std::hint::black_box(job.cpu(&one, u64::from(i), || {}));
         }
@@ -229,7 +271,7 @@ pub fn run(a: &Args) -> Result<()> {
     })?;
 
     // CPU processes, forked while this process has a single thread.
-    let (processes_ms, _) = timed(|| {
+    let processes = timed(|| {
         let mut children = Vec::new();
         for i in 0..n {
             let job = &job;
@@ -247,22 +289,26 @@ pub fn run(a: &Args) -> Result<()> {
 
     // CPU threads, free.
     let free = Meter::default();
-    let (threads_ms, _) = timed(|| cpu_threads(&job, &free, None))?;
+    let threads = timed(|| cpu_threads(&job, &free, None))?;
 
     // CPU threads under the GIL.
     let gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
     let under = Meter::default();
-    let (gil_threads_ms, _) = timed(|| cpu_threads(&job, &under, Some(&gil)))?;
+    let gil_threads = timed(|| cpu_threads(&job, &under, Some(&gil)))?;
     let gil_switches = gil.switches();
 
     let ideal_cpu = f64::from(n.min(cpus));
+    let header = format!(
+        "  {:<38} {:>11}  {:>6}  {:>10}  {:>5}",
+        "", "wall time", "speedup", "of ideal", "cores used"
+    );
     out::say(format!(
-        "CPU-bound ({n} jobs):                      wall time   speedup   (ideal = min({n} jobs, {cpus} CPUs))"
+        "CPU-bound, {n} jobs (ideal speedup = min({n} jobs, {cpus} CPUs)):\n{header}"
     ));
-    row("serial (one thread)", serial_ms, serial_ms, 1.0);
-    let sp_proc = row("processes", processes_ms, serial_ms, ideal_cpu);
-    let sp_thr = row("threads, no GIL", threads_ms, serial_ms, ideal_cpu);
-    let sp_gil = row("threads + GIL", gil_threads_ms, serial_ms, ideal_cpu);
+    row("serial (one thread)", serial, serial, 1.0);
+    let sp_proc = row("processes", processes, serial, ideal_cpu);
+    let sp_thr = row("threads, no GIL", threads, serial, ideal_cpu);
+    let sp_gil = row("threads + GIL", gil_threads, serial, ideal_cpu);
     out::event(
         "cpu_concurrency",
         json!({"threads_max_concurrent": free.most(), "gil_max_concurrent": under.most(), "gil_switches": gil_switches}),
@@ -275,7 +321,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     // IO-bound rows.
     let one = Meter::default();
-    let (io_serial_ms, _) = timed(|| {
+    let io_serial = timed(|| {
         for t in 0..n {
             let mut x = u64::from(t);
             for _ in 0..job.io_ops {
@@ -286,36 +332,39 @@ pub fn run(a: &Args) -> Result<()> {
         }
         Ok(())
     })?;
-    let io_gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
-    let (io_gil_ms, _) = timed(|| io_threads(&job, &io_gil, true))?;
+    let io_gil_lock = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let io_gil = timed(|| io_threads(&job, &io_gil_lock, true))?;
     let held_gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
-    let (io_held_ms, _) = timed(|| io_threads(&job, &held_gil, false))?;
+    let io_held = timed(|| io_threads(&job, &held_gil, false))?;
     let ideal_io = f64::from(n);
     out::say(format!(
-        "IO-bound ({n} threads x {} operations of {} ms blocked, scaled by --time-scale {}):",
+        "IO-bound, {n} threads x {} operations of {} ms blocked (x --time-scale {}) (ideal speedup = {n}: a sleeping thread needs no core):\n{header}",
         a.io_ops,
         a.io_ms,
         clock::time_scale()
     ));
-    row("serial (one thread)", io_serial_ms, io_serial_ms, 1.0);
+    row("serial (one thread)", io_serial, io_serial, 1.0);
     let sp_io = row(
         "threads + GIL, released while blocked",
-        io_gil_ms,
-        io_serial_ms,
+        io_gil,
+        io_serial,
         ideal_io,
     );
     let sp_held = row(
         "threads + GIL, held while blocked",
-        io_held_ms,
-        io_serial_ms,
+        io_held,
+        io_serial,
         ideal_io,
     );
     out::say(
         "Under the GIL, CPU-bound threads take turns and gain nothing; processes each have their \
          own interpreter (here: their own copy of everything) and use every core; IO-bound threads \
-         overlap their waiting because the GIL is let go while they are blocked.",
+         overlap their waiting because the GIL is let go while they are blocked. \
+         (cores used = CPU time / wall time: below 1 for one thread means other programs took \
+         the CPU part of the time, and the wall times are skewed.)",
     );
 
+    let cores = |t: Timing| t.cores_used();
     out::summary(json!({
         "cpus": cpus,
         "loadavg": load,
@@ -324,11 +373,13 @@ pub fn run(a: &Args) -> Result<()> {
         "switch_ms": a.switch_ms,
         "cpu": {
             "work_ms": a.work,
-            "serial_ms": serial_ms,
-            "threads_ms": threads_ms,
-            "gil_threads_ms": gil_threads_ms,
-            "processes_ms": processes_ms,
+            "serial_ms": serial.wall_ms,
+            "threads_ms": threads.wall_ms,
+            "gil_threads_ms": gil_threads.wall_ms,
+            "processes_ms": processes.wall_ms,
             "speedup": {"threads": sp_thr, "gil_threads": sp_gil, "processes": sp_proc},
+            "cores_used": {"serial": cores(serial), "threads": cores(threads),
+                           "gil_threads": cores(gil_threads), "processes": cores(processes)},
             "ideal_speedup": ideal_cpu,
             "threads_max_concurrent": free.most(),
             "gil_max_concurrent": under.most(),
@@ -337,9 +388,9 @@ pub fn run(a: &Args) -> Result<()> {
         "io": {
             "ops": a.io_ops,
             "io_ms": a.io_ms,
-            "serial_ms": io_serial_ms,
-            "gil_threads_ms": io_gil_ms,
-            "gil_held_ms": io_held_ms,
+            "serial_ms": io_serial.wall_ms,
+            "gil_threads_ms": io_gil.wall_ms,
+            "gil_held_ms": io_held.wall_ms,
             "speedup": {"gil_threads": sp_io, "gil_held": sp_held},
             "ideal_speedup": ideal_io,
         },

@@ -25,6 +25,13 @@
 //!   call, costs a futex wake syscall per item whenever someone *might* wait.)
 //! - **Notify after unlocking.** The woken thread's first act is to take the mutex; if we still
 //!   held it, it would wake only to sleep again on the mutex.
+//! - **Spin a little before sleeping.** A caller that finds the queue full (empty) first
+//!   releases the lock and watches a copy of the length for a few microseconds at most, since
+//!   the other side is usually about to make room (an item); only then does it sleep on the
+//!   condvar. A sleep costs the sleeper a futex wait *and* the other side a futex wake syscall,
+//!   several microseconds each; with one producer and one consumer on two CPUs this spin
+//!   multiplies throughput several times. A waiter that finds nothing still sleeps in the
+//!   kernel: the spin is bounded, never a sleep-and-check loop.
 //! - **No allocation per item.** The `VecDeque` is allocated once with room for `capacity` items
 //!   and used as a ring; items are moved in and out, never boxed.
 //! - **`close`** sets a flag and wakes every sleeper on both sides. From then on `put` fails
@@ -35,11 +42,21 @@
 //! - **A poisoned mutex** (a thread panicked while holding it) is taken over anyway: the state is
 //!   only changed by a push or a pop, each of which cannot panic half-way, so it is consistent.
 //!
-//! The alternative not taken: a lock-free ring (what crossbeam's bounded channel is). It is
-//! faster under contention, but the lesson here is the classic monitor: a lock plus conditions.
+//! The alternative not taken: a lock-free ring (what crossbeam's bounded channel is, and what the
+//! `queue` member's cross-process queue is). Every put and get here takes the one lock, so with
+//! one producer and one consumer on two CPUs the lock's cache line travels between them on every
+//! item; a ring lets the two sides work on different slots and never meet while the buffer is
+//! neither full nor empty. It is faster for that, but the lesson here is the classic monitor: a
+//! lock plus conditions, as in Python.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Spin steps before sleeping: `SPIN_DOUBLINGS` of busy-waiting (1, 2, 4 ... 64 pauses), then
+/// yields up to `SPIN_STEPS` (the shape of crossbeam's `Backoff`).
+const SPIN_DOUBLINGS: u32 = 7;
+const SPIN_STEPS: u32 = 10;
 
 /// The queue was closed: no more puts; for `get`, also nothing left to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +104,12 @@ pub struct BoundedQueue<T> {
     /// Putters sleep here while the queue is full.
     not_full: Condvar,
     capacity: usize,
+    /// A copy of the length, stored under the lock after every push and pop, read *without* the
+    /// lock by a caller spinning before it sleeps (a hint: the decision is always re-made under
+    /// the lock).
+    len_hint: AtomicUsize,
+    /// Set by `close`, read by spinners.
+    closed_hint: AtomicBool,
 }
 
 impl<T> std::fmt::Debug for BoundedQueue<T> {
@@ -119,6 +142,8 @@ impl<T> BoundedQueue<T> {
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             capacity,
+            len_hint: AtomicUsize::new(0),
+            closed_hint: AtomicBool::new(false),
         }
     }
 
@@ -131,12 +156,20 @@ impl<T> BoundedQueue<T> {
     /// [`close`](Self::close) it fails and hands the item back.
     pub fn put(&self, item: T) -> Result<usize, (Closed, T)> {
         let mut st = self.lock();
+        let mut spun = false;
         loop {
             if st.closed {
                 return Err((Closed, item));
             }
             if st.items.len() < self.capacity {
                 break;
+            }
+            if !spun {
+                spun = true;
+                drop(st);
+                self.spin_until(|len| len < self.capacity);
+                st = self.lock();
+                continue;
             }
             st.waiting_putters += 1;
             st = self.not_full.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -160,6 +193,7 @@ impl<T> BoundedQueue<T> {
     fn push_locked(&self, mut st: MutexGuard<'_, State<T>>, item: T) -> usize {
         st.items.push_back(item);
         let len = st.items.len();
+        self.len_hint.store(len, Ordering::Relaxed);
         let wake = st.waiting_getters > 0;
         drop(st);
         if wake {
@@ -172,12 +206,20 @@ impl<T> BoundedQueue<T> {
     /// of items left right after. Once the queue is closed *and* empty: `Err(Closed)`.
     pub fn get(&self) -> Result<(T, usize), Closed> {
         let mut st = self.lock();
+        let mut spun = false;
         loop {
             if let Some(item) = st.items.pop_front() {
                 return Ok((item, self.after_pop(st)));
             }
             if st.closed {
                 return Err(Closed);
+            }
+            if !spun {
+                spun = true;
+                drop(st);
+                self.spin_until(|len| len > 0);
+                st = self.lock();
+                continue;
             }
             st.waiting_getters += 1;
             st = self.not_empty.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -197,6 +239,7 @@ impl<T> BoundedQueue<T> {
 
     fn after_pop(&self, st: MutexGuard<'_, State<T>>) -> usize {
         let len = st.items.len();
+        self.len_hint.store(len, Ordering::Relaxed);
         let wake = st.waiting_putters > 0;
         drop(st);
         if wake {
@@ -205,11 +248,35 @@ impl<T> BoundedQueue<T> {
         len
     }
 
+    /// Before sleeping, watch the length for a short while *without* the lock: the other side
+    /// is often a few hundred nanoseconds from making the change we wait for, and a futex sleep
+    /// plus the wake-up syscall it forces on the other side costs several microseconds. Bounded:
+    /// a few doublings of `spin_loop` (the CPU's pause instruction), then a few `yield_now` (let
+    /// the other thread run if it shares our CPU), then give up and sleep. Reading the hint
+    /// without the lock keeps the spinner off the lock's cache line.
+    fn spin_until(&self, ready: impl Fn(usize) -> bool) {
+        for step in 0..SPIN_STEPS {
+            if ready(self.len_hint.load(Ordering::Relaxed))
+                || self.closed_hint.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            if step < SPIN_DOUBLINGS {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     /// No more puts. Sleepers on both sides wake: putters fail, getters drain what is left and
     /// then fail. Idempotent.
     pub fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
+        self.closed_hint.store(true, Ordering::Relaxed);
         drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();

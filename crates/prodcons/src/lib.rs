@@ -85,7 +85,7 @@ pub mod threads;
 pub mod timeline;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use common::cli::{CommonArgs, Demo};
 use common::{json, out};
 
@@ -116,51 +116,66 @@ pub const MAX_MS: u64 = 10_000;
     about,
     long_about = None,
     allow_negative_numbers = true,
-    after_help = "Without --produce-ms and --consume-ms: two phases, a fast producer (50 ms/item) on a \
-slow consumer (200 ms/item): the buffer fills and the producer blocks (backpressure); then the \
-reverse: the consumer waits on an empty buffer. With either flag: one run at those speeds (the \
-other one defaults to 50)."
+    after_help = "Without a subcommand: backpressure, then starved. The flags go before or after \
+the subcommand; --produce-ms / --consume-ms replace the subcommand's speeds."
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
     /// Producer threads or processes, 1..=32 [default: 1].
-    #[arg(long, value_name = "N",
+    #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_PRODUCERS as i64))]
     pub producers: Option<u32>,
     /// Consumer threads or processes, 1..=32 [default: 1].
-    #[arg(long, value_name = "N",
+    #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_CONSUMERS as i64))]
     pub consumers: Option<u32>,
     /// Items each producer makes, 1..=100000 [default: 10].
-    #[arg(long, value_name = "N",
+    #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_ITEMS as i64))]
     pub items: Option<u32>,
     /// Slots in the buffer, 1..=1000 [default: 4].
-    #[arg(long, value_name = "N",
+    #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_CAPACITY as i64))]
     pub capacity: Option<u32>,
     /// Mean milliseconds to make one item (jittered x0.5..1.5 from the seed), 0..=10000.
-    #[arg(long, value_name = "MS",
+    #[arg(long, global = true, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
     pub produce_ms: Option<u64>,
     /// Mean milliseconds to handle one item (jittered x0.5..1.5 from the seed), 0..=10000.
-    #[arg(long, value_name = "MS",
+    #[arg(long, global = true, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
     pub consume_ms: Option<u64>,
     /// Threads with our Mutex+Condvar queue, or forked processes with the cross-process queue.
-    #[arg(long, value_enum, default_value_t = Mode::Threads)]
+    #[arg(long, global = true, value_enum, default_value_t = Mode::Threads)]
     pub mode: Mode,
     /// After each run, draw the buffer's occupancy over time with blocked producers/consumers.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub timeline: bool,
     /// No line per put and get (for big runs); the checks and the summary stay.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub quiet: bool,
     /// Test hook: make one role panic. `producer:N:K` panics before putting its item K (0-based);
     /// `consumer:N:0` before its first get, `consumer:N:K` right after its K-th get, item in hand.
-    #[arg(long, hide = true, value_name = "ROLE:N:K", value_parser = parse_inject)]
+    #[arg(long, global = true, hide = true, value_name = "ROLE:N:K", value_parser = parse_inject)]
     pub inject_panic: Option<Inject>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// The runs: the two halves of the notes' "平衡速度差" (evening out a speed difference), and any
+/// shape you choose.
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    /// A fast producer (~50 ms/item), a slow consumer (~200 ms/item): the buffer fills, then
+    /// the producer blocks in put (backpressure).
+    Backpressure,
+    /// A slow producer (~200 ms/item), a fast consumer (~50 ms/item): the buffer stays empty and
+    /// the consumer waits in get.
+    Starved,
+    /// Any shape: set --producers, --consumers, --items, --capacity, --produce-ms, --consume-ms
+    /// (speeds default to 50 ms/item each).
+    Run,
 }
 
 impl Demo for Cli {
@@ -365,7 +380,6 @@ impl Ending {
 
 /// Close the buffer, saying why. Called once per run by whoever watches the roles.
 pub(crate) fn close(buf: &dyn Buffer, no_consumer_left: bool) {
-    buf.close();
     let (reason, prose) = if no_consumer_left {
         (
             "no_consumer_left",
@@ -378,6 +392,7 @@ pub(crate) fn close(buf: &dyn Buffer, no_consumer_left: bool) {
         )
     };
     out::event("closed", json!({"reason": reason}), prose);
+    buf.close();
 }
 
 /// The two phases of the default run (or the one run the flags describe).
@@ -418,33 +433,25 @@ fn specs(cli: &Cli) -> Result<Vec<(&'static str, Spec)>> {
             ));
         }
     }
-    if cli.produce_ms.is_some() || cli.consume_ms.is_some() {
+    // Each run's own speeds, unless the flags say otherwise.
+    let phase = |phase: u32, name: &'static str, produce: u64, consume: u64| {
         let spec = Spec {
-            produce_ms: cli.produce_ms.unwrap_or(FAST_MS),
-            consume_ms: cli.consume_ms.unwrap_or(FAST_MS),
-            ..base
+            phase,
+            produce_ms: cli.produce_ms.unwrap_or(produce),
+            consume_ms: cli.consume_ms.unwrap_or(consume),
+            ..base.clone()
         };
-        return Ok(vec![("run", spec)]);
-    }
-    Ok(vec![
-        (
-            "backpressure",
-            Spec {
-                produce_ms: FAST_MS,
-                consume_ms: SLOW_MS,
-                ..base.clone()
-            },
-        ),
-        (
-            "starved",
-            Spec {
-                phase: 1,
-                produce_ms: SLOW_MS,
-                consume_ms: FAST_MS,
-                ..base
-            },
-        ),
-    ])
+        (name, spec)
+    };
+    Ok(match cli.cmd {
+        None => vec![
+            phase(0, "backpressure", FAST_MS, SLOW_MS),
+            phase(1, "starved", SLOW_MS, FAST_MS),
+        ],
+        Some(Cmd::Backpressure) => vec![phase(0, "backpressure", FAST_MS, SLOW_MS)],
+        Some(Cmd::Starved) => vec![phase(0, "starved", SLOW_MS, FAST_MS)],
+        Some(Cmd::Run) => vec![phase(0, "run", FAST_MS, FAST_MS)],
+    })
 }
 
 /// What one phase found.
@@ -514,7 +521,7 @@ producers blocked {:.0} ms, consumers waited {:.0} ms (in total)",
     })
 }
 
-fn intro(name: &str, spec: &Spec, mode: Mode) {
+fn intro(name: &str, (k, of): (usize, usize), spec: &Spec, mode: Mode) {
     let shape = format!(
         "{} producer(s) x {} items, {} consumer(s), a buffer of {} ({}), making ~{} ms/item, handling ~{} ms/item",
         spec.producers,
@@ -525,19 +532,34 @@ fn intro(name: &str, spec: &Spec, mode: Mode) {
         spec.produce_ms,
         spec.consume_ms
     );
-    let lesson = match name {
-        "backpressure" => "Phase 1, backpressure: the producer is faster than the consumer. The buffer fills up, \
-then each put blocks until the consumer frees a slot: the producer is slowed to the consumer's pace.",
-        "starved" => "Phase 2, the reverse: the producer is slower. The buffer stays (nearly) empty and the \
-consumer blocks in get until the next item arrives.",
-        _ => "Producers put items into the buffer, consumers get them; neither knows the other.",
+    // Items per ms: producers / produce_ms against consumers / consume_ms, cross-multiplied.
+    let supply = u64::from(spec.producers) * spec.consume_ms;
+    let demand = u64::from(spec.consumers) * spec.produce_ms;
+    let lesson = match supply.cmp(&demand) {
+        std::cmp::Ordering::Greater => {
+            "Producers are faster than consumers: the buffer fills up, then every put \
+blocks until a consumer frees a slot (backpressure), which holds producers to the consumers' pace."
+        }
+        std::cmp::Ordering::Less => {
+            "Consumers are faster than producers: the buffer stays (nearly) empty and \
+consumers block in get until the next item arrives."
+        }
+        std::cmp::Ordering::Equal => {
+            "Both sides keep the same average pace: the buffer absorbs the jitter, \
+with short waits on both sides."
+        }
+    };
+    let title = if of > 1 {
+        format!("Phase {k} of {of}, {name}. ")
+    } else {
+        format!("{name}: ")
     };
     out::event(
         "phase",
         json!({"name": name, "producers": spec.producers, "consumers": spec.consumers, "items": spec.items,
                "capacity": spec.capacity, "produce_ms": spec.produce_ms, "consume_ms": spec.consume_ms,
                "mode": mode.name()}),
-        format!("\n{lesson}\n({shape})"),
+        format!("\n{title}{lesson}\n({shape})"),
     );
 }
 
@@ -556,8 +578,9 @@ call. Each line is printed just after its call returns, so lines of different ro
 little out of order.",
     );
     let mut results = Vec::new();
-    for (name, spec) in specs {
-        intro(name, &spec, cli.mode);
+    let of = specs.len();
+    for (k, (name, spec)) in specs.into_iter().enumerate() {
+        intro(name, (k + 1, of), &spec, cli.mode);
         results.push(run_phase(name, spec, cli.mode, cli.timeline)?);
     }
 

@@ -1,0 +1,473 @@
+//! Tests of the `queue` demo (note 000 (2) 消息队列, note 004: queues, polling vs blocking).
+//!
+//! Every run goes through the harness: `--json --time-scale 0`, a timeout, and a check that no
+//! process of the run is left. Invariants only: exactly once, FIFO per producer, Empty/Full
+//! reported, priority order, the deadlock detected; never how long something took.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tests::{json, named_objects_of, run_json, start, SEEDS};
+
+/// 2**i as the summary writes it: a number while it fits in a u64, else "2**i".
+fn power(i: u64) -> Value {
+    if i < 64 {
+        json!(1u64 << i)
+    } else {
+        json!(format!("2**{i}"))
+    }
+}
+
+/// The exponent of a `received` entry (inverse of `power`).
+fn exponent(v: &Value) -> u64 {
+    match v {
+        Value::Number(n) => {
+            let n = n.as_u64().expect("u64");
+            assert!(n.is_power_of_two(), "{n} is not a power of 2");
+            u64::from(n.trailing_zeros())
+        }
+        Value::String(s) => s
+            .strip_prefix("2**")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or_else(|| panic!("not 2**i: {s}")),
+        other => panic!("unexpected received entry {other}"),
+    }
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"))
+}
+
+/// Check a powers summary: every 2**i for i < count received exactly once.
+fn check_exactly_once(run: &tests::Run, s: &Value, count: u64) {
+    run.check(s["sent"] == count, "every message sent");
+    run.check(s["lost"] == 0, "nothing lost");
+    run.check(s["duplicated"] == 0, "nothing duplicated");
+    run.check(
+        s["in_order"] == true,
+        "FIFO per producer, as each consumer saw it",
+    );
+    let received = s["received"].as_array().expect("received list");
+    run.check(received.len() as u64 == count, "one entry per message");
+    let mut exps: Vec<u64> = received.iter().map(exponent).collect();
+    exps.sort_unstable();
+    run.check(
+        exps == (0..count).collect::<Vec<_>>(),
+        "the received numbers are exactly 2**0 .. 2**(count-1)",
+    );
+    let per_consumer: u64 = s["per_consumer"]
+        .as_array()
+        .expect("per_consumer")
+        .iter()
+        .map(u)
+        .sum();
+    run.check(per_consumer == count, "the consumers' counts add up");
+    run.check(
+        u(&s["max_len"]) <= u(&s["capacity"]),
+        "the queue never held more than its capacity",
+    );
+}
+
+#[test]
+fn default_run_is_the_notes_example() {
+    let run = run_json("queue", &[]);
+    let s = run.ok_summary();
+    let expected: Vec<Value> = (0..10).map(power).collect();
+    run.check(
+        s["received"] == json!(expected),
+        "1, 2, 4, ..., 512 in order",
+    );
+    check_exactly_once(&run, &s, 10);
+    let got = run.events_named("got");
+    run.check(got.len() == 10, "ten gets");
+    run.check(
+        got.iter().all(|g| g["pid"] != run.pid && g["a"] == 2),
+        "printed by the consumer process, a = 2",
+    );
+    let puts = run.events_named("put");
+    run.check(
+        puts.iter().all(|p| p["pid"] != run.pid) && puts.len() == 10,
+        "ten puts, by the producer process",
+    );
+    run.check(run.events_named("closed").len() == 1, "closed once");
+}
+
+#[test]
+fn one_producer_one_consumer_is_exactly_once_and_in_order_over_many_messages_and_seeds() {
+    for (k, seed) in SEEDS.iter().enumerate() {
+        // One long run, the others shorter: the suite stays within seconds on 2 cores.
+        let count: u64 = if k == 0 { 20_000 } else { 3_000 };
+        let run = run_json(
+            "queue",
+            &[
+                "--seed",
+                &seed.to_string(),
+                "powers",
+                "--count",
+                &count.to_string(),
+            ],
+        );
+        let s = run.ok_summary();
+        check_exactly_once(&run, &s, count);
+        let expected: Vec<Value> = (0..count).map(power).collect();
+        run.check(
+            s["received"] == json!(expected),
+            "one producer, one consumer: exactly the order put",
+        );
+        run.check(s["seed"] == *seed, "the seed is reported");
+    }
+}
+
+#[test]
+fn many_producers_and_consumers_lose_nothing_and_keep_each_producers_order() {
+    // (producers, consumers, capacity)
+    for (p, c, cap) in [(3, 2, 1), (2, 4, 3), (4, 4, 16), (16, 1, 2)] {
+        let count = 3_000u64;
+        let run = run_json(
+            "queue",
+            &[
+                "--seed",
+                "7",
+                "powers",
+                "--count",
+                &count.to_string(),
+                "--producers",
+                &p.to_string(),
+                "--consumers",
+                &c.to_string(),
+                "--capacity",
+                &cap.to_string(),
+            ],
+        );
+        let s = run.ok_summary();
+        check_exactly_once(&run, &s, count);
+        // An independent check of FIFO from the raw events: within each consumer process, each
+        // producer's exponents increase (a consumer prints in the order of its own gets).
+        let mut last: HashMap<(u64, u64), u64> = HashMap::new();
+        let got = run.events_named("got");
+        run.check(got.len() as u64 == count, "one got event per message");
+        for g in &got {
+            let (pid, producer, b) = (u(&g["pid"]), u(&g["producer"]), u(&g["b"]));
+            run.check(b % p == producer, "producer k sends the i with i % P == k");
+            if let Some(prev) = last.insert((pid, producer), b) {
+                run.check(
+                    prev < b,
+                    "each producer's messages reach a consumer in order",
+                );
+            }
+        }
+        let consumers: std::collections::HashSet<u64> = got.iter().map(|g| u(&g["pid"])).collect();
+        run.check(
+            consumers.len() as u64 <= c,
+            "only the consumer processes print",
+        );
+    }
+}
+
+#[test]
+fn capacity_one_hands_over_every_message() {
+    let run = run_json("queue", &["powers", "--count", "2000", "--capacity", "1"]);
+    let s = run.ok_summary();
+    check_exactly_once(&run, &s, 2000);
+    run.check(s["max_len"] == 1, "never more than one message waiting");
+}
+
+#[test]
+fn timeouts_report_empty_and_full_and_an_early_wake_up() {
+    for cap in ["1", "3"] {
+        let run = run_json(
+            "queue",
+            &["timeouts", "--timeout", "0.05", "--capacity", cap],
+        );
+        let s = run.ok_summary();
+        run.check(s["get_timed_out"] == true, "get on an empty queue: Empty");
+        run.check(s["put_timed_out"] == true, "put on a full queue: Full");
+        run.check(s["in_time_ok"] == true, "the put woken by a get succeeds");
+        // The consumer took "item 0"; the timed-out put added nothing; the in-time one is last.
+        let mut left: Vec<Value> = (1..cap.parse::<u32>().unwrap())
+            .map(|i| json!(format!("item {i}")))
+            .collect();
+        left.push(json!("in time"));
+        run.check(
+            s["left_in_queue"] == json!(left),
+            "the queue holds exactly what was put, in order",
+        );
+        let results: Vec<Value> = ["get_timeout", "put_timeout"]
+            .iter()
+            .map(|e| run.events_named(e)[0]["result"].clone())
+            .collect();
+        run.check(
+            results == [json!("Err(Empty)"), json!("Err(Full)")],
+            "events name the errors",
+        );
+    }
+    // A zero timeout never waits and still reports both.
+    let s = run_json("queue", &["timeouts", "--timeout", "0"]).ok_summary();
+    assert!(
+        s["get_timed_out"] == true && s["put_timed_out"] == true,
+        "{s}"
+    );
+}
+
+/// The first batch (the queue's capacity, 10) is received by priority, FIFO within one.
+fn expected_first_batch(n: u32) -> Vec<Value> {
+    let prio = |k: u32| [1u32, 0, 5][k as usize % 3];
+    let mut ks: Vec<u32> = (0..n).collect();
+    ks.sort_by_key(|&k| std::cmp::Reverse(prio(k)));
+    ks.iter()
+        .map(|&k| json!({"text": format!("message {k} (priority {})", prio(k)), "priority": prio(k)}))
+        .collect()
+}
+
+#[test]
+fn posix_mq_orders_by_priority_reports_its_limits_and_leaves_no_name() {
+    let run = run_json("queue", &["posix-mq"]);
+    let s = run.ok_summary();
+    run.check(
+        s["max_messages"] == 10,
+        "mq_getattr: 10 messages (unprivileged limit)",
+    );
+    run.check(
+        s["message_size"] == 8192,
+        "mq_getattr: 8192 bytes (unprivileged limit)",
+    );
+    run.check(
+        s["curmsgs_after_first_sender"] == 10,
+        "full after the first sender",
+    );
+    run.check(
+        s["full_refused"] == true,
+        "a non-blocking send into a full queue: EAGAIN",
+    );
+    run.check(s["priority_order_ok"] == true, "the demo's own check");
+    let received = s["received"].as_array().expect("received");
+    run.check(received.len() == 12, "all 12 messages");
+    run.check(
+        received[..10] == expected_first_batch(10)[..],
+        "highest priority first, FIFO within a priority",
+    );
+    let mut rest: Vec<String> = received[10..]
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    rest.sort();
+    run.check(
+        rest == ["message 10 (priority 0)", "message 11 (priority 5)"],
+        "the second sender's two messages",
+    );
+    run.check(
+        s["name"] == format!("/queue-demo-{}", run.pid),
+        "the name carries the pid",
+    );
+    let left = named_objects_of(run.pid);
+    run.check(left.is_empty(), &format!("mqueue names left: {left:?}"));
+
+    // Fewer messages than the capacity: no second sender, the queue never full.
+    let run = run_json("queue", &["posix-mq", "--messages", "4"]);
+    let s = run.ok_summary();
+    run.check(
+        s["received"] == json!(expected_first_batch(4)),
+        "priority order",
+    );
+    run.check(s["full_refused"].is_null(), "never full, nothing refused");
+    run.check(named_objects_of(run.pid).is_empty(), "no name left");
+}
+
+#[test]
+fn drain_detects_the_join_before_drain_deadlock_and_the_right_order_works() {
+    let run = run_json("queue", &["drain", "--timeout", "0.2"]);
+    let s = run.ok_summary();
+    let cap = u(&s["pipe_capacity"]);
+    run.check(cap >= 4096, "F_GETPIPE_SZ reports the pipe's size");
+    run.check(s["bytes"] == 2 * cap, "default: twice what the pipe holds");
+    run.check(
+        s["deadlock_detected"] == true,
+        "join before drain cannot return",
+    );
+    run.check(
+        s["recovered_bytes"] == 2 * cap,
+        "draining then frees the producer",
+    );
+    run.check(s["fixed_ok"] == true, "drain then join: every byte, exit 0");
+    run.check(
+        s["queue_producer_exited"] == true,
+        "our Queue has no feeder thread to wait for",
+    );
+    let jt = &run.events_named("join_timeout")[0];
+    run.check(jt["exited"] == false, "the join timed out");
+
+    // What fits in the pipe does not deadlock: the producer exits without a reader. (The join
+    // waits at most 30 s but returns as soon as the producer exits.)
+    let run = run_json("queue", &["drain", "--bytes", "1000", "--timeout", "30"]);
+    let s = run.ok_summary();
+    run.check(s["deadlock_detected"] == false, "1000 bytes fit");
+    run.check(
+        s["fixed_ok"] == true && s["recovered_bytes"] == 1000,
+        "all bytes read",
+    );
+}
+
+#[test]
+fn polling_and_blocking_consumers_receive_the_same_messages() {
+    // Times are reported, not asserted (a loaded machine changes them); the invariant is that
+    // both consumers got every message and measured their CPU time.
+    for args in [
+        &["--json", "--time-scale", "0", "polling", "--messages", "50"][..],
+        // A real pace (10 x 20 ms), so the polling consumer has something to burn.
+        &[
+            "--json",
+            "--time-scale",
+            "1",
+            "polling",
+            "--messages",
+            "10",
+            "--interval",
+            "0.02",
+        ][..],
+    ] {
+        let run = tests::run("queue", args);
+        let s = run.ok_summary();
+        let n = if args.contains(&"50") { 50 } else { 10 };
+        run.check(
+            s["polling_received"] == n,
+            "the polling consumer got everything",
+        );
+        run.check(
+            s["blocking_received"] == n,
+            "the blocking consumer got everything",
+        );
+        for k in ["polling_cpu_ms", "blocking_cpu_ms"] {
+            run.check(s[k].as_f64().is_some_and(|v| v >= 0.0), "CPU time measured");
+        }
+        eprintln!(
+            "polling {args:?}: polling_cpu_ms {} (failed tries {}), blocking_cpu_ms {}",
+            s["polling_cpu_ms"], s["polling_failed_tries"], s["blocking_cpu_ms"]
+        );
+        let rounds = run.events_named("round");
+        run.check(rounds.len() == 2, "two rounds");
+    }
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_exit_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["powers", "--count", "0"], &["--count", "0"]),
+        (&["powers", "--count", "100001"], &["--count", "100001"]),
+        (&["powers", "--count", "-5"], &["--count", "-5"]),
+        (&["powers", "--capacity", "0"], &["--capacity", "0"]),
+        (
+            &["powers", "--capacity", "100001"],
+            &["--capacity", "100001"],
+        ),
+        (&["powers", "--producers", "0"], &["--producers", "0"]),
+        (&["powers", "--producers", "17"], &["--producers", "17"]),
+        (&["powers", "--consumers", "0"], &["--consumers", "0"]),
+        (&["powers", "--consumers", "17"], &["--consumers", "17"]),
+        (
+            &["powers", "--count", "3", "--producers", "4"],
+            &["--producers", "4", "--count 3"],
+        ),
+        (&["timeouts", "--timeout", "-1"], &["--timeout", "-1"]),
+        (&["timeouts", "--timeout", "nan"], &["--timeout", "nan"]),
+        (&["timeouts", "--timeout", "inf"], &["--timeout", "inf"]),
+        (&["timeouts", "--timeout", "61"], &["--timeout", "61"]),
+        (&["timeouts", "--capacity", "0"], &["--capacity", "0"]),
+        (&["posix-mq", "--messages", "0"], &["--messages", "0"]),
+        (&["posix-mq", "--messages", "101"], &["--messages", "101"]),
+        (&["polling", "--messages", "0"], &["--messages", "0"]),
+        (&["polling", "--interval", "-0.5"], &["--interval", "-0.5"]),
+        (&["drain", "--bytes", "0"], &["--bytes", "0"]),
+        (&["drain", "--bytes", "16777217"], &["--bytes", "16777217"]),
+        (&["drain", "--timeout", "-1"], &["--timeout", "-1"]),
+        (&["--time-scale", "-1"], &["--time-scale", "-1"]),
+        (&["bogus"], &["bogus"]),
+    ];
+    for (args, mentions) in cases {
+        tests::run("queue", args).expect_usage_error(mentions);
+    }
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let run = tests::run("queue", &["--help"]);
+    run.expect_code(0);
+    for sub in ["powers", "timeouts", "posix-mq", "polling", "drain"] {
+        run.check(run.stdout.contains(sub), &format!("--help names {sub}"));
+    }
+}
+
+#[test]
+fn ctrl_c_mid_run_stops_every_process_with_one_message() {
+    // powers at a real (if faster) pace: the signal lands while producer and consumer sleep.
+    let mut r = start(
+        "queue",
+        &[
+            "--json",
+            "--time-scale",
+            "0.02",
+            "powers",
+            "--count",
+            "1000",
+        ],
+    );
+    r.wait_for_event("got", Duration::from_secs(30));
+    r.signal_group(Signal::SIGINT);
+    // finish() fails if any process of the run is left, alive or zombie.
+    let run = r.finish();
+    run.expect_code(130);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    run.check(
+        lines.len() == 1 && lines[0].starts_with("error:"),
+        "exactly one `error:` line",
+    );
+    run.check(
+        !run.stdout.contains("\"summary\""),
+        "interrupted: no summary",
+    );
+
+    // posix-mq, stopped while the second sender is still sending: no mqueue name left.
+    let mut r = start(
+        "queue",
+        &[
+            "--json",
+            "--time-scale",
+            "1",
+            "posix-mq",
+            "--messages",
+            "30",
+        ],
+    );
+    r.wait_for_event("received", Duration::from_secs(30));
+    r.signal_group(Signal::SIGINT);
+    let run = r.finish();
+    run.expect_code(130);
+    let left = named_objects_of(run.pid);
+    run.check(left.is_empty(), &format!("mqueue names left: {left:?}"));
+}
+
+#[test]
+fn sigterm_and_sigkill_to_the_parent_leave_nothing() {
+    let mut r = start(
+        "queue",
+        &[
+            "--json",
+            "--time-scale",
+            "0.02",
+            "powers",
+            "--count",
+            "1000",
+        ],
+    );
+    r.wait_for_event("got", Duration::from_secs(30));
+    r.signal(Signal::SIGTERM);
+    r.finish().expect_code(143);
+
+    let mut r = start("queue", &["--json", "--time-scale", "1", "polling"]);
+    r.wait_for_event("round", Duration::from_secs(30));
+    r.signal(Signal::SIGKILL);
+    // The children die by their parent-death signal; finish() gives them 2 s.
+    let run = r.finish();
+    run.check(run.code().is_none(), "killed by SIGKILL");
+}

@@ -58,11 +58,31 @@ fn main() -> anyhow::Result<()> {
         assert_eq!(r.len(), items.len());
         assert_eq!(r[999_999], 999_999 * 999_999);
     }
-    let (a, b, c, d) = (median(apply), median(asyncs), median(chunk1), median(chunked));
-    println!("apply round trip     {a:10.2} us     Python 280 us     x{:.0}", 280.0 / a);
-    println!("apply_async          {:10.0} k/s    Python 17 k/s     x{:.0}", b / 1e3, b / 17e3);
-    println!("map chunk 1          {:10.0} k/s    Python 42 k/s     x{:.0}", c / 1e3, c / 42e3);
-    println!("map default chunks   {:10.1} M/s    Python 5.9 M/s    x{:.1}", d / 1e6, d / 5.9e6);
+    let (a, b, c, d) = (
+        median(apply),
+        median(asyncs),
+        median(chunk1),
+        median(chunked),
+    );
+    println!(
+        "apply round trip     {a:10.2} us     Python 280 us     x{:.0}",
+        280.0 / a
+    );
+    println!(
+        "apply_async          {:10.0} k/s    Python 17 k/s     x{:.0}",
+        b / 1e3,
+        b / 17e3
+    );
+    println!(
+        "map chunk 1          {:10.0} k/s    Python 42 k/s     x{:.0}",
+        c / 1e3,
+        c / 42e3
+    );
+    println!(
+        "map default chunks   {:10.1} M/s    Python 5.9 M/s    x{:.1}",
+        d / 1e6,
+        d / 5.9e6
+    );
     pool.close();
     pool.join()?;
     println!("{:?}", pool.stats());

@@ -52,8 +52,7 @@ impl Doorbell {
 
     /// Worker: the parent may be asleep; wake it if so. Call after publishing something.
     pub fn ring(&self) {
-        if self.flags[PARENT_SLEEPING].load(SeqCst) != 0 && self.flags[RUNG].swap(1, SeqCst) == 0
-        {
+        if self.flags[PARENT_SLEEPING].load(SeqCst) != 0 && self.flags[RUNG].swap(1, SeqCst) == 0 {
             // EAGAIN (pipe full) means bytes are already waiting: the parent will wake anyway.
             let _ = (&self.write).write(&[1]);
         }

@@ -380,7 +380,11 @@ impl Pool {
 
     /// Python's `pool.map(f, items)`: every result, in input order, with the default chunk
     /// size ([`default_chunksize`]). Fails with the first failed chunk's error.
-    pub fn map<A: Value, R: Value>(&self, task: &Task<A, R>, items: &[A]) -> Result<Vec<R>, TaskError> {
+    pub fn map<A: Value, R: Value>(
+        &self,
+        task: &Task<A, R>,
+        items: &[A],
+    ) -> Result<Vec<R>, TaskError> {
         let cs = default_chunksize(items.len(), self.workers());
         self.map_chunked(task, items, cs)
     }
@@ -750,7 +754,9 @@ impl Inner {
                 "worker_started",
                 json!({"worker": pid, "slot": slot, "replacing": replacing}),
                 match replacing {
-                    Some(old) => format!("  pool: forked worker {pid} in slot {slot}, replacing {old}"),
+                    Some(old) => {
+                        format!("  pool: forked worker {pid} in slot {slot}, replacing {old}")
+                    }
                     None => format!("  pool: forked worker {pid} (slot {slot})"),
                 },
             );
@@ -814,8 +820,7 @@ impl Inner {
     /// Anything for the parent to do: a result in a ring, or room for tasks it holds back.
     fn news(&self) -> bool {
         self.slots.iter().flatten().any(|w| {
-            w.shm.results.available() > 0
-                || (w.sent < w.assigned.len() && w.shm.tasks.free() > 0)
+            w.shm.results.available() > 0 || (w.sent < w.assigned.len() && w.shm.tasks.free() > 0)
         })
     }
 
@@ -951,7 +956,7 @@ impl Inner {
             let best = (0..self.slots.len())
                 .filter(|&i| {
                     self.slots[i].as_ref().is_some_and(|w| {
-                        w.assigned.len() < depth && max.is_none_or(|m| w.total < m)
+                        w.assigned.len() < depth && !max.is_some_and(|m| w.total >= m)
                     })
                 })
                 .min_by_key(|&i| self.slots[i].as_ref().map_or(0, |w| w.assigned.len()));
@@ -1133,7 +1138,9 @@ fn describe(status: ExitStatus, panic: Option<&str>) -> String {
         (ExitStatus::Exited(common::child::EXIT_PANIC), Some(msg)) => format!("panicked: {msg}"),
         (ExitStatus::Exited(c), _) => format!("exited with code {c}"),
         (ExitStatus::Signaled(Signal::SIGABRT), _) => "killed by SIGABRT (abort)".into(),
-        (ExitStatus::Signaled(Signal::SIGSEGV), _) => "killed by SIGSEGV (bad memory access)".into(),
+        (ExitStatus::Signaled(Signal::SIGSEGV), _) => {
+            "killed by SIGSEGV (bad memory access)".into()
+        }
         (ExitStatus::Signaled(s), _) => format!("killed by {s}"),
     }
 }
@@ -1184,7 +1191,10 @@ mod tests {
         ring.write_some(&f[16..f.len() - 8]);
         inc.pull(&ring, &mut done).unwrap();
         let (hdr, got) = inc.partial().unwrap();
-        assert_eq!((hdr.unwrap().id, hdr.unwrap().len, got), (7, 132, f.len() - 8));
+        assert_eq!(
+            (hdr.unwrap().id, hdr.unwrap().len, got),
+            (7, 132, f.len() - 8)
+        );
         ring.write_some(&f[f.len() - 8..]);
         inc.pull(&ring, &mut done).unwrap();
         assert_eq!(done.len(), 1);

@@ -49,7 +49,11 @@ pub(crate) fn decode_one<R: Value>(frame: &[u8]) -> Result<R, TaskError> {
 }
 
 /// Decode the `count` values of a chunk's result frame, appending them to `out`.
-pub(crate) fn decode_many<R: Value>(frame: &[u8], count: u32, out: &mut Vec<R>) -> Result<(), TaskError> {
+pub(crate) fn decode_many<R: Value>(
+    frame: &[u8],
+    count: u32,
+    out: &mut Vec<R>,
+) -> Result<(), TaskError> {
     let mut p = &frame[RESULT_HEADER..];
     for _ in 0..count {
         out.push(R::decode(&mut p).map_err(|e| TaskError::Decode(e.0))?);
@@ -285,14 +289,14 @@ impl<R: Value> Iterator for ImapUnordered<R> {
                                 let mut v = Vec::new();
                                 match decode_many::<R>(&frame, e.count, &mut v) {
                                     Ok(()) => self.buffered.extend(v.into_iter().map(Ok)),
-                                    Err(err) => self
-                                        .buffered
-                                        .extend((0..e.count).map(|_| Err(err.clone()))),
+                                    Err(err) => {
+                                        self.buffered.extend((0..e.count).map(|_| Err(err.clone())))
+                                    }
                                 }
                             }
-                            Some(Err(err)) => self
-                                .buffered
-                                .extend((0..e.count).map(|_| Err(err.clone()))),
+                            Some(Err(err)) => {
+                                self.buffered.extend((0..e.count).map(|_| Err(err.clone())))
+                            }
                             None => {}
                         }
                     }

@@ -164,10 +164,7 @@ impl Ring {
         let words = dst.len() / 8;
         let first = words.min(WORDS - start);
         let (a, b) = dst.split_at_mut(first * 8);
-        for (c, cell) in a
-            .chunks_exact_mut(8)
-            .zip(&self.data[start..start + first])
-        {
+        for (c, cell) in a.chunks_exact_mut(8).zip(&self.data[start..start + first]) {
             c.copy_from_slice(&cell.load(Relaxed).to_le_bytes());
         }
         for (c, cell) in b.chunks_exact_mut(8).zip(&self.data[..words - first]) {

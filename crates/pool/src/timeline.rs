@@ -56,8 +56,14 @@ pub fn render(spans: &[Span], width: usize) -> Vec<String> {
     if spans.is_empty() {
         return vec!["timeline: no tasks ran".into()];
     }
-    let t0 = spans.iter().map(|s| s.start_ms).fold(f64::INFINITY, f64::min);
-    let t1 = spans.iter().map(|s| s.end_ms).fold(f64::NEG_INFINITY, f64::max);
+    let t0 = spans
+        .iter()
+        .map(|s| s.start_ms)
+        .fold(f64::INFINITY, f64::min);
+    let t1 = spans
+        .iter()
+        .map(|s| s.end_ms)
+        .fold(f64::NEG_INFINITY, f64::max);
     let total = (t1 - t0).max(1e-9);
     let col = |t: f64| (((t - t0) / total) * width as f64).floor() as usize;
     let mut lines = vec![format!(
@@ -113,7 +119,10 @@ mod tests {
 
     #[test]
     fn a_tiny_task_still_gets_a_column() {
-        let spans = [span(0, 1, 0.0, 100.0, true), span(11, 2, 50.0, 50.001, true)];
+        let spans = [
+            span(0, 1, 0.0, 100.0, true),
+            span(11, 2, 50.0, 50.001, true),
+        ];
         let lines = render(&spans, 10);
         assert!(lines[2].contains("|.....b....|"), "{lines:?}");
     }

@@ -19,6 +19,16 @@
 //! between a read and its write is a few nanoseconds out of 200 ms. So the default unsync run
 //! usually loses nothing, and that is luck, not correctness; `race --schedule forced` makes the
 //! collision certain. The demo reports honestly whatever happened.
+//!
+//! Summary: `start`, `final`, `expected`, `mode`, `seed`, and what was lost:
+//! - `lost_updates`: writes that replaced a balance their writer had not read (each wiped out at
+//!   least one change of the other child; in atomic and locked modes always 0);
+//! - `lost_amount`: `expected - final`. It equals the sum of what those writes replaced beyond
+//!   what they had read, exactly (see [`Write::clobbered`]); the demo checks that, and exits 1
+//!   if atomic or locked mode ends with any difference.
+//!
+//! So `lost_updates == 0` implies `final == expected`. The converse can fail in principle: two
+//! overwrites whose amounts cancel leave the right balance with `lost_updates == 2`.
 
 use std::time::Instant;
 

@@ -37,22 +37,23 @@
 //! numbers of producers and consumers. If every consumer dies, the parent closes the queue too,
 //! so a producer blocked on a full queue is released instead of waiting forever.
 //!
-//! The default run has two phases on a queue of 4: a fast producer and a slow consumer (the
-//! buffer fills, then the producer blocks: **backpressure**), then the reverse (the buffer stays
-//! empty and the consumer **waits**). Each put and get prints the occupancy (`[###.] 3/4`);
-//! `--timeline` draws it over time. At the end the demo checks itself: every item received
-//! exactly once, each producer's items in order, the occupancy never above the capacity (exit 1
-//! otherwise, after the summary). A producer or consumer that panics is reported; the others
-//! finish.
+//! Without a subcommand the demo runs two phases on a buffer of 4: `backpressure` (a fast
+//! producer, a slow consumer: the buffer fills, then the producer blocks in `put`), then
+//! `starved` (the reverse: the buffer stays empty and the consumer waits in `get`). Each put and
+//! get prints the occupancy (`[###.] 3/4`); `--timeline` draws it over time. At the end the demo
+//! checks itself: every item received exactly once, each producer's items in order, the
+//! occupancy never above the capacity (exit 1 otherwise, after the summary). A producer or
+//! consumer that panics is reported; the others finish.
 //!
-//! | part | file | shows |
+//! | subcommand | file | shows |
 //! |---|---|---|
-//! | the buffer (threads) | [`bounded`] | a bounded blocking queue: Mutex + `not_empty` / `not_full` Condvars, `close` |
-//! | the roles | [`roles`] | producer and consumer loops; blocking measured as time in calls that had to wait |
-//! | `--mode threads` | [`threads`] | roles as threads; panics caught per thread; close when a side is gone |
-//! | `--mode processes` | [`processes`] | roles as forked children on the cross-process queue; panics reported by `common::child` |
-//! | self-checks | [`ledger`] | exactly once, order per producer, max occupancy, blocked time: shared counters |
-//! | the pictures | [`timeline`] | the occupancy bar and the `--timeline` chart |
+//! | `backpressure` (default, phase 1) | [`roles`], [`bounded`] | a full buffer: `put` sleeps on `not_full` until a `get` frees a slot |
+//! | `starved` (default, phase 2) | [`roles`], [`bounded`] | an empty buffer: `get` sleeps on `not_empty` until a `put` |
+//! | `run` | [`roles`] | any numbers of producers and consumers, any speeds and capacity |
+//! | `--mode threads` | [`threads`], [`bounded`] | roles as threads on a Mutex + two Condvars queue; a panic caught per thread |
+//! | `--mode processes` | [`processes`] | roles as forked children on the `queue` member's `MAP_SHARED` ring; panics reported by `common::child` |
+//! | (every run) | [`ledger`] | the self-checks: exactly once, order per producer, max occupancy, blocked time |
+//! | `--timeline`, the bars | [`timeline`] | occupancy over time, with blocked producers and waiting consumers |
 //!
 //! ## 笔记勘误 (where the notes are imprecise)
 //! - *"生产者生产完数据之后不用等待消费者处理，直接扔给阻塞队列"* (the producer never waits, it

@@ -117,6 +117,12 @@ pub fn run(a: &Args) -> Result<()> {
         ));
     }
     let (small, pipe_buf, capacity) = phase(a, a.small)?;
+    out::say(format!(
+        "{} writers share one pipe's write end (PIPE_BUF {pipe_buf} from fpathconf, capacity {capacity} \
+         from F_GETPIPE_SZ); each writes {} records with one write(2) apiece, all starting together. \
+         The parent cuts the stream into record-sized pieces and checks that each is one writer's record.",
+        a.writers, a.messages
+    ));
     report(a, &small, "small", pipe_buf, capacity);
     let (large, _, _) = phase(a, a.large)?;
     report(a, &large, "large", pipe_buf, capacity);

@@ -258,6 +258,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         "completed": completed.len(),
         "failed": failed,
         "workers_replaced": stats.workers_replaced,
+        "workers_died": stats.workers_died,
         "tasks_requeued": stats.tasks_requeued,
         "results": completed.iter().map(|&(i, v)| json!([i, v])).collect::<Vec<_>>(),
     }));

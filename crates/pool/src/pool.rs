@@ -116,7 +116,9 @@ impl Default for Options {
 pub struct Stats {
     /// Worker processes forked, first ones and replacements.
     pub workers_started: u64,
-    /// Workers that died (crash, kill, exit) and were replaced.
+    /// Workers that died (crash, kill, exit without being told to).
+    pub workers_died: u64,
+    /// Dead workers replaced by a fresh fork (not done when no work is left for one).
     pub workers_replaced: u64,
     /// Workers that retired after `max_tasks_per_child` tasks.
     pub workers_retired: u64,
@@ -1087,6 +1089,9 @@ impl Inner {
         }
         self.stats.tasks_requeued += requeued as u64;
         let retired = status.success() && failed.is_none() && requeued == 0;
+        if !retired {
+            self.stats.workers_died += 1;
+        }
         if !started_any {
             self.startup_deaths += 1;
         }

@@ -12,13 +12,20 @@
 //! next task cannot start before: 4 tasks of 0.5 s take about 2 s whatever the pool size.
 //! `apply_async` is asynchronous: each call returns a handle at once, the workers run the tasks
 //! side by side, and `get` collects: about 2 s / workers (1 s on 2 workers).
+//!
+//! Last, `get(timeout)`: a task that waits at a gate (a futex word in shared memory, made before
+//! the pool) cannot be done before the parent opens it, so `get_timeout` reports a timeout every
+//! time, on any machine; the task is not cancelled, and once the gate is open a plain `get`
+//! returns its value. Python: `r.get(timeout=0.2)` raises `multiprocessing.TimeoutError`.
 
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use anyhow::{ensure, Result};
-use common::{json, out, secs, sleep};
+use anyhow::{ensure, Context, Result};
+use common::{json, out, secs, sleep, SharedBox};
 
-use crate::{Ctx, Pool, Tasks};
+use crate::{Ctx, Pool, TaskError, Tasks};
 
 /// Flags of `sync-vs-async`.
 #[derive(clap::Args, Debug, Clone)]
@@ -35,6 +42,15 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     let mut tasks = Tasks::new();
     let work = tasks.register("work", |i: u64| {
         sleep(secs(0.5));
+        i * 10
+    });
+    // The gate for the timeout part: 0 = closed, 1 = open. In shared memory, before the fork.
+    let gate = Rc::new(SharedBox::<AtomicU32>::new_zeroed().context("mmap(MAP_SHARED)")?);
+    let g = gate.clone();
+    let gated = tasks.register("gated", move |i: u64| {
+        while g.load(Ordering::SeqCst) == 0 {
+            common::sys::futex_wait(&g, 0, None);
+        }
         i * 10
     });
     let pool = Pool::with_options(tasks, ctx.options(workers))?;
@@ -86,10 +102,39 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
              (about the sum / {workers} workers)"
         ),
     );
+
+    // get(timeout): the task cannot finish before the gate opens, so the timeout is certain.
+    let h = pool.apply_async(&gated, 7);
+    let wait = common::clock::scaled(secs(0.2));
+    let first = h.get_timeout(wait);
+    let timed_out = first == Err(TaskError::Timeout);
+    out::event(
+        "get_timeout",
+        json!({"timed_out": timed_out, "timeout_ms": wait.as_secs_f64() * 1e3}),
+        format!(
+            "get(timeout={:.0} ms) on a task still running: {}",
+            wait.as_secs_f64() * 1e3,
+            match &first {
+                Err(e) => e.to_string(),
+                Ok(v) => format!("{v}"),
+            }
+        ),
+    );
+    gate.store(1, Ordering::SeqCst);
+    common::sys::futex_wake(&gate, i32::MAX);
+    let later = h.get()?;
+    out::event(
+        "get_after_timeout",
+        json!({"result": later}),
+        format!("the task was not cancelled: after opening its gate, get() = {later}"),
+    );
+
     pool.close();
     pool.join()?;
     ctx.show_timeline(&pool);
     out::summary(json!({
+        "get_timeout_timed_out": timed_out,
+        "get_after_timeout": later,
         "apply_ms": apply_ms,
         "apply_async_ms": apply_async_ms,
         "workers": workers,
@@ -104,6 +149,10 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
                 .enumerate()
                 .all(|(i, &r)| r == i as u64 * 10),
         "apply and apply_async returned different values"
+    );
+    ensure!(
+        timed_out && later == 70,
+        "get(timeout) should time out on a gated task, then get() return 70"
     );
     Ok(())
 }

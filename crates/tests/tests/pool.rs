@@ -1,0 +1,556 @@
+//! Tests of the `pool` demo (note 000 进程池; note 004 同步与异步).
+//!
+//! Every run goes through the harness, which fails the test if any process of the run is left
+//! behind (alive or zombie). No test asserts a time; races that matter are forced by the demo
+//! (a task that waits at a gate, or until its worker is killed).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tests::{run_json, start, start_head, Run};
+
+fn u64s(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
+}
+
+fn squares(n: u64) -> Vec<u64> {
+    (0..n).map(|i| i * i).collect()
+}
+
+/// The worker pids named by `task_started` events (printed by the workers themselves).
+fn worker_pids_seen(run: &Run) -> BTreeSet<i64> {
+    run.events_named("task_started")
+        .iter()
+        .filter_map(|e| e["pid"].as_i64())
+        .collect()
+}
+
+#[test]
+fn basic_reuses_at_most_workers_pids_and_calls_back_in_the_parent() {
+    for (tasks, workers) in [(8u64, 2usize), (5, 1), (12, 3)] {
+        let run = run_json(
+            "pool",
+            &[
+                "basic",
+                "--tasks",
+                &tasks.to_string(),
+                "--workers",
+                &workers.to_string(),
+            ],
+        );
+        let s = run.ok_summary();
+        run.check(
+            s["tasks"] == tasks && s["workers"] == workers,
+            "echoes its sizes",
+        );
+        run.check(u64s(&s["results"]) == squares(tasks), "every result, right");
+        let distinct = s["distinct_pids"].as_u64().unwrap_or(99) as usize;
+        run.check(
+            distinct >= 1 && distinct <= workers,
+            "no more pids than workers",
+        );
+        run.check(
+            s["workers_started"] == workers,
+            "forked once: no worker was started per task",
+        );
+        // The tasks really ran in those few processes, none of them the parent.
+        let seen = worker_pids_seen(&run);
+        run.check(
+            seen.len() <= workers && !seen.contains(&(run.pid as i64)),
+            "tasks ran in <= workers processes, none the parent",
+        );
+        // Callbacks run in the parent (Python: in the parent's result-handler thread).
+        let cbs = run.events_named("callback");
+        run.check(cbs.len() == tasks as usize, "one callback per task");
+        run.check(
+            cbs.iter()
+                .all(|c| c["pid"] == run.pid && c["in"] == run.pid),
+            "callbacks run in the parent",
+        );
+        // Workers exit only at the end, after join, never between tasks.
+        let exits = run.events_named("worker_exit");
+        run.check(
+            exits.len() == workers && exits.iter().all(|e| e["cause"] == "stopped"),
+            "each worker stopped once, by join",
+        );
+    }
+}
+
+#[test]
+fn default_subcommand_is_basic() {
+    let run = run_json("pool", &["--workers", "2"]);
+    let s = run.ok_summary();
+    run.check(
+        s["tasks"] == 6 && s["distinct_pids"].as_u64() <= Some(2),
+        "basic's summary",
+    );
+}
+
+#[test]
+fn map_returns_input_order_whatever_the_chunks() {
+    // chunksize None = Python's default: ceil(50 / (4 * 2)) = 7.
+    for (chunk, expect_cs) in [(None, 7u64), (Some(1), 1), (Some(3), 3), (Some(50), 50)] {
+        for seed in tests::SEEDS {
+            let mut args = vec![
+                "map".to_string(),
+                "--items".into(),
+                "50".into(),
+                "--workers".into(),
+                "2".into(),
+                "--seed".into(),
+                seed.to_string(),
+            ];
+            if let Some(c) = chunk {
+                args.extend(["--chunksize".into(), c.to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = run_json("pool", &args);
+            let s = run.ok_summary();
+            run.check(s["in_order"] == true, "in input order");
+            run.check(u64s(&s["results"]) == squares(50), "every result, in order");
+            run.check(s["chunksize"] == expect_cs, "chunk size as Python chooses");
+            run.check(s["chunks"] == 50u64.div_ceil(expect_cs), "chunk count");
+            let mut un = u64s(&s["imap_unordered_order"]);
+            un.sort_unstable();
+            run.check(
+                un == (0..50).collect::<Vec<_>>(),
+                "imap_unordered: each item once",
+            );
+        }
+    }
+}
+
+#[test]
+fn map_chunksize_follows_pythons_rule() {
+    for (items, workers, cs) in [(10u64, 2u64, 2u64), (100, 2, 13), (1000, 3, 84), (3, 4, 1)] {
+        let run = run_json(
+            "pool",
+            &[
+                "map",
+                "--items",
+                &items.to_string(),
+                "--workers",
+                &workers.to_string(),
+                "--sleep-ms",
+                "0",
+            ],
+        );
+        let s = run.ok_summary();
+        run.check(s["chunksize"] == cs, "ceil(items / (4 * workers))");
+        run.check(s["in_order"] == true, "in order");
+    }
+}
+
+#[test]
+fn sync_vs_async_same_values_and_get_timeout_times_out() {
+    let run = run_json("pool", &["sync-vs-async", "--tasks", "5", "--workers", "2"]);
+    let s = run.ok_summary();
+    let expect: Vec<u64> = (0..5).map(|i| i * 10).collect();
+    run.check(
+        u64s(&s["apply_results"]) == expect,
+        "apply returns the value",
+    );
+    run.check(
+        u64s(&s["apply_async_results"]) == expect,
+        "apply_async's get returns the value",
+    );
+    run.check(
+        s["apply_ms"].is_number() && s["apply_async_ms"].is_number() && s["workers"] == 2,
+        "the timing fields exist (not asserted)",
+    );
+    // The gated task cannot finish before the parent opens the gate: a forced timeout.
+    run.check(s["get_timeout_timed_out"] == true, "get(timeout) timed out");
+    run.check(
+        s["get_after_timeout"] == 70,
+        "the task went on; get() got it",
+    );
+}
+
+#[test]
+fn reuse_few_pids_vs_one_per_task() {
+    let run = run_json("pool", &["reuse", "--tasks", "30", "--workers", "3"]);
+    let s = run.ok_summary();
+    run.check(
+        s["distinct_pids"].as_u64() <= Some(3),
+        "pool: <= workers pids",
+    );
+    run.check(
+        s["process_per_task_pids"] == 30,
+        "a process per task: 30 pids",
+    );
+    run.check(
+        s["pool_ms"].is_number() && s["process_per_task_ms"].is_number() && s["ratio"].is_number(),
+        "both costs reported",
+    );
+}
+
+#[test]
+fn max_tasks_per_child_recycles_workers() {
+    let run = run_json(
+        "pool",
+        &[
+            "reuse",
+            "--tasks",
+            "30",
+            "--workers",
+            "2",
+            "--max-tasks-per-child",
+            "4",
+        ],
+    );
+    let s = run.ok_summary();
+    // Each worker runs at most 4 tasks, so at least ceil(30 / 4) = 8 processes ran them.
+    let distinct = s["distinct_pids"].as_u64().unwrap_or(0);
+    run.check(distinct >= 8, "at least ceil(30/4) worker processes");
+    run.check(
+        s["workers_retired"].as_u64() >= Some(6),
+        "workers retired and were replaced",
+    );
+}
+
+#[test]
+fn futures_complete_each_once_with_callbacks_in_the_parent() {
+    let run = run_json("pool", &["futures", "--tasks", "7", "--workers", "3"]);
+    let s = run.ok_summary();
+    let mut order = u64s(&s["completion_order"]);
+    run.check(order.len() == 7, "seven completions");
+    order.sort_unstable();
+    run.check(order == (0..7).collect::<Vec<_>>(), "each future once");
+    run.check(u64s(&s["results"]) == squares(7), "results by submission");
+    run.check(s["submit_result"] == 49, "submit(..).result()");
+    let cbs = run.events_named("done_callback");
+    run.check(
+        cbs.len() == 7 && cbs.iter().all(|c| c["pid"] == run.pid),
+        "add_done_callback ran in the parent for each",
+    );
+}
+
+/// Run `crash` with `kind`, expecting exactly task `task` of `tasks` to fail with a cause
+/// containing `cause`.
+fn crash_case(kind: &str, task: u64, tasks: u64, workers: u64, cause: &str, err_kind: &str) {
+    crash_case_run(kind, task, tasks, workers, cause, err_kind);
+}
+
+fn crash_case_run(
+    kind: &str,
+    task: u64,
+    tasks: u64,
+    workers: u64,
+    cause: &str,
+    err_kind: &str,
+) -> Run {
+    let run = run_json(
+        "pool",
+        &[
+            "crash",
+            "--crash-kind",
+            kind,
+            "--crash-task",
+            &task.to_string(),
+            "--tasks",
+            &tasks.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ],
+    );
+    // A task failed: exit 1 and one error line naming it, after the summary.
+    run.expect_code(1);
+    let err: Vec<&str> = run.stderr.lines().collect();
+    run.check(
+        err.len() == 1 && err[0].starts_with("error: task") && err[0].contains(cause),
+        "one error line naming the failed task and its cause",
+    );
+    let s = run.summary();
+    let failed = s["failed"].as_array().cloned().unwrap_or_default();
+    run.check(failed.len() == 1, "exactly one task failed");
+    run.check(failed[0]["task"] == task, "the crashing task, not another");
+    run.check(
+        failed[0]["cause"].as_str().unwrap_or("").contains(cause),
+        &format!("the cause mentions {cause:?}"),
+    );
+    run.check(failed[0]["kind"] == err_kind, "the failure kind");
+    run.check(s["completed"] == tasks - 1, "every other task completed");
+    for r in s["results"].as_array().cloned().unwrap_or_default() {
+        let (i, v) = (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0));
+        run.check(v == i * i, "completed tasks have their values");
+    }
+    run.check(s["workers_died"] == 1, "one worker died");
+    // Replaced only if work was left for a replacement (a crash in the last task may leave none).
+    run.check(
+        s["workers_replaced"].as_u64() <= Some(1),
+        "replaced at most once",
+    );
+    run.check(
+        tests::named_objects_of(run.pid).is_empty(),
+        "no named kernel object left",
+    );
+    run
+}
+
+#[test]
+fn every_crash_kind_fails_only_its_task() {
+    let kinds = [
+        (
+            "panic",
+            "panicked: task 2 panicked on purpose",
+            "worker_died",
+        ),
+        ("abort", "killed by SIGABRT", "worker_died"),
+        ("kill", "killed by SIGKILL", "worker_died"),
+        ("exit", "exited with code 3", "worker_died"),
+        ("truncate", "2097152 of 4194340 bytes arrived", "truncated"),
+    ];
+    for (kind, cause, err_kind) in kinds {
+        crash_case(kind, 2, 6, 2, cause, err_kind);
+    }
+}
+
+#[test]
+fn crash_at_the_edges_and_on_one_worker() {
+    // One worker, first task: the four queued behind it need the replacement.
+    let run = crash_case_run("kill", 0, 5, 1, "killed by SIGKILL", "worker_died");
+    let s = run.summary();
+    run.check(s["workers_replaced"] == 1, "replaced, since work was left");
+    run.check(
+        worker_pids_seen(&run).len() == 2,
+        "the other tasks ran in the replacement",
+    );
+    crash_case("panic", 4, 5, 1, "panicked", "worker_died");
+    crash_case("truncate", 0, 3, 1, "truncated result", "truncated");
+    crash_case("exit", 7, 8, 3, "exited with code 3", "worker_died");
+}
+
+#[test]
+fn a_worker_sigkilled_from_outside_fails_exactly_its_task() {
+    for (task, workers) in [(3u64, 2u64), (0, 1)] {
+        let mut r = start(
+            "pool",
+            &[
+                "--json",
+                "--time-scale",
+                "0",
+                "crash",
+                "--crash-kind",
+                "external",
+                "--crash-task",
+                &task.to_string(),
+                "--tasks",
+                "6",
+                "--workers",
+                &workers.to_string(),
+            ],
+        );
+        let ev = r.wait_for(Duration::from_secs(30), |v| {
+            v["event"] == "task_started" && v["task"] == task
+        });
+        let worker = ev["worker"].as_i64().expect("worker pid") as i32;
+        // It must be the demo's child, a worker: never signal a stranger.
+        let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).expect("worker alive");
+        let ppid: i32 = stat[stat.rfind(')').expect("stat") + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("ppid");
+        assert_eq!(ppid, r.pid(), "the task's worker is a child of the demo");
+        kill(Pid::from_raw(worker), Signal::SIGKILL).expect("kill the worker");
+        let run = r.finish();
+        run.expect_code(1);
+        let s = run.summary();
+        let failed = s["failed"].as_array().cloned().unwrap_or_default();
+        run.check(
+            failed.len() == 1 && failed[0]["task"] == task,
+            "exactly the killed task failed",
+        );
+        let cause = failed[0]["cause"].as_str().unwrap_or("");
+        run.check(
+            cause.contains("killed by SIGKILL") && cause.contains(&worker.to_string()),
+            "its cause names the signal and the worker",
+        );
+        run.check(s["completed"] == 5, "the five others completed");
+        run.check(s["workers_died"] == 1, "one death");
+        let exits = run.events_named("worker_exit");
+        run.check(
+            exits
+                .iter()
+                .any(|e| e["worker"] == worker && e["exitcode"] == -9),
+            "the pool saw that worker die by signal 9",
+        );
+    }
+}
+
+#[test]
+fn external_kill_never_comes_then_the_wait_limit_terminates() {
+    // Nobody kills the worker: after --wait-limit the pool is terminated; nothing hangs and
+    // nothing is left.
+    let run = run_json(
+        "pool",
+        &[
+            "crash",
+            "--crash-kind",
+            "external",
+            "--wait-limit",
+            "1",
+            "--tasks",
+            "3",
+        ],
+    );
+    run.expect_code(1);
+    run.check(
+        run.events_named("wait_limit").len() == 1,
+        "the limit was hit",
+    );
+    let s = run.summary();
+    let failed = s["failed"].as_array().cloned().unwrap_or_default();
+    run.check(
+        failed
+            .iter()
+            .any(|f| f["task"] == 2 && f["kind"] == "terminated"),
+        "the stuck task failed as terminated",
+    );
+}
+
+#[test]
+fn timeline_draws_one_lane_per_worker() {
+    let run = run_json(
+        "pool",
+        &["basic", "--tasks", "7", "--workers", "3", "--timeline"],
+    );
+    run.ok_summary();
+    let t = run.events_named("timeline");
+    run.check(t.len() == 1, "one timeline");
+    let lanes = t[0]["lanes"].as_array().map_or(0, Vec::len);
+    let chart = t[0]["chart"].as_array().cloned().unwrap_or_default();
+    let spans = t[0]["spans"].as_array().cloned().unwrap_or_default();
+    run.check((1..=3).contains(&lanes), "1..=3 lanes");
+    run.check(chart.len() == lanes + 1, "a header and one line per lane");
+    run.check(spans.len() == 7, "one span per task");
+    run.check(
+        chart[1..]
+            .iter()
+            .all(|l| l.as_str().unwrap_or("").contains("worker")),
+        "lanes are labelled by worker",
+    );
+    // Crash: the dead worker's lane ends with X and its replacement gets a lane of its own.
+    let run = run_json(
+        "pool",
+        &[
+            "crash",
+            "--crash-kind",
+            "abort",
+            "--workers",
+            "1",
+            "--timeline",
+        ],
+    );
+    run.expect_code(1);
+    let t = run.events_named("timeline");
+    run.check(
+        t.len() == 1 && t[0]["lanes"].as_array().map_or(0, Vec::len) == 2,
+        "two lanes: the dead worker and its replacement",
+    );
+    run.check(
+        t[0]["chart"][1].as_str().unwrap_or("").contains('X'),
+        "the failed task is drawn X",
+    );
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_exit_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--workers", "0"], &["--workers", "0"]),
+        (&["basic", "--workers", "65"], &["--workers", "65"]),
+        (&["map", "--workers", "-2"], &["--workers", "-2"]),
+        (&["basic", "--tasks", "1001"], &["--tasks", "1001"]),
+        (&["crash", "--tasks", "0"], &["--tasks", "0"]),
+        (
+            &["crash", "--crash-kind", "melt"],
+            &["--crash-kind", "melt"],
+        ),
+        (
+            &["crash", "--crash-task", "6", "--tasks", "6"],
+            &["--crash-task", "6"],
+        ),
+        (&["crash", "--crash-task", "-1"], &["--crash-task", "-1"]),
+        (&["crash", "--wait-limit", "0"], &["--wait-limit", "0"]),
+        (&["map", "--items", "10000001"], &["--items", "10000001"]),
+        (&["map", "--chunksize", "0"], &["--chunksize", "0"]),
+        (&["map", "--items", "x"], &["--items", "x"]),
+        (
+            &["reuse", "--max-tasks-per-child", "0"],
+            &["--max-tasks-per-child", "0"],
+        ),
+        (&["--time-scale", "nan"], &["--time-scale", "nan"]),
+        (&["--time-scale", "-1"], &["--time-scale", "-1"]),
+        (&["bogus"], &["bogus"]),
+        (&["--bogus"], &["--bogus"]),
+    ];
+    for (args, mentions) in cases {
+        tests::run("pool", args).expect_usage_error(mentions);
+    }
+}
+
+/// A run stuck at a known point: task 1's worker waits to be killed (nobody will).
+fn stuck_run() -> tests::Running {
+    let mut r = start(
+        "pool",
+        &[
+            "--json",
+            "--time-scale",
+            "0",
+            "crash",
+            "--crash-kind",
+            "external",
+            "--crash-task",
+            "1",
+        ],
+    );
+    r.wait_for_event("waiting_to_be_killed", Duration::from_secs(30));
+    r
+}
+
+#[test]
+fn ctrl_c_to_the_group_stops_the_pool_with_one_message() {
+    let r = stuck_run();
+    r.signal_group(Signal::SIGINT);
+    let run = r.finish();
+    run.expect_code(130);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    run.check(
+        lines.len() == 1 && lines[0].starts_with("error:"),
+        "one error line",
+    );
+}
+
+#[test]
+fn sigint_sigterm_sigkill_to_the_parent_leave_no_worker() {
+    for (sig, code) in [(Signal::SIGINT, Some(130)), (Signal::SIGTERM, Some(143))] {
+        let r = stuck_run();
+        r.signal(sig);
+        let run = r.finish();
+        run.check(run.code() == code, "the usual exit status");
+    }
+    // SIGKILL: the workers notice through PR_SET_PDEATHSIG; finish() gives them 2 s.
+    let r = stuck_run();
+    r.signal(Signal::SIGKILL);
+    r.finish();
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    for args in [
+        &["--json", "--time-scale", "0.02", "basic"][..],
+        &["--time-scale", "0", "map", "--items", "200"][..],
+    ] {
+        let run = start_head("pool", args, 1).finish();
+        run.expect_code(0);
+        run.check(!run.stderr.contains("panicked"), "no panic text");
+        run.check(run.stderr.is_empty(), "quiet");
+    }
+}

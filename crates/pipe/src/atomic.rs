@@ -272,10 +272,8 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     drop(reader);
     let mut failed = Vec::new();
     for wch in &mut writers {
-        let st = wch.join()?;
-        if !st.success() {
-            failed.push(format!("{} {st}", wch.name()));
-        }
+        wch.join()?;
+        failed.extend(crate::failure(wch));
     }
     c.short_writes = short_writes.load(std::sync::atomic::Ordering::Relaxed);
     if !failed.is_empty() {

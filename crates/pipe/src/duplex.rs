@@ -122,7 +122,13 @@ pub fn run(a: &Args) -> Result<()> {
         match conn.recv_into(&mut got) {
             Ok(_) => {}
             Err(ConnError::Eof) => {
-                bail!("round {round}: the child closed its end (EOF) before replying")
+                // EOF: the child's end is closed everywhere, so the child is gone: say why.
+                child.join()?;
+                bail!(
+                    "round {round}: EOF instead of the reply: {}",
+                    crate::failure(&child)
+                        .unwrap_or_else(|| "the child exited 0 without replying".into())
+                )
             }
             Err(e) => return Err(e).context("recv"),
         }
@@ -175,8 +181,8 @@ pub fn run(a: &Args) -> Result<()> {
             a.rounds
         );
     }
-    if !status.success() {
-        bail!("the echo child {status}");
+    if let Some(f) = crate::failure(&child) {
+        bail!("the echo child failed: {f}");
     }
     Ok(())
 }

@@ -191,9 +191,7 @@ pub fn run(a: &Args) -> Result<()> {
             json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
             format!("joined {} (pid {}): {status}", c.name(), c.pid()),
         );
-        if !status.success() {
-            failed.push(format!("{} {status}", c.name()));
-        }
+        failed.extend(crate::failure(c));
         children
             .push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
     }

@@ -225,11 +225,7 @@ pub fn run(a: &Args) -> Result<()> {
     for c in &mut writers {
         c.join()?;
     }
-    let failed: Vec<String> = writers
-        .iter()
-        .filter(|c| c.status().is_some_and(|s| !s.success()))
-        .map(|c| c.name().to_string())
-        .collect();
+    let failed: Vec<String> = writers.iter().filter_map(crate::failure).collect();
 
     // Exactly once, and in order per writer: a pipe is FIFO, and each writer's lines went in
     // one after another.
@@ -262,15 +258,20 @@ pub fn run(a: &Args) -> Result<()> {
         "eof_after_closing": eof_after_closing,
         "forget_close": a.forget_close,
     }));
+    // A failed writer explains missing messages, so it is reported first.
+    if !failed.is_empty() {
+        bail!(
+            "received {} of {expected} messages; writers failed: {}",
+            messages.len(),
+            failed.join(", ")
+        );
+    }
     if messages.len() != expected || !in_order || !complete {
         bail!(
             "received {} of {expected} messages (each writer's lines exactly once and in order: {})",
             messages.len(),
             in_order && complete
         );
-    }
-    if !failed.is_empty() {
-        bail!("writers failed: {}", failed.join(", "));
     }
     Ok(())
 }

@@ -76,6 +76,22 @@ impl std::fmt::Display for ExitStatus {
     }
 }
 
+/// This process's pid, cached. `std::process::id()` is a getpid(2) system call every time
+/// (glibc stopped caching it); the lock records its holder's pid on every acquire, and a syscall
+/// there made the locked counter 25 times slower. Only [`spawn`] forks in this workspace, and it
+/// refreshes the cache in the child, so the cached value is always right.
+pub fn my_pid() -> i32 {
+    let p = MY_PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    let p = std::process::id() as i32;
+    MY_PID.store(p, Ordering::Relaxed);
+    p
+}
+
+static MY_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// Exit code of a child whose closure returned `Err` (its message is on stderr).
 pub const EXIT_ERROR: i32 = 1;
 /// Exit code of a child whose closure panicked (Rust's own code for a panicking `main`).
@@ -248,6 +264,7 @@ fn run_child<F>(name: String, opts: Options, parent_pid: i32, report_w: OwnedFd,
 where
     F: FnOnce() -> Result<()>,
 {
+    MY_PID.store(std::process::id() as i32, Ordering::Relaxed);
     // This copy of the parent's table lists our siblings, which are not ours to kill.
     for slot in &sys::CHILD_PIDS {
         slot.store(0, Ordering::SeqCst);

@@ -50,7 +50,7 @@ pub fn event(name: &str, fields: Value, prose: impl std::fmt::Display) {
         let mut obj = Map::new();
         obj.insert("event".into(), Value::from(name));
         obj.insert("t_ms".into(), Value::from(t_ms()));
-        obj.insert("pid".into(), Value::from(std::process::id()));
+        obj.insert("pid".into(), Value::from(crate::child::my_pid()));
         if let Value::Object(m) = fields {
             obj.extend(m);
         }

@@ -450,3 +450,93 @@ pub fn block_stop_signals(block: bool) {
         libc::pthread_sigmask(how, &set, std::ptr::null_mut());
     }
 }
+
+// --- added for bench ---
+
+/// The C programmer's process-shared mutex: glibc's `pthread_mutex_t` initialised with
+/// `PTHREAD_PROCESS_SHARED`. The benchmarks (`crates/bench`) use it as the "raw" yardstick that
+/// [`crate::sync::Lock`] is measured against; the demos use `Lock`.
+///
+/// A zeroed `pthread_mutex_t` is glibc's *private* default mutex, whose futex waits are keyed by
+/// process: across processes a waiter could sleep forever. So zero here means "not initialised"
+/// (`state` 0): call [`PthreadMutex::init_shared`] once, before forking. Locking happens only
+/// inside [`PthreadMutex::with`], so no guard can escape its closure, be unlocked twice, or be
+/// unlocked by a process that does not hold it.
+#[repr(C)]
+pub struct PthreadMutex {
+    /// 0 not initialised, 1 being initialised, 2 ready.
+    state: AtomicU32,
+    m: std::cell::UnsafeCell<libc::pthread_mutex_t>,
+}
+
+// SAFETY: pthread mutex calls are thread-safe by definition, and the cell is touched only by
+// them: once by `init_shared` (guarded by `state`), then by lock/unlock.
+unsafe impl Sync for PthreadMutex {}
+// SAFETY: all-zero is the "not initialised" state every method checks; it is Sync (above); a
+// glibc mutex holds only integers (lock word, owner tid, counters), no pointers.
+unsafe impl ShmSafe for PthreadMutex {}
+
+impl std::fmt::Debug for PthreadMutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PthreadMutex")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl PthreadMutex {
+    /// pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED) + pthread_mutex_init. Once only;
+    /// a second call is an error (re-initialising a mutex someone may hold is undefined).
+    pub fn init_shared(&self) -> io::Result<()> {
+        if self
+            .state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(io::Error::other("PthreadMutex initialised twice"));
+        }
+        // SAFETY: we are the only initialiser (state went 0 -> 1 above) and nobody locks before
+        // state is 2; `attr` is a local, initialised by pthread_mutexattr_init before any other
+        // use and destroyed after pthread_mutex_init has copied what it needs.
+        let r = unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            let mut r = libc::pthread_mutexattr_init(&mut attr);
+            if r == 0 {
+                r = libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+                if r == 0 {
+                    r = libc::pthread_mutex_init(self.m.get(), &attr);
+                }
+                libc::pthread_mutexattr_destroy(&mut attr);
+            }
+            r
+        };
+        if r != 0 {
+            self.state.store(0, Ordering::Release);
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        self.state.store(2, Ordering::Release);
+        Ok(())
+    }
+
+    /// Run `f` holding the mutex (pthread_mutex_lock, `f`, pthread_mutex_unlock; the unlock also
+    /// runs if `f` panics).
+    pub fn with<R>(&self, f: impl FnOnce() -> R) -> io::Result<R> {
+        struct Unlock<'a>(&'a PthreadMutex);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                // SAFETY: this thread locked the mutex in `with` and unlocks it exactly once.
+                unsafe { libc::pthread_mutex_unlock(self.0.m.get()) };
+            }
+        }
+        if self.state.load(Ordering::Acquire) != 2 {
+            return Err(io::Error::other("PthreadMutex used before init_shared"));
+        }
+        // SAFETY: the mutex is initialised (state 2) and stays mapped while `self` is borrowed.
+        let r = unsafe { libc::pthread_mutex_lock(self.m.get()) };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        let _unlock = Unlock(self);
+        Ok(f())
+    }
+}

@@ -95,8 +95,7 @@ impl Lock {
     }
 
     fn locked(&self) -> LockGuard<'_> {
-        self.holder
-            .store(std::process::id() as i32, Ordering::Relaxed);
+        self.holder.store(crate::child::my_pid(), Ordering::Relaxed);
         LockGuard { lock: self }
     }
 
@@ -164,7 +163,7 @@ mod tests {
     fn timeout_when_held() {
         let lock = Lock::new();
         let g = lock.acquire();
-        assert_eq!(lock.holder(), std::process::id() as i32);
+        assert_eq!(lock.holder(), crate::child::my_pid());
         assert!(lock.acquire_timeout(Duration::from_millis(20)).is_none());
         drop(g);
         assert!(lock.acquire_timeout(Duration::from_millis(20)).is_some());

@@ -332,6 +332,8 @@ pub fn run(a: &Args) -> Result<()> {
         "consumers": a.consumers,
         "per_consumer": per_consumer,
         "max_len": max_len,
+        // Sent but never taken (only when every consumer died): part of `lost`.
+        "left_in_queue": q.len(),
         "failures": failures,
     }));
     if !failures.is_empty() {

@@ -26,8 +26,11 @@
 //!   store publishes the message: a consumer reads the bytes only after seeing it, and Release /
 //!   Acquire guarantee it then sees every byte. A producer killed half-way through the copy never
 //!   reaches that store, so **a torn message is never delivered**.
-//! - **get** at `p = head`: wait for `turn == 2p + 1`; claim by moving `head`; copy out; store
-//!   `turn = 2(p + capacity)`, which gives the slot back to producers.
+//! - **get** at `p = head`: wait for `turn == 2p + 1`; copy the message out; *then* claim `p` by
+//!   moving `head` (if another consumer claimed it first, throw the copy away and try `p + 1`);
+//!   store `turn = 2(p + capacity)`, which gives the slot back to producers. Why copy before
+//!   claiming: see [`Queue::get_into`]'s helper `try_get`; in short, a consumer killed while
+//!   copying has claimed nothing.
 //! - then wake the other side if (and only if) somebody sleeps: [`crate::wait::Event`].
 //!
 //! The bytes are copied as `AtomicU64` words with Relaxed loads and stores. A plain byte copy
@@ -51,9 +54,21 @@
 //! put and every get takes the same lock word, so a producer and a consumer on two CPUs pass
 //! that cache line back and forth on every message, and once they collide the mutex sleeps in
 //! the kernel. And a process killed while holding the lock (a window as wide as the copy) leaves
-//! it held forever: the `process lock-held` demo shows that trap. Here nothing is ever held: a
-//! process killed mid-put leaves one claimed, unpublished slot, which stops consumers at that
-//! position (their `get_timeout` reports `Empty`), but no torn message and no dead lock.
+//! it held forever: the `process lock-held` demo shows that trap.
+//!
+//! ## When a process is killed in the middle (SIGKILL, OOM killer)
+//!
+//! Nothing is ever held here, but a position can be claimed and not finished:
+//! - a **producer** killed after claiming `p` and before publishing it leaves a hole: consumers
+//!   stop at `p` (a `get_timeout` reports `Empty`, a `get` waits). Never a torn message: the
+//!   bytes are only read after the publishing store. Once every producer is reaped, the parent
+//!   calls [`Queue::recover_abandoned`], which turns holes into tombstones; the message that
+//!   producer was putting is lost with it, nothing else.
+//! - a **consumer** killed while copying has claimed nothing (it copies first): the message
+//!   stays for the next consumer. Only a kill landing between its claim and the single store that
+//!   frees the slot (two instructions) would leave the slot full for good, and producers would
+//!   stop there one lap later (`put_timeout` reports `Full`). A message a consumer had already
+//!   received when it died is, of course, gone with it.
 //!
 //! ## close
 //!
@@ -269,8 +284,9 @@ impl Queue {
         self.get_timeout(Duration::ZERO)
     }
 
-    /// As `get`, but into `buf` (cleared first), reusing its allocation: a consumer looping on
-    /// this allocates nothing once `buf` has grown to the largest message.
+    /// As `get`, but into `buf` (its old contents replaced), reusing its allocation: a consumer
+    /// looping on this allocates nothing once `buf` has grown to the largest message. On an
+    /// error `buf` is left empty.
     pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<(), QueueError> {
         self.get_inner(buf, None)
     }
@@ -424,6 +440,15 @@ impl Queue {
     // --- get -----------------------------------------------------------------------------------
 
     fn get_inner(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<(), QueueError> {
+        let r = self.get_wait(buf, timeout);
+        if r.is_err() {
+            // A copy thrown away (another consumer won the claim) must not look like a message.
+            buf.clear();
+        }
+        r
+    }
+
+    fn get_wait(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<(), QueueError> {
         if let Try::Done(r) = self.try_get(buf) {
             return r;
         }
@@ -448,8 +473,17 @@ impl Queue {
         }
     }
 
-    /// One attempt: claim the slot at `head` if it is full for this lap, copy out, free it.
+    /// One attempt: if the slot at `head` is full for this lap, copy it out, claim it, free it.
     /// Reports `Closed` when the queue is closed and drained.
+    ///
+    /// The copy comes *before* the claim, unlike `put`. A consumer killed half-way through
+    /// copying has then claimed nothing, and the message stays for the next consumer. Had it
+    /// claimed first, its slot would stay full forever, and one lap later every producer would
+    /// stop in front of it. The early copy is valid if the claim succeeds: `head` only grows,
+    /// so a successful `head: pos -> pos + 1` means nobody else claimed `pos`, so nobody freed
+    /// it, so no producer can have overwritten it while we copied (that producer would need
+    /// the slot freed first). If the claim fails, another consumer took the message and our
+    /// copy is thrown away. What is left between claiming and freeing is one store.
     fn try_get(&self, buf: &mut Vec<u8>) -> Try<Result<(), QueueError>> {
         let head = self.head();
         let mut pos = head.load(Ordering::Relaxed);
@@ -458,16 +492,19 @@ impl Queue {
             let turn = slot[0].load(Ordering::Acquire);
             let full_turn = 2 * pos + 1;
             if turn == full_turn {
-                match head.compare_exchange_weak(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
-                {
+                let tombstone = self.copy_out(slot, buf);
+                match head.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed) {
                     Ok(_) => {
-                        let tombstone = self.read_claimed(pos, slot, buf);
+                        // Ours. Free the slot for the producer one lap later; Release, so that
+                        // producer's writes cannot overtake our (already finished) reads.
+                        slot[0].store(2 * (pos + self.capacity as u64), Ordering::Release);
+                        self.not_full().notify();
                         if !tombstone {
                             return Try::Done(Ok(()));
                         }
-                        pos += 1; // skip it: the next position is ours to try
+                        pos += 1; // a tombstone: skip it, the next position is ours to try
                     }
-                    Err(now) => pos = now,
+                    Err(now) => pos = now, // another consumer took it first
                 }
             } else if turn < full_turn {
                 // Nothing published at `pos` yet. Closed *and* nothing claimed by a producer
@@ -490,27 +527,23 @@ impl Queue {
         }
     }
 
-    /// Copy the claimed slot into `buf` and hand the slot back to producers. Returns whether it
-    /// was a tombstone (nothing copied).
-    fn read_claimed(&self, pos: u64, slot: &[AtomicU64], buf: &mut Vec<u8>) -> bool {
+    /// Copy a published slot into `buf`. Returns whether it is a tombstone (nothing copied).
+    fn copy_out(&self, slot: &[AtomicU64], buf: &mut Vec<u8>) -> bool {
         let len = slot[1].load(Ordering::Relaxed);
-        let tombstone = len == TOMBSTONE;
-        if !tombstone {
-            // A length beyond max_message cannot come from put (it checks), only from memory
-            // scribbled on by something else: clamp rather than read past the slot.
-            let len = (len as usize).min(self.max_message);
-            buf.clear();
-            buf.reserve(len);
-            for w in &slot[2..2 + len.div_ceil(8)] {
-                let bytes = w.load(Ordering::Relaxed).to_le_bytes();
-                let take = (len - buf.len()).min(8);
-                buf.extend_from_slice(&bytes[..take]);
-            }
+        if len == TOMBSTONE {
+            return true;
         }
-        // Free the slot for the producer one lap later; Release so our reads are done first.
-        slot[0].store(2 * (pos + self.capacity as u64), Ordering::Release);
-        self.not_full().notify();
-        tombstone
+        // If another consumer wins the claim, a producer may be rewriting this slot while we
+        // read it, so `len` can be anything: clamp it to the slot. Such a copy is discarded.
+        let len = (len as usize).min(self.max_message);
+        buf.clear();
+        buf.reserve(len);
+        for w in &slot[2..2 + len.div_ceil(8)] {
+            let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+            let take = (len - buf.len()).min(8);
+            buf.extend_from_slice(&bytes[..take]);
+        }
+        false
     }
 }
 

@@ -471,3 +471,65 @@ fn sigterm_and_sigkill_to_the_parent_leave_nothing() {
     let run = r.finish();
     run.check(run.code().is_none(), "killed by SIGKILL");
 }
+
+/// Start powers at a real pace and SIGKILL the first `role` process to report a message. The
+/// victim then still has about 99 puts or gets of 20-30 ms ahead of it: the kill always lands
+/// mid-run, whatever the machine's load.
+fn kill_one(role: &str, extra: &[&str]) -> tests::Run {
+    let mut args = vec!["--json", "--time-scale", "0.02", "powers", "--count", "200"];
+    args.extend_from_slice(extra);
+    let mut r = start("queue", &args);
+    let event = if role == "consumer" { "got" } else { "put" };
+    let ev = r.wait_for_event(event, Duration::from_secs(30));
+    let victim = ev["pid"].as_i64().expect("pid") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), Signal::SIGKILL).expect("kill");
+    r.finish()
+}
+
+#[test]
+fn a_killed_producer_is_reported_and_the_rest_is_delivered_exactly_once() {
+    // Issue 8's fault: a producer dies, perhaps mid-put. The parent reaps it, turns any slot it
+    // claimed but never published into a tombstone, and the consumers finish. Whatever moment the
+    // kill lands on, every put that returned Ok is received exactly once.
+    let run = kill_one("producer", &["--producers", "2", "--consumers", "2"]);
+    run.expect_code(1);
+    let s = run.summary();
+    let failures = s["failures"].to_string();
+    run.check(
+        failures.contains("producer-") && failures.contains("SIGKILL"),
+        "the dead producer is named",
+    );
+    run.check(s["lost"] == 0, "nothing that was sent is lost");
+    run.check(
+        s["duplicated"] == 0 && s["in_order"] == true,
+        "exactly once, in order",
+    );
+    run.check(
+        u(&s["sent"]) < 200,
+        "the dead producer's remaining numbers were never sent",
+    );
+    run.check(
+        run.events_named("recovered").len() == 1,
+        "the parent repaired the queue",
+    );
+}
+
+#[test]
+fn a_killed_consumer_does_not_leave_the_producer_blocked_forever() {
+    // Issue 8's fault: the only consumer dies while the producer is (or soon will be) blocked on
+    // a full queue. Nobody will ever make room: the parent notices (it waits on every child's
+    // pidfd), stops the producer, and reports. finish() fails on a hang or a leftover process.
+    let run = kill_one("consumer", &["--capacity", "2"]);
+    run.expect_code(1);
+    let s = run.summary();
+    let failures = s["failures"].to_string();
+    run.check(
+        failures.contains("consumer-0") && failures.contains("SIGKILL"),
+        "the dead consumer is named",
+    );
+    run.check(
+        s["duplicated"] == 0 && s["in_order"] == true,
+        "what was received: once, in order",
+    );
+    run.check(u(&s["sent"]) < 200, "the producer was stopped");
+}

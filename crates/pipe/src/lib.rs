@@ -50,7 +50,10 @@
 //!
 //! Closing "in the child" uses a `Cell<Option<Connection>>` captured by the child's closure:
 //! fork gave the child its own copy of the cell, so `take()` there closes the child's fd and
-//! leaves the parent's untouched. Every child is started by `common::spawn` and joined (waitpid)
+//! leaves the parent's untouched. (Alternative not taken: close(2) on the raw fd number in the
+//! child. The `Connection` that fork copied would still own that number and close it again when
+//! dropped, by then perhaps a different file. With the cell, exactly one owner closes each copy.)
+//! Every child is started by `common::spawn` and joined (waitpid)
 //! by the parent; on an error path dropping the `Child` kills and reaps it; on SIGINT/SIGTERM
 //! the parent's handler does the same. Nothing outlives a run.
 //!

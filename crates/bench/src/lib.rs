@@ -1,1 +1,292 @@
-//! Benchmarks (being written).
+//! # `bench`: every mechanism of the workspace against Python's and against the raw primitive
+//!
+//! `cargo run --release -p bench` measures each figure three ways and prints one table:
+//!
+//! - **ours**: the workspace member that teaches the mechanism (`pool`, `pipe`, `queue`,
+//!   `shared-mem`, `threads`, `prodcons`), through its public API;
+//! - **Python**: a peer script in `crates/bench/python/` doing the same work with
+//!   `multiprocessing` (fork start method), `threading` and `queue`, as the notes use them;
+//! - **raw**: the least Rust code that does the same on the bare kernel primitive (pipe,
+//!   socketpair, futex word, pthread mutex, atomic, fork, thread): what the OS itself allows.
+//!
+//! Every value is the **median of `--runs` runs (default 5) with the min-max range**; `ours/Py`
+//! and `ours/raw` are plain quotients of the medians (for a cost such as `us/call`, 0.05 means
+//! twenty times cheaper). The `target` column is the goal issue 7 sets, `met` whether this run
+//! reached it.
+//!
+//! | flag | effect |
+//! |---|---|
+//! | `--quick` | a tenth of the sizes, no Python: a few seconds, for CI |
+//! | `--only SUB` | only figures whose name contains `SUB` (repeatable) |
+//! | `--runs N` | runs per column (median of N; at least 5 for published numbers) |
+//! | `--no-python` | skip the Python peers |
+//! | `--python PATH` | the interpreter (default `python3`) |
+//! | `--list` | print the figures and what each column runs, measure nothing |
+//! | `--json` | one JSON line per figure: `figure`, `unit`, `ours`, `python`, `raw`, ... |
+//!
+//! How it measures, and why:
+//! - each measurement does its own set-up (fork the partner, start the pool) and times **only
+//!   the loop**; one-way figures start the clock before a "go" byte ([`gate`]) so fork is never
+//!   inside a rate;
+//! - ours and raw are warmed up once and then run **interleaved** (ours, raw, ours, raw...), so a
+//!   burst of load from elsewhere hits both columns alike; Python runs in its own process after
+//!   them, with the same warm-up and run count;
+//! - every result is **checked** (every item back, counters exact): a fast wrong answer is an
+//!   error, not a number;
+//! - every child is forked through `common::spawn` and joined, or killed and reaped when its
+//!   `Child` is dropped on an error path; Python runs under `Command::output`, which waits.
+//!
+//! Benchmarks are not tests: nothing here asserts a time. `cargo test -p bench` checks the
+//! statistics and the table formatting only.
+//!
+//! | file | what |
+//! |---|---|
+//! | [`figures`] | the list: each figure's three columns, sizes and target |
+//! | [`figure`] | what a figure and a measured row are; targets and verdicts |
+//! | [`stats`] | median and min-max of the runs |
+//! | [`table`] | the table and the JSON lines |
+//! | [`python`] | running a Python peer |
+//! | [`gate`] | the "go" signal across fork; reaping partners |
+//! | [`raw`] | the raw loops |
+//! | [`ours`] | the members' mechanisms, figure by figure |
+
+pub mod figure;
+pub mod figures;
+pub mod gate;
+pub mod ours;
+pub mod python;
+pub mod raw;
+pub mod stats;
+pub mod table;
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use common::cli::{CommonArgs, Demo};
+use common::out;
+
+use figure::{Figure, Measure, Row};
+use stats::Sample;
+
+/// Most runs per column.
+pub const MAX_RUNS: u32 = 100;
+
+/// Every mechanism of the workspace against its Python peer and a raw loop on the same primitive.
+#[derive(Parser, Debug)]
+#[command(name = "bench", version, about, long_about = None, allow_negative_numbers = true)]
+pub struct Cli {
+    /// Short version for CI: a tenth of the sizes and no Python (a few seconds).
+    #[arg(long)]
+    pub quick: bool,
+    /// Run only the figures whose name contains SUB (repeatable; see --list).
+    #[arg(long, value_name = "SUB")]
+    pub only: Vec<String>,
+    /// Runs per column; the table shows their median and range, 1..=100.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_RUNS as i64))]
+    pub runs: u32,
+    /// Skip the Python peers.
+    #[arg(long)]
+    pub no_python: bool,
+    /// Python interpreter for the peers.
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    pub python: String,
+    /// List the figures and what each column runs; measure nothing.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl Demo for Cli {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+/// The figures `--only` selects (all without it). An `--only` that matches nothing is a usage
+/// error, so a typo does not silently measure nothing.
+pub fn select(all: Vec<Figure>, only: &[String]) -> Result<Vec<Figure>> {
+    for sub in only {
+        if !all.iter().any(|f| f.id.contains(sub.as_str())) {
+            let ids: Vec<_> = all.iter().map(|f| f.id).collect();
+            return Err(common::cli::usage(
+                "--only",
+                sub,
+                format!("matches no figure (figures: {})", ids.join(", ")),
+            ));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|f| only.is_empty() || only.iter().any(|s| f.id.contains(s.as_str())))
+        .collect())
+}
+
+/// Warm `ours` and `raw` up once each at a tenth of the size, then run them alternately `runs`
+/// times. A column that fails is reported on stderr and left empty; the other goes on.
+fn ours_and_raw(
+    id: &str,
+    ours: Option<Measure>,
+    raw: Option<Measure>,
+    n: usize,
+    runs: usize,
+    failed: &mut Vec<String>,
+) -> (Option<Sample>, Option<Sample>) {
+    let mut cols: [(Option<Measure>, &str, Vec<f64>); 2] =
+        [(ours, "ours", Vec::new()), (raw, "raw", Vec::new())];
+    for round in 0..=runs {
+        for (m, name, values) in cols.iter_mut() {
+            let Some(f) = *m else { continue };
+            let size = if round == 0 { (n / 10).max(1) } else { n };
+            match f(size) {
+                Ok(v) if round > 0 => values.push(v),
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("error: {id} ({name}): {e:#}");
+                    failed.push(format!("{id} ({name})"));
+                    *m = None;
+                    values.clear();
+                }
+            }
+        }
+    }
+    let [(_, _, o), (_, _, r)] = cols;
+    (Sample::of(&o), Sample::of(&r))
+}
+
+/// Run the selected figures and print the table (or the JSON lines).
+pub fn run(cli: Cli) -> Result<()> {
+    let figs = select(figures::all(), &cli.only)?;
+    if cli.list {
+        for f in &figs {
+            out::say(format!(
+                "{:<18} {}\n    ours:   {}\n    Python: {}\n    raw:    {}",
+                f.id,
+                f.unit,
+                f.ours_what,
+                f.python
+                    .map_or("-".to_string(), |(s, n)| format!("python/{s} {n}")),
+                f.raw_what
+            ));
+        }
+        return Ok(());
+    }
+    let runs = cli.runs as usize;
+    let with_python = !cli.quick && !cli.no_python;
+    out::say(format!(
+        "bench: {} figure(s), median of {runs} run(s) (min-max){}{}",
+        figs.len(),
+        if cli.quick { ", quick sizes" } else { "" },
+        if with_python { "" } else { ", no Python" },
+    ));
+    out::say(table::header());
+
+    let mut failed = Vec::new();
+    let mut python_cache: HashMap<(&str, &str, usize), Option<Sample>> = HashMap::new();
+    let mut rows = Vec::new();
+    for f in figs {
+        let n = if cli.quick { f.quick } else { f.size };
+        let (ours, raw) = ours_and_raw(f.id, f.ours, f.raw, n, runs, &mut failed);
+        let python = match f.python {
+            Some((script, name)) if with_python => *python_cache
+                .entry((script, name, f.python_size))
+                .or_insert_with(|| {
+                    match python::run(&cli.python, script, name, f.python_size, runs) {
+                        Ok(v) => Sample::of(&v),
+                        Err(e) => {
+                            eprintln!("error: {} (Python): {e:#}", f.id);
+                            failed.push(format!("{} (Python)", f.id));
+                            None
+                        }
+                    }
+                }),
+            _ => None,
+        };
+        let row = Row {
+            figure: f,
+            ours,
+            python,
+            raw,
+        };
+        out::event("figure", table::json(&row), table::line(&row));
+        rows.push(row);
+    }
+
+    let verdicts: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.met().map(|m| (r, m)))
+        .collect();
+    let met = verdicts.iter().filter(|(_, m)| *m).count();
+    let missed: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, m)| !*m)
+        .map(|(r, _)| r.figure.id)
+        .collect();
+    let not_measured: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.ours.is_none())
+        .map(|r| r.figure.id)
+        .collect();
+    out::say("");
+    out::say("what each column runs:");
+    for r in &rows {
+        out::say(format!(
+            "  {:<18} ours: {}\n  {:<18} raw:  {}",
+            r.figure.id, r.figure.ours_what, "", r.figure.raw_what
+        ));
+    }
+    out::say(format!(
+        "\ntargets met: {met} of {}{}{}",
+        verdicts.len(),
+        if missed.is_empty() {
+            String::new()
+        } else {
+            format!("; missed: {}", missed.join(", "))
+        },
+        if not_measured.is_empty() {
+            String::new()
+        } else {
+            format!("; ours not measured: {}", not_measured.join(", "))
+        },
+    ));
+    out::summary(common::json!({
+        "figures": rows.len(),
+        "runs": runs,
+        "quick": cli.quick,
+        "python": with_python,
+        "targets": verdicts.len(),
+        "met": met,
+        "missed": missed,
+        "ours_not_measured": not_measured,
+        "failed": failed,
+    }));
+    if !failed.is_empty() {
+        bail!(
+            "{} measurement(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_selects_by_substring_and_refuses_a_miss() {
+        let picked = select(figures::all(), &["pipe.".into()]).unwrap();
+        assert!(!picked.is_empty());
+        assert!(picked.iter().all(|f| f.id.starts_with("pipe.")));
+        assert_eq!(
+            select(figures::all(), &[]).unwrap().len(),
+            figures::all().len()
+        );
+        let err = select(figures::all(), &["nonesuch".into()]).unwrap_err();
+        assert!(err.downcast_ref::<common::cli::UsageError>().is_some());
+        assert!(err.to_string().contains("--only"), "{err}");
+    }
+}

@@ -1,0 +1,19 @@
+//! The raw loops: the least code that moves the same thing over the same kernel primitive, with
+//! no framing, no serialisation, no checks beyond counting. They say what the primitive itself
+//! costs here, so `ours/raw` says what the workspace's mechanism adds on top of it.
+//!
+//! | file | primitive | figures |
+//! |---|---|---|
+//! | [`stream`] | pipe(2), socketpair(2): write/read of fixed-size messages | pipe ping-pong, small messages, 64 KiB; queue 1P1C |
+//! | [`spin`] | a word in `MAP_SHARED` memory, a bounded spin, then futex | pool apply (the floor of a round trip between processes) |
+//! | [`farm`] | socketpairs to two worker processes, fixed-size task messages | pool apply_async, map |
+//! | [`counter`] | glibc's process-shared `pthread_mutex_t`; one `lock xadd` | locked and atomic counters |
+//! | [`create`] | fork + waitpid (`common::spawn` + `join`); `std::thread::spawn` + `join` | creation costs |
+//!
+//! prodcons' raw column is crossbeam-channel's bounded channel (see [`crate::ours::prodcons`]).
+
+pub mod counter;
+pub mod create;
+pub mod farm;
+pub mod spin;
+pub mod stream;

@@ -109,11 +109,11 @@ fn power_text(a: u32, b: u32) -> String {
 
 /// What the consumers record, in shared memory.
 struct Record {
-    /// seen[i]: receptions of 2**i.
+    /// `seen[i]`: receptions of 2**i.
     seen: SharedSlice<AtomicU32>,
     /// (consumer << 32) | i, in the order of the gets (first `count` receptions).
     log: SharedSlice<AtomicU64>,
-    /// sent[k]: successful puts of producer k.
+    /// `sent[k]`: successful puts of producer k.
     sent: SharedSlice<AtomicU64>,
     /// log length, FIFO violations, largest len() a producer saw after its put.
     counters: SharedBox<[AtomicU64; 3]>,

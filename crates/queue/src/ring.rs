@@ -29,8 +29,7 @@
 //! - **get** at `p = head`: wait for `turn == 2p + 1`; copy the message out; *then* claim `p` by
 //!   moving `head` (if another consumer claimed it first, throw the copy away and try `p + 1`);
 //!   store `turn = 2(p + capacity)`, which gives the slot back to producers. Why copy before
-//!   claiming: see [`Queue::get_into`]'s helper `try_get`; in short, a consumer killed while
-//!   copying has claimed nothing.
+//!   claiming: a consumer killed while copying has then claimed nothing (details at `try_get`).
 //! - then wake the other side if (and only if) somebody sleeps: [`crate::wait::Event`].
 //!
 //! The bytes are copied as `AtomicU64` words with Relaxed loads and stores. A plain byte copy

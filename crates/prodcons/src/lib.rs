@@ -85,7 +85,7 @@ pub mod roles;
 pub mod threads;
 pub mod timeline;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use common::cli::{CommonArgs, Demo};
 use common::{json, out};
@@ -568,10 +568,6 @@ with short waits on both sides."
 pub fn run(cli: Cli) -> Result<()> {
     // Every usage check happens here, before any thread or process starts.
     let specs = specs(&cli)?;
-    // Ctrl-C or SIGTERM: one line and exit 130/143, every child killed and reaped first (threads
-    // simply end with the process). `common::spawn` would install this too, but threads mode
-    // never forks.
-    common::sys::install_stop_handlers().context("sigaction(SIGINT/SIGTERM)")?;
     out::say(
         "生产者 <--> 队列 <--> 消费者: producers and consumers never talk to each other, only to a bounded \
 blocking queue. `P1 put 1.3` = producer 1 put its item 3; the bar is the buffer right after that \

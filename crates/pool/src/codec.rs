@@ -25,6 +25,33 @@ pub trait Value: Sized {
     fn encode(&self, out: &mut Vec<u8>);
     /// Read one value from the front of `input`, advancing it.
     fn decode(input: &mut &[u8]) -> Result<Self, DecodeError>;
+
+    /// Decode `count` values from the front of `input` and hand each to `f` (a worker running
+    /// a `map` chunk). Fixed-width types override this with a loop over 8-byte (or 4-, 2-,
+    /// 1-byte) slots that checks the length once instead of once per item.
+    fn for_each<E: From<DecodeError>>(
+        input: &mut &[u8],
+        count: usize,
+        mut f: impl FnMut(Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for _ in 0..count {
+            f(Self::decode(input)?)?;
+        }
+        Ok(())
+    }
+
+    /// Decode `count` values, appending them to `out` (the parent collecting a chunk).
+    fn decode_into(
+        input: &mut &[u8],
+        count: usize,
+        out: &mut Vec<Self>,
+    ) -> Result<(), DecodeError> {
+        out.reserve(count);
+        Self::for_each(input, count, |v| {
+            out.push(v);
+            Ok::<(), DecodeError>(())
+        })
+    }
 }
 
 /// The bytes did not hold the value expected (a bug, or a task registered with other types).
@@ -66,6 +93,21 @@ macro_rules! fixed_width {
                 let mut a = [0u8; N];
                 a.copy_from_slice(b);
                 Ok(<$t>::from_le_bytes(a))
+            }
+            #[inline]
+            fn for_each<E: From<DecodeError>>(
+                input: &mut &[u8],
+                count: usize,
+                mut f: impl FnMut(Self) -> Result<(), E>,
+            ) -> Result<(), E> {
+                const N: usize = std::mem::size_of::<$t>();
+                let b = take(input, N * count, stringify!($t))?;
+                for c in b.chunks_exact(N) {
+                    let mut a = [0u8; N];
+                    a.copy_from_slice(c);
+                    f(<$t>::from_le_bytes(a))?;
+                }
+                Ok(())
             }
         }
     )*};
@@ -258,6 +300,25 @@ mod tests {
     #[test]
     fn u64_is_eight_little_endian_bytes() {
         assert_eq!(to_bytes(&0x0102u64), vec![2, 1, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn many_at_once_like_one_by_one() {
+        let mut b = Vec::new();
+        for x in [3u64, 1, 4, 1, 5] {
+            x.encode(&mut b);
+        }
+        let mut v = Vec::new();
+        u64::decode_into(&mut &b[..], 5, &mut v).unwrap();
+        assert_eq!(v, vec![3, 1, 4, 1, 5]);
+        assert!(u64::decode_into(&mut &b[..], 6, &mut v).is_err());
+        let mut s = Vec::new();
+        for x in ["a", "bc"] {
+            String::from(x).encode(&mut s);
+        }
+        let mut w: Vec<String> = Vec::new();
+        String::decode_into(&mut &s[..], 2, &mut w).unwrap();
+        assert_eq!(w, vec!["a", "bc"]);
     }
 
     #[test]

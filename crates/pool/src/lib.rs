@@ -88,6 +88,8 @@ pub mod registry;
 pub mod result;
 pub mod reuse;
 pub mod ring;
+pub mod slab;
+pub mod spare;
 pub mod sync_vs_async;
 pub mod timeline;
 pub mod worker;

@@ -33,7 +33,7 @@
 //! timeout never returns); `ProcessPoolExecutor` fails every pending task.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,8 @@ use crate::frame::{self, ResultHeader, RESULT_HEADER};
 use crate::registry::{Task, Tasks};
 use crate::result::AsyncResult;
 use crate::ring::{spin_until, Ring, SPIN};
+use crate::slab::Slab;
+use crate::spare::Spare;
 use crate::timeline::Span;
 use crate::worker::{self, WorkerShm};
 
@@ -169,7 +171,7 @@ struct Incoming {
 
 impl Incoming {
     /// Move whatever the ring holds into frames; complete ones are pushed to `done`.
-    fn pull(&mut self, ring: &Ring, done: &mut Vec<Vec<u8>>) -> Result<bool> {
+    fn pull(&mut self, ring: &Ring, done: &mut Vec<Vec<u8>>, spare: &mut Spare) -> Result<bool> {
         let mut moved = false;
         loop {
             if !self.buf.is_empty() && self.filled == self.buf.len() {
@@ -190,8 +192,9 @@ impl Incoming {
                 self.hdr_got += n;
                 if self.hdr_got == RESULT_HEADER {
                     let h = frame::parse_result(&self.hdr).map_err(anyhow::Error::msg)?;
-                    // calloc'd: a big frame costs no zeroing up front.
-                    self.buf = vec![0u8; frame::padded(h.len)];
+                    let n = frame::padded(h.len);
+                    self.buf = spare.take(n);
+                    self.buf.resize(n, 0);
                     self.buf[..RESULT_HEADER].copy_from_slice(&self.hdr);
                     self.filled = RESULT_HEADER;
                     self.len = h.len;
@@ -240,7 +243,7 @@ pub(crate) struct Inner {
     bell: Rc<Doorbell>,
     slots: Vec<Option<Worker>>,
     pending: VecDeque<u64>,
-    pub(crate) entries: HashMap<u64, Entry>,
+    pub(crate) entries: Slab<Entry>,
     next_id: u64,
     state: State,
     /// Callbacks whose task completed, to run once the `RefCell` borrow is released (a callback
@@ -252,6 +255,8 @@ pub(crate) struct Inner {
     avg_task_ms: Option<f64>,
     startup_deaths: u32,
     steps: u64,
+    /// Recycled frame buffers (see `spare.rs`).
+    pub(crate) spare: Spare,
 }
 
 /// A process pool. See the crate doc for the map from Python.
@@ -309,7 +314,7 @@ impl Pool {
             bell: Rc::new(Doorbell::new()?),
             slots: (0..n).map(|_| None).collect(),
             pending: VecDeque::new(),
-            entries: HashMap::new(),
+            entries: Slab::default(),
             next_id: 0,
             state: State::Running,
             ready: Vec::new(),
@@ -319,6 +324,7 @@ impl Pool {
             avg_task_ms: None,
             startup_deaths: 0,
             steps: 0,
+            spare: Spare::default(),
             opts,
         };
         for slot in 0..n {
@@ -340,7 +346,7 @@ impl Pool {
         let id = self
             .inner
             .borrow_mut()
-            .submit(task.registry, task.index, 1, |b| arg.encode(b));
+            .submit(task.registry, task.index, 1, 0, |b| arg.encode(b));
         drive(&self.inner, None, false);
         AsyncResult::new(self.inner.clone(), id)
     }
@@ -364,7 +370,7 @@ impl Pool {
         let id = self
             .inner
             .borrow_mut()
-            .submit(task.registry, task.index, 1, |b| arg.encode(b));
+            .submit(task.registry, task.index, 1, 0, |b| arg.encode(b));
         let res = AsyncResult::new(self.inner.clone(), id);
         res.on_done(move |r| match r {
             Ok(v) => callback(v),
@@ -415,6 +421,9 @@ impl Pool {
                     if let Err(err) = crate::result::decode_many(&frame, e.count, &mut out) {
                         first_err = Some(err);
                     }
+                    if let Ok(buf) = Rc::try_unwrap(frame) {
+                        inner.spare.give(buf);
+                    }
                 }
                 Some(Err(err)) if first_err.is_none() => first_err = Some(err),
                 _ => {}
@@ -438,7 +447,9 @@ impl Pool {
         {
             let mut inner = self.inner.borrow_mut();
             for chunk in items.chunks(chunksize.max(1)) {
-                let id = inner.submit(task.registry, task.index, chunk.len() as u32, |b| {
+                // The hint is exact for fixed-width items, a first guess for the others.
+                let hint = std::mem::size_of_val(chunk);
+                let id = inner.submit(task.registry, task.index, chunk.len() as u32, hint, |b| {
                     for x in chunk {
                         x.encode(b);
                     }
@@ -560,6 +571,7 @@ impl Inner {
         registry: u64,
         func: u32,
         count: u32,
+        size_hint: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> u64 {
         let id = self.next_id;
@@ -578,6 +590,7 @@ impl Inner {
         } else if registry != self.tasks.id() {
             Some(TaskError::NotRegistered(format!("#{func}")))
         } else {
+            e.frame = self.spare.take(frame::TASK_HEADER + size_hint);
             frame::begin_task(&mut e.frame, func, id, count);
             encode(&mut e.frame);
             frame::finish_task(&mut e.frame);
@@ -643,7 +656,7 @@ impl Inner {
         if e.outcome.is_some() {
             return;
         }
-        e.frame = Vec::new();
+        self.spare.give(std::mem::take(&mut e.frame));
         e.worker = worker;
         for w in e.watchers.drain(..) {
             w.borrow_mut().push_back(id);
@@ -681,7 +694,7 @@ impl Inner {
             .entries
             .iter()
             .filter(|(_, e)| e.outcome.is_none())
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in ids {
             self.complete(id, Err(err.clone()), None);
@@ -900,7 +913,7 @@ impl Inner {
         let mut frames = Vec::new();
         let moved = w
             .incoming
-            .pull(&w.shm.results, &mut frames)
+            .pull(&w.shm.results, &mut frames, &mut self.spare)
             .with_context(|| format!("worker {}", w.child.pid()))?;
         for f in frames {
             self.deliver(slot, f)?;
@@ -1190,18 +1203,18 @@ mod tests {
         let mut done = Vec::new();
         // Arrives in three pieces: part of the header, the rest but 8 bytes, the last 8.
         ring.write_some(&f[..16]);
-        inc.pull(&ring, &mut done).unwrap();
+        inc.pull(&ring, &mut done, &mut Spare::default()).unwrap();
         assert!(done.is_empty());
         assert_eq!(inc.partial().map(|p| p.1), Some(16));
         ring.write_some(&f[16..f.len() - 8]);
-        inc.pull(&ring, &mut done).unwrap();
+        inc.pull(&ring, &mut done, &mut Spare::default()).unwrap();
         let (hdr, got) = inc.partial().unwrap();
         assert_eq!(
             (hdr.unwrap().id, hdr.unwrap().len, got),
             (7, 132, f.len() - 8)
         );
         ring.write_some(&f[f.len() - 8..]);
-        inc.pull(&ring, &mut done).unwrap();
+        inc.pull(&ring, &mut done, &mut Spare::default()).unwrap();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].len(), 132);
         assert!(inc.partial().is_none());

@@ -54,11 +54,8 @@ pub(crate) fn decode_many<R: Value>(
     count: u32,
     out: &mut Vec<R>,
 ) -> Result<(), TaskError> {
-    let mut p = &frame[RESULT_HEADER..];
-    for _ in 0..count {
-        out.push(R::decode(&mut p).map_err(|e| TaskError::Decode(e.0))?);
-    }
-    Ok(())
+    R::decode_into(&mut &frame[RESULT_HEADER..], count as usize, out)
+        .map_err(|e| TaskError::Decode(e.0))
 }
 
 fn typed<R: Value>(o: &Outcome) -> Result<R, TaskError> {

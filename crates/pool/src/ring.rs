@@ -90,6 +90,17 @@ pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Copy `src` into the shared words, 8 bytes to a word. Relaxed stores: the ordering comes
+/// from the position store that publishes them. (A plain `memcpy` into memory another process
+/// reads would need `unsafe`; on x86 these stores compile to the same `mov`s.)
+fn store_words(cells: &[AtomicU64], src: &[u8]) {
+    for (cell, c) in cells.iter().zip(src.chunks_exact(8)) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        cell.store(u64::from_le_bytes(a), Relaxed);
+    }
+}
+
 impl Ring {
     /// Map a new, empty ring (call before forking the process at the other end).
     pub fn new() -> io::Result<Ring> {
@@ -131,18 +142,8 @@ impl Ring {
         let start = (w as usize & MASK) / 8;
         let words = n / 8;
         let first = words.min(WORDS - start);
-        for (cell, c) in self.data[start..start + first]
-            .iter()
-            .zip(src.chunks_exact(8))
-        {
-            cell.store(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])), Relaxed);
-        }
-        for (cell, c) in self.data[..words - first]
-            .iter()
-            .zip(src[first * 8..n].chunks_exact(8))
-        {
-            cell.store(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])), Relaxed);
-        }
+        store_words(&self.data[start..start + first], &src[..first * 8]);
+        store_words(&self.data[..words - first], &src[first * 8..n]);
         // Publish: the data stores above happen-before this store (SeqCst includes Release), so
         // a consumer that sees the new position also sees the bytes.
         self.ctl[WPOS].store(w.wrapping_add(n as u32), SeqCst);

@@ -19,7 +19,7 @@ use clap::{Args, Parser};
 /// Flags common to every demo.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Multiply every simulated sleep by F (1 = the notes' pace, 0 = no sleeping).
+    /// Multiply every simulated sleep by F (1 = the notes' pace, 0 = no sleeping; at most 1000).
     #[arg(long, global = true, default_value = "1", value_name = "F",
           value_parser = crate::clock::parse_time_scale)]
     pub time_scale: f64,

@@ -15,13 +15,13 @@ pub fn time_scale() -> f64 {
     f64::from_bits(SCALE_BITS.load(Ordering::Relaxed))
 }
 
-/// `d` multiplied by the time scale.
+/// `d` multiplied by the time scale (saturating: never panics, whatever the product).
 pub fn scaled(d: Duration) -> Duration {
     let s = time_scale();
     if s == 0.0 {
         Duration::ZERO
     } else {
-        d.mul_f64(s)
+        Duration::try_from_secs_f64(d.as_secs_f64() * s).unwrap_or(Duration::MAX)
     }
 }
 
@@ -39,14 +39,38 @@ pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-/// Parse `--time-scale`: a finite number >= 0.
+/// The largest `--time-scale`: 1000 times the notes' pace is already hours of sleeping.
+pub const MAX_TIME_SCALE: f64 = 1000.0;
+
+/// Parse `--time-scale`: a finite number in `0..=1000`.
 pub fn parse_time_scale(s: &str) -> Result<f64, String> {
     let f: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
     if !f.is_finite() {
         return Err("must be finite".into());
     }
-    if f < 0.0 {
-        return Err("must be >= 0".into());
+    if !(0.0..=MAX_TIME_SCALE).contains(&f) {
+        return Err(format!("must be in 0..={MAX_TIME_SCALE}"));
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_scale_bounds() {
+        assert_eq!(parse_time_scale("0"), Ok(0.0));
+        assert_eq!(parse_time_scale("1000"), Ok(1000.0));
+        for bad in ["1e30", "1000.5", "-0.1", "nan", "inf", "x", ""] {
+            assert!(parse_time_scale(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn scaled_saturates() {
+        set_time_scale(MAX_TIME_SCALE);
+        assert_eq!(scaled(Duration::MAX), Duration::MAX);
+        set_time_scale(1.0);
+    }
 }

@@ -44,6 +44,7 @@ fn every_binary_rejects_unknown_flags_subcommands_and_bad_common_flags() {
             (&["--time-scale", "nan"], "--time-scale"),
             (&["--time-scale", "inf"], "--time-scale"),
             (&["--time-scale", "-0.5"], "--time-scale"),
+            (&["--time-scale", "1e30"], "--time-scale"),
             (&["--time-scale"], "--time-scale"),
             (&["--seed", "-1"], "--seed"),
             (&["--seed", "1.5"], "--seed"),

@@ -464,7 +464,11 @@ fn sigterm_and_sigkill_to_the_parent_leave_nothing() {
     r.signal(Signal::SIGTERM);
     r.finish().expect_code(143);
 
-    let mut r = start("queue", &["--json", "--time-scale", "1", "polling"]);
+    let mut r = start(
+        "queue",
+        &["--json", "--time-scale", "1", "polling", "--messages", "5"],
+    );
+    // Round 1 (1 s of polling) reports; round 2 then takes another second: the kill lands in it.
     r.wait_for_event("round", Duration::from_secs(30));
     r.signal(Signal::SIGKILL);
     // The children die by their parent-death signal; finish() gives them 2 s.

@@ -309,6 +309,9 @@ impl Pool {
             bail!("max_tasks_per_child must be at least 1");
         }
         let n = opts.workers;
+        // Pin the clock's zero before the first fork, so every worker's task times (in the
+        // result frames) are on the parent's scale.
+        let _ = out::t_ms();
         let mut inner = Inner {
             tasks: Rc::new(tasks),
             bell: Rc::new(Doorbell::new()?),
@@ -809,6 +812,14 @@ impl Inner {
             return Ok(());
         }
         if self.unfinished == 0 {
+            return Ok(());
+        }
+        if self.slots.iter().all(Option::is_none) {
+            // No worker, and none could be forked (dispatch would have): nothing would ever
+            // wake a poll on the doorbell alone. Fail what is waiting instead of hanging.
+            self.fail_pending(TaskError::Pool(
+                "no worker left to run the task (workers kept dying at start)".into(),
+            ));
             return Ok(());
         }
         if spin_until(SPIN, || self.news()) {

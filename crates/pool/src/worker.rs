@@ -121,7 +121,18 @@ pub fn main(tasks: &Tasks, shm: &WorkerShm, bell: &Doorbell, max_tasks: Option<u
                 RAISED
             }
         };
-        frame::finish_result(&mut out, at, status, out::t_ms());
+        if out.len() > frame::MAX_FRAME {
+            // Too big for a frame: report it as the task's error rather than send a length
+            // the parent must refuse (which would look like a corrupt stream).
+            let n = out.len() - at - RESULT_HEADER;
+            out.truncate(at + RESULT_HEADER);
+            out.extend_from_slice(
+                format!("result of {n} bytes is over the 1 GiB frame limit").as_bytes(),
+            );
+            frame::finish_result(&mut out, at, RAISED, out::t_ms());
+        } else {
+            frame::finish_result(&mut out, at, status, out::t_ms());
+        }
         send(shm, bell, &out);
         done += 1;
         if max_tasks.is_some_and(|m| done >= m) {

@@ -265,6 +265,13 @@ pub fn run(a: &Args) -> Result<()> {
             }
         ),
     );
+    if predicted.is_none() && lost == 0 {
+        out::say(
+            "nothing lost this time: the threads hardly overlapped (each finished its loop within \
+             a time slice, or the machine was busy). That proves nothing about the code; \
+             `--schedule forced` makes the interleaving that loses certain.",
+        );
+    }
     out::summary(json!({
         "mode": a.mode,
         "schedule": a.schedule,

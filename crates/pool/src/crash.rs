@@ -250,6 +250,21 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         }
     }
     let stats = pool.stats();
+    out::say(format!(
+        "{} tasks completed; failed: {}; workers replaced: {}. (Python's Pool would still be \
+         waiting at get() for the task whose worker died.)",
+        completed.len(),
+        if failed.is_empty() {
+            "none".to_string()
+        } else {
+            failed
+                .iter()
+                .map(|f| format!("task {} ({})", f["task"], f["kind"].as_str().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        stats.workers_replaced
+    ));
     out::summary(json!({
         "tasks": a.tasks,
         "workers": workers,

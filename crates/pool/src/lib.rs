@@ -45,7 +45,7 @@
 //! | subcommand | file | shows |
 //! |---|---|---|
 //! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the same few pids run them all; callbacks in the parent; close + join |
-//! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers) |
+//! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers); `get(timeout)` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |

@@ -735,11 +735,20 @@ impl Inner {
         }
         for slot in 0..self.slots.len() {
             if let Some(mut w) = self.slots[slot].take() {
-                if w.child.join_timeout(STOP_GRACE)?.is_none() {
-                    w.child.kill()?;
-                    w.child.join()?;
-                }
-                self.event_exit(slot, &w.child, "stopped", None);
+                let status = match w.child.join_timeout(STOP_GRACE)? {
+                    Some(s) => s,
+                    None => {
+                        w.child.kill()?;
+                        w.child.join()?
+                    }
+                };
+                // A worker that died idle, after its last task, is reported as what it was.
+                let how = if status.success() {
+                    "stopped".to_string()
+                } else {
+                    describe(status, w.child.panic_message())
+                };
+                self.event_exit(slot, &w.child, &how, None);
             }
         }
         self.state = State::Terminated;

@@ -10,8 +10,9 @@
 //!     for f in as_completed(fs): print(f.result()) # ... in the order they complete
 //! ```
 //!
-//! Task i sleeps `(tasks - i) * 0.3 s`, so the later a task is submitted the sooner it is done:
-//! `as_completed` yields them in completion order, not submission order. The notes (004) warn
+//! Task i sleeps `(tasks - i) * 0.3 s`: the later a task is submitted, the shorter it is, so
+//! `as_completed` yields them in completion order, not submission order (with 2 workers:
+//! 1, 0, then 2 and 3 at the same moment, then 4; with `--workers 5`, exactly reversed). The notes (004) warn
 //! that learning of completion by checking a status "every so often" is inefficient; here the
 //! parent sleeps in `poll(2)` until a worker's result or death wakes it, and the callbacks run
 //! in the parent as each result is handled.
@@ -58,7 +59,8 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         .map(|i| pool.submit(&work, (i, 3 * (n - i))))
         .collect();
     out::say(format!(
-        "submitted {n} futures; task i sleeps ({n} - i) * 0.3 s, so the last submitted ends first"
+        "submitted {n} futures; task i sleeps ({n} - i) * 0.3 s: the later ones are shorter, \
+         so they complete in another order than submitted"
     ));
     let callbacks = Rc::new(RefCell::new(Vec::new()));
     for (i, f) in futures.iter().enumerate() {

@@ -13,9 +13,12 @@
 //!   The parent keeps, per worker, the list of tasks it gave it, so a result is matched to its
 //!   task by position (and checked by id), and a death tells exactly which task was running.
 //! - **How much each worker is given at once** ("depth"): enough for about 2 ms of work, judged
-//!   from the running times the workers report (2 tasks for slow tasks, up to 1024 for tiny
-//!   ones), the rest waiting in the parent. Slow tasks then spread like Python's shared queue
-//!   (an idle worker gets the next one), tiny tasks travel in batches.
+//!   from the running times the workers report (one task at a time for slow tasks, up to 1024
+//!   for tiny ones), the rest waiting in the parent. Slow tasks then spread like Python's shared
+//!   queue (an idle worker gets the next one); tiny tasks travel in batches, so a worker is not
+//!   left idle while its last result travels back and its next task travels out.
+//!   The price of having no helper thread: while your code is away from the pool, a worker runs
+//!   only what it was given (about 2 ms worth, or one slow task) and then waits for you.
 //!
 //! ## Waiting without ever hanging
 //! When the parent has nothing to do it spins ~50 us on the rings (a result is usually that
@@ -760,8 +763,9 @@ impl Inner {
             return d.max(1);
         }
         match self.avg_task_ms {
-            None => 2,
-            Some(ms) => ((DEPTH_WINDOW_MS / ms.max(1e-6)).ceil() as usize).clamp(2, MAX_DEPTH),
+            // Unknown yet: one each, as an idle worker pulling from a shared queue would take.
+            None => 1,
+            Some(ms) => ((DEPTH_WINDOW_MS / ms.max(1e-6)).ceil() as usize).clamp(1, MAX_DEPTH),
         }
     }
 

@@ -47,6 +47,44 @@ pub fn parse_stat(text: &str) -> Result<Stat> {
     })
 }
 
+/// Threads of *this* process, other than the calling one, that are not on their way out.
+///
+/// `/proc/<pid>/stat`'s thread count lags: a thread that `join` has already returned for can
+/// still be listed for a moment while the kernel finishes its exit. Such a thread holds no lock
+/// any more (it has returned from all its code); the kernel marks it `PF_EXITING` (0x4 in field 9,
+/// the flags, of `/proc/self/task/<tid>/stat`) before `join` can return. So count only threads
+/// without that flag: those could hold a lock at the instant of a fork.
+pub fn other_live_threads() -> Result<usize> {
+    let me = nix::unistd::gettid().as_raw();
+    let mut live = 0;
+    for e in std::fs::read_dir("/proc/self/task").context("read_dir /proc/self/task")? {
+        let Ok(e) = e else { continue };
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if tid != me && thread_is_live(tid) {
+            live += 1;
+        }
+    }
+    Ok(live)
+}
+
+/// Whether thread `tid` of this process exists and is not exiting (see
+/// [`other_live_threads`]).
+pub fn thread_is_live(tid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false; // gone already
+    };
+    let Some(close) = text.rfind(')') else {
+        return false;
+    };
+    let f: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let state = f.first().and_then(|s| s.chars().next()).unwrap_or('?');
+    let flags: u64 = f.get(9 - 3).and_then(|v| v.parse().ok()).unwrap_or(0);
+    flags & PF_EXITING == 0 && state != 'Z' && state != 'X'
+}
+
 /// Number of threads of process `pid`.
 pub fn thread_count(pid: i32) -> Result<i64> {
     Ok(stat(pid)?.map_or(0, |s| s.threads))
@@ -84,6 +122,26 @@ mod tests {
         assert_eq!(s.ppid, 1);
         assert_eq!(s.pgrp, 42);
         assert_eq!(s.threads, 3);
+    }
+
+    #[test]
+    fn joined_threads_do_not_count_as_live() {
+        // Right after join the kernel may still list the thread; it must never count as live.
+        for _ in 0..2000 {
+            let h = std::thread::spawn(|| nix::unistd::gettid().as_raw());
+            let tid = h.join().unwrap();
+            assert!(!thread_is_live(tid), "joined thread {tid} counted as live");
+        }
+        // A thread that is running (blocked on a channel) does count.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            rx.recv()
+        });
+        assert!(thread_is_live(tid_rx.recv().unwrap()));
+        drop(tx);
+        let _ = h.join();
     }
 
     #[test]

@@ -45,14 +45,16 @@ pub enum Forked {
 /// After fork only the calling thread exists in the child. Had the parent other threads, any lock
 /// they held at that instant (stdout's, a `Mutex` of the program, an allocator's) would stay
 /// locked forever in the child, and the child's first `println!` could hang. Checking the thread
-/// count (`/proc/self/stat`) first is what makes this function safe to call.
+/// count first (`procfs::other_live_threads`: threads already exiting do not count, they hold no
+/// lock) is what makes this function safe to call.
 pub fn fork() -> io::Result<Forked> {
-    let threads = crate::procfs::thread_count(std::process::id() as i32)
-        .map_err(|e| io::Error::other(format!("{e:#}")))?;
-    if threads > 1 {
+    let others =
+        crate::procfs::other_live_threads().map_err(|e| io::Error::other(format!("{e:#}")))?;
+    if others > 0 {
         return Err(io::Error::other(format!(
-            "refusing to fork from a process with {threads} threads: only the forking thread \
-             would exist in the child, with any lock another thread held locked forever"
+            "refusing to fork from a process with {} threads: only the forking thread would \
+             exist in the child, with any lock another thread held locked forever",
+            others + 1
         )));
     }
     // SAFETY: the process has a single thread (checked just above; only this thread could start

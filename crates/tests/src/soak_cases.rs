@@ -1,9 +1,753 @@
 //! Soak cases of the members other than `process` (see [`crate::soak`]): for each subcommand, how
-//! to draw its parameters and what its summary must satisfy.
+//! to draw its parameters and what its summary must satisfy. The checks restate each demo's
+//! promise from outside, in terms of the flags the runner chose, so a demo that checks itself
+//! wrongly is still caught.
 
+use rand::Rng;
+
+use crate::soak::util::{arg, expect, get_u64, s};
 use crate::soak::Case;
 
-/// The member cases (filled in as each member's summary is settled).
+/// The member cases.
 pub fn member_cases() -> Vec<Case> {
-    Vec::new()
+    let mut v = pipe_cases();
+    v.extend(shared_mem_cases());
+    v.extend(queue_cases());
+    v.extend(threads_cases());
+    v.extend(pool_cases());
+    v.extend(prodcons_cases());
+    v
+}
+
+/// The JSON array under `k` as u64s (missing or non-numeric entries are an error).
+fn u64s(v: &serde_json::Value, k: &str) -> Result<Vec<u64>, String> {
+    v[k].as_array()
+        .ok_or_else(|| format!("no list {k:?}"))?
+        .iter()
+        .map(|x| {
+            x.as_u64()
+                .ok_or_else(|| format!("{k:?} holds a non-number"))
+        })
+        .collect()
+}
+
+/// `xs` is a permutation of `0..n`.
+fn is_permutation(mut xs: Vec<u64>, n: u64) -> bool {
+    xs.sort_unstable();
+    xs == (0..n).collect::<Vec<_>>()
+}
+
+fn pipe_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "pipe",
+            name: "greet",
+            args: |r| {
+                let n = r.gen_range(1..=64);
+                let names: Vec<String> = (0..n).map(|i| format!("kid{i}")).collect();
+                vec![s("greet"), s("--names"), names.join(",")]
+            },
+            check: |v, a| {
+                let names: Vec<String> = arg::<String>(a, "--names")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|n| format!("hello! K{}", &n[1..]))
+                    .collect();
+                let mut got: Vec<String> = v["messages"]
+                    .as_array()
+                    .ok_or("no messages")?
+                    .iter()
+                    .filter_map(|m| m.as_str().map(String::from))
+                    .collect();
+                got.sort();
+                let mut want = names;
+                want.sort();
+                expect(got == want, "each greeting exactly once")?;
+                expect(get_u64(v, "count")? == want.len() as u64, "count")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pipe",
+            name: "simplex",
+            args: |r| {
+                let mut a = vec![
+                    s("simplex"),
+                    s("--writers"),
+                    s(r.gen_range(1..=16)),
+                    s("--messages"),
+                    s(r.gen_range(1..=50)),
+                ];
+                if r.gen_bool(0.25) {
+                    a.extend([s("--forget-close"), s("--timeout-ms"), s("20")]);
+                }
+                a
+            },
+            check: |v, a| {
+                let w: u64 = arg(a, "--writers").unwrap_or(0);
+                let m: u64 = arg(a, "--messages").unwrap_or(0);
+                expect(get_u64(v, "count")? == w * m, "every line once")?;
+                expect(v["in_order_per_writer"] == true, "order per writer")?;
+                let forgot = a.iter().any(|x| x == "--forget-close");
+                expect(v["eof"] == !forgot, "EOF iff every write end was closed")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pipe",
+            name: "atomic",
+            args: |r| {
+                vec![
+                    s("atomic"),
+                    s("--writers"),
+                    s(r.gen_range(2..=6)),
+                    s("--messages"),
+                    s(r.gen_range(1..=40)),
+                    s("--small"),
+                    s(r.gen_range(16..=4096)),
+                    s("--large"),
+                    s(r.gen_range(4097..=200_000)),
+                ]
+            },
+            check: |v, a| {
+                let total = arg::<u64>(a, "--writers").unwrap_or(0)
+                    * arg::<u64>(a, "--messages").unwrap_or(0);
+                expect(
+                    get_u64(&v["small"], "torn")? == 0,
+                    "a write <= PIPE_BUF tore",
+                )?;
+                for k in ["small", "large"] {
+                    let sum = get_u64(&v[k], "intact")? + get_u64(&v[k], "torn")?;
+                    expect(sum == total, format!("{k}: intact + torn == records"))?;
+                }
+                Ok(())
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pipe",
+            name: "duplex",
+            args: |r| {
+                vec![
+                    s("duplex"),
+                    s("--rounds"),
+                    s(r.gen_range(1..=300)),
+                    s("--size"),
+                    // Both sides of the 8 KiB direct-read path; debug builds make bytes slow.
+                    s(r.gen_range(0..=20_000)),
+                ]
+            },
+            check: |v, a| {
+                expect(
+                    get_u64(v, "rounds")? == arg::<u64>(a, "--rounds").unwrap_or(0),
+                    "rounds",
+                )?;
+                expect(get_u64(v, "mismatches")? == 0, "every reply right")
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
+}
+
+fn shared_mem_cases() -> Vec<Case> {
+    const MODES: [&str; 3] = ["unsync", "atomic", "locked"];
+    vec![
+        Case {
+            demo: "shared-mem",
+            name: "balance",
+            args: |r| {
+                vec![
+                    s("balance"),
+                    s("--mode"),
+                    s(MODES[r.gen_range(0..3)]),
+                    s("--iterations"),
+                    s(r.gen_range(1..=3000)),
+                ]
+            },
+            check: |v, a| {
+                let exact = arg::<String>(a, "--mode").is_some_and(|m| m != "unsync");
+                let fin = v["final"].as_i64().ok_or("final")?;
+                let exp = v["expected"].as_i64().ok_or("expected")?;
+                expect(v["start"] == 5000, "starts at 5000")?;
+                let sums = v["boy_sum"].as_i64().unwrap_or(0) + v["girl_sum"].as_i64().unwrap_or(0);
+                expect(
+                    exp == 5000 + sums,
+                    "expected = start + both children's sums",
+                )?;
+                expect(!exact || fin == exp, "exact in atomic and locked modes")?;
+                expect(
+                    (fin == exp) == (v["lost_amount"] == 0),
+                    "lost_amount accounts for it",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "shared-mem",
+            name: "race",
+            args: |r| {
+                let forced = r.gen_bool(0.5);
+                let n = r.gen_range(1..=8u64);
+                let rounds = if forced {
+                    r.gen_range(1..=2000)
+                } else {
+                    r.gen_range(1..=100_000)
+                };
+                vec![
+                    s("race"),
+                    s("--mode"),
+                    s(MODES[r.gen_range(0..3)]),
+                    s("--schedule"),
+                    s(if forced { "forced" } else { "free" }),
+                    s("--processes"),
+                    s(n),
+                    s("--rounds"),
+                    s(rounds),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--processes").unwrap_or(0);
+                let rounds: u64 = arg(a, "--rounds").unwrap_or(0);
+                let mode: String = arg(a, "--mode").unwrap_or_default();
+                let forced = arg::<String>(a, "--schedule").as_deref() == Some("forced");
+                let (exp, fin, lost) = (
+                    get_u64(v, "expected")?,
+                    get_u64(v, "final")?,
+                    get_u64(v, "lost")?,
+                );
+                expect(exp == n * rounds, "expected = processes x rounds")?;
+                expect(
+                    fin <= exp && lost == exp - fin,
+                    "never gains; lost = expected - final",
+                )?;
+                if mode != "unsync" {
+                    expect(lost == 0, "exact with a lock or an atomic")?;
+                } else if forced {
+                    expect(
+                        lost == (n - 1) * rounds,
+                        "forced: exactly (N-1) x rounds lost",
+                    )?;
+                }
+                Ok(())
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "shared-mem",
+            name: "overwrite",
+            args: |r| vec![s("overwrite"), s("--messages"), s(r.gen_range(1..=100_000))],
+            check: |v, a| {
+                let n: u64 = arg(a, "--messages").unwrap_or(0);
+                expect(get_u64(v, "written")? == n, "written")?;
+                expect(
+                    get_u64(v, "last_seen")? == n,
+                    "the reader ends on the last value",
+                )?;
+                expect(
+                    get_u64(v, "seen")? + get_u64(v, "missed")? == n,
+                    "seen + missed",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
+}
+
+fn queue_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "queue",
+            name: "powers",
+            args: |r| {
+                let count = r.gen_range(1..=3000u64);
+                vec![
+                    s("powers"),
+                    s("--count"),
+                    s(count),
+                    s("--producers"),
+                    s(r.gen_range(1..=4u64.min(count))),
+                    s("--consumers"),
+                    s(r.gen_range(1..=4)),
+                    s("--capacity"),
+                    s(r.gen_range(1..=64)),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--count").unwrap_or(0);
+                expect(get_u64(v, "sent")? == n, "sent")?;
+                expect(
+                    get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+                    "exactly once",
+                )?;
+                expect(v["in_order"] == true, "FIFO per producer")?;
+                let got = v["received"].as_array().map_or(0, Vec::len) as u64;
+                expect(got == n, "received every message")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "queue",
+            name: "timeouts",
+            args: |r| {
+                vec![
+                    s("timeouts"),
+                    s("--timeout"),
+                    s(["0", "0.01"][r.gen_range(0..2)]),
+                ]
+            },
+            check: |v, _| {
+                expect(
+                    v["get_timed_out"] == true && v["put_timed_out"] == true,
+                    "Empty and Full",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "queue",
+            name: "posix-mq",
+            args: |r| vec![s("posix-mq"), s("--messages"), s(r.gen_range(1..=30))],
+            check: |v, a| {
+                let n = arg::<usize>(a, "--messages").unwrap_or(0);
+                expect(
+                    v["received"].as_array().map(Vec::len) == Some(n),
+                    "every message",
+                )?;
+                expect(v["priority_order_ok"] == true, "highest priority first")?;
+                expect(v["max_messages"].as_u64().is_some(), "mq_getattr")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "queue",
+            name: "drain",
+            args: |r| {
+                vec![
+                    s("drain"),
+                    s("--bytes"),
+                    s(r.gen_range(1..=200_000)),
+                    s("--timeout"),
+                    s("0.05"),
+                ]
+            },
+            check: |v, a| {
+                let bytes: u64 = arg(a, "--bytes").unwrap_or(0);
+                let cap = get_u64(v, "pipe_capacity")?;
+                expect(v["fixed_ok"] == true, "the right order works")?;
+                expect(
+                    v["deadlock_detected"] == (bytes > cap),
+                    "deadlock exactly when the writer outgrows the pipe",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "queue",
+            name: "polling",
+            args: |r| vec![s("polling"), s("--messages"), s(r.gen_range(1..=200))],
+            check: |v, a| {
+                let n: u64 = arg(a, "--messages").unwrap_or(0);
+                expect(
+                    get_u64(v, "polling_received")? == n && get_u64(v, "blocking_received")? == n,
+                    "both consumers got every message",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
+}
+
+fn threads_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "threads",
+            name: "ids",
+            args: |r| vec![s("ids"), s("--threads"), s(r.gen_range(1..=64))],
+            check: |v, a| {
+                let n: usize = arg(a, "--threads").unwrap_or(0);
+                let mut tids = u64s(v, "tids")?;
+                tids.sort_unstable();
+                tids.dedup();
+                expect(v["same_pid"] == true, "one pid")?;
+                expect(tids.len() == n, "distinct tids, one per thread")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "race",
+            args: |r| {
+                let forced = r.gen_bool(0.5);
+                vec![
+                    s("race"),
+                    s("--mode"),
+                    s(["unsync", "mutex", "atomic"][r.gen_range(0..3)]),
+                    s("--schedule"),
+                    s(if forced { "forced" } else { "free" }),
+                    s("--threads"),
+                    s(r.gen_range(1..=8)),
+                    s("--rounds"),
+                    s(if forced {
+                        r.gen_range(1..=500)
+                    } else {
+                        r.gen_range(1..=100_000)
+                    }),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--threads").unwrap_or(0);
+                let rounds: u64 = arg(a, "--rounds").unwrap_or(0);
+                let mode: String = arg(a, "--mode").unwrap_or_default();
+                let forced = arg::<String>(a, "--schedule").as_deref() == Some("forced");
+                let (exp, fin, lost) = (
+                    get_u64(v, "expected")?,
+                    get_u64(v, "final")?,
+                    get_u64(v, "lost")?,
+                );
+                expect(
+                    exp == n * rounds && fin <= exp && lost == exp - fin,
+                    "accounting",
+                )?;
+                if mode != "unsync" {
+                    expect(lost == 0, "exact with a mutex or an atomic")?;
+                } else if forced {
+                    expect(
+                        lost == (n - 1) * rounds,
+                        "forced: exactly (N-1) x rounds lost",
+                    )?;
+                }
+                Ok(())
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "sync",
+            args: |r| {
+                vec![
+                    s("sync"),
+                    s("--threads"),
+                    s(r.gen_range(1..=16)),
+                    s("--rounds"),
+                    s(r.gen_range(1..=50)),
+                ]
+            },
+            check: |v, _| {
+                expect(
+                    v["in_order"] == true && v["order"] == v["expected_order"],
+                    "turns in order",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "main-exit",
+            args: |r| {
+                vec![
+                    s("main-exit"),
+                    s("--detached"),
+                    s(r.gen_range(1..=16)),
+                    s("--joined"),
+                    s(r.gen_range(0..=16)),
+                ]
+            },
+            check: |v, a| {
+                let joined: u64 = arg(a, "--joined").unwrap_or(0);
+                expect(
+                    get_u64(v, "finished_joined")? == joined,
+                    "joined threads finish",
+                )?;
+                expect(
+                    get_u64(v, "finished_detached")? == 0,
+                    "detached threads are cut off",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "shared",
+            args: |r| vec![s("shared"), s("--threads"), s(r.gen_range(1..=64))],
+            check: |v, _| {
+                expect(v["every_thread_saw_all"] == true, "threads share memory")?;
+                expect(
+                    v["thread_value_seen_by_main"] == 999,
+                    "a thread's write reaches main",
+                )?;
+                expect(
+                    v["process_value_seen_by_parent"] == 100,
+                    "a child's write does not",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
+}
+
+fn pool_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "pool",
+            name: "basic",
+            args: |r| {
+                vec![
+                    s("basic"),
+                    s("--tasks"),
+                    s(r.gen_range(1..=200)),
+                    s("--workers"),
+                    s(r.gen_range(1..=6)),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--tasks").unwrap_or(0);
+                let w: u64 = arg(a, "--workers").unwrap_or(0);
+                let squares: Vec<u64> = (0..n).map(|i| i * i).collect();
+                expect(u64s(v, "results")? == squares, "results in order")?;
+                expect(
+                    get_u64(v, "distinct_pids")? <= w,
+                    "no more pids than workers",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pool",
+            name: "map",
+            args: |r| {
+                let mut a = vec![
+                    s("map"),
+                    s("--items"),
+                    s(r.gen_range(1..=3000)),
+                    s("--workers"),
+                    s(r.gen_range(1..=4)),
+                ];
+                if r.gen_bool(0.5) {
+                    a.extend([s("--chunksize"), s(r.gen_range(1..=100))]);
+                }
+                a
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--items").unwrap_or(0);
+                expect(v["in_order"] == true, "map keeps input order")?;
+                if v["results_truncated"] != true {
+                    let squares: Vec<u64> = (0..n).map(|i| i * i).collect();
+                    expect(u64s(v, "results")? == squares, "map results")?;
+                }
+                // The demo runs imap_unordered only up to 1000 items (it shows their order).
+                let unordered = u64s(v, "imap_unordered_order")?;
+                expect(
+                    n > 1000 || is_permutation(unordered, n),
+                    "imap_unordered: each once",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pool",
+            name: "crash",
+            args: |r| {
+                let tasks = r.gen_range(1..=20u64);
+                vec![
+                    s("crash"),
+                    s("--tasks"),
+                    s(tasks),
+                    s("--crash-task"),
+                    s(r.gen_range(0..tasks)),
+                    s("--crash-kind"),
+                    s(["panic", "abort", "kill", "exit", "truncate"][r.gen_range(0..5)]),
+                    s("--workers"),
+                    s(r.gen_range(1..=4)),
+                ]
+            },
+            check: |v, a| {
+                let tasks: u64 = arg(a, "--tasks").unwrap_or(0);
+                let crash: u64 = arg(a, "--crash-task").unwrap_or(0);
+                let failed = v["failed"].as_array().ok_or("no failed list")?;
+                expect(
+                    failed.len() == 1 && failed[0]["task"] == crash,
+                    "only the crashing task failed",
+                )?;
+                expect(
+                    failed[0]["cause"].as_str().is_some_and(|c| !c.is_empty()),
+                    "with its cause",
+                )?;
+                expect(
+                    get_u64(v, "completed")? == tasks - 1,
+                    "every other task completed",
+                )
+            },
+            code: 1,
+            fault: true,
+        },
+        Case {
+            demo: "pool",
+            name: "futures",
+            args: |r| vec![s("futures"), s("--tasks"), s(r.gen_range(1..=100))],
+            check: |v, a| {
+                let n: u64 = arg(a, "--tasks").unwrap_or(0);
+                let squares: Vec<u64> = (0..n).map(|i| i * i).collect();
+                expect(u64s(v, "results")? == squares, "results")?;
+                expect(
+                    is_permutation(u64s(v, "completion_order")?, n),
+                    "each completes once",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pool",
+            name: "reuse",
+            args: |r| {
+                let mut a = vec![
+                    s("reuse"),
+                    s("--tasks"),
+                    s(r.gen_range(1..=100)),
+                    s("--workers"),
+                    s(r.gen_range(1..=4)),
+                ];
+                if r.gen_bool(0.3) {
+                    a.extend([s("--max-tasks-per-child"), s(r.gen_range(1..=10))]);
+                }
+                a
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--tasks").unwrap_or(0);
+                let w: u64 = arg(a, "--workers").unwrap_or(0);
+                expect(
+                    get_u64(v, "process_per_task_pids")? == n,
+                    "a process per task: N pids",
+                )?;
+                match arg::<u64>(a, "--max-tasks-per-child") {
+                    None => expect(get_u64(v, "distinct_pids")? <= w, "at most K pids"),
+                    Some(m) => expect(
+                        get_u64(v, "distinct_pids")? <= w + n / m + 1,
+                        "recycled workers",
+                    ),
+                }
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pool",
+            name: "sync-vs-async",
+            args: |r| vec![s("sync-vs-async"), s("--tasks"), s(r.gen_range(1..=50))],
+            check: |v, _| {
+                expect(
+                    v["apply_results"] == v["apply_async_results"],
+                    "same values both ways",
+                )?;
+                expect(
+                    v["get_timeout_timed_out"] == true && v["get_after_timeout"] == 70,
+                    "get(timeout)",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
+}
+
+/// Shared draw for prodcons runs: any shape, either mode.
+fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
+    vec![
+        s("run"),
+        s("--quiet"),
+        s("--mode"),
+        s(["threads", "processes"][r.gen_range(0..2)]),
+        s("--producers"),
+        s(r.gen_range(1..=8)),
+        s("--consumers"),
+        s(r.gen_range(1..=8)),
+        s("--items"),
+        s(r.gen_range(1..=2000)),
+        s("--capacity"),
+        s(r.gen_range(1..=64)),
+    ]
+}
+
+fn prodcons_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "prodcons",
+            name: "run",
+            args: prodcons_args,
+            check: |v, a| {
+                let p: u64 = arg(a, "--producers").unwrap_or(0);
+                let items: u64 = arg(a, "--items").unwrap_or(0);
+                let cap: u64 = arg(a, "--capacity").unwrap_or(0);
+                expect(get_u64(v, "produced")? == p * items, "produced")?;
+                expect(get_u64(v, "consumed")? == p * items, "consumed every item")?;
+                expect(
+                    get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+                    "exactly once",
+                )?;
+                expect(v["per_producer_fifo"] == true, "FIFO per producer")?;
+                expect(
+                    get_u64(v, "max_occupancy")? <= cap,
+                    "occupancy within capacity",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "prodcons",
+            name: "producer-panic",
+            args: |r| {
+                let mut a = prodcons_args(r);
+                let p: u64 = arg(&a, "--producers").unwrap_or(1);
+                let items: u64 = arg(&a, "--items").unwrap_or(1);
+                a.extend([
+                    s("--inject-panic"),
+                    format!("producer:{}:{}", r.gen_range(1..=p), r.gen_range(0..items)),
+                ]);
+                a
+            },
+            check: |v, a| {
+                // What the dead producer put goes through exactly once; nothing else is lost.
+                let cap: u64 = arg(a, "--capacity").unwrap_or(0);
+                expect(
+                    get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+                    "exactly once",
+                )?;
+                expect(
+                    get_u64(v, "consumed")? == get_u64(v, "produced")?,
+                    "all that was put, consumed",
+                )?;
+                expect(v["per_producer_fifo"] == true, "FIFO per producer")?;
+                expect(
+                    get_u64(v, "max_occupancy")? <= cap,
+                    "occupancy within capacity",
+                )?;
+                expect(
+                    v["failed"].as_array().map(Vec::len) == Some(1),
+                    "one failure reported",
+                )
+            },
+            code: 1,
+            fault: true,
+        },
+    ]
 }

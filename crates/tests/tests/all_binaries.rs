@@ -7,10 +7,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tests::{help_of, numeric_flags, start, start_head, subcommands};
-
-/// The demos swept here: all of them once they exist (see tests::DEMOS).
-const DEMOS: [&str; 1] = ["process"];
+use tests::{help_of, numeric_flags, start, start_head, subcommands, DEMOS};
 
 /// Values no numeric flag may accept.
 const BAD_NUMBERS: [&str; 6] = ["x", "-1", "nan", "inf", "1e30", "99999999999999999999999"];

@@ -15,32 +15,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use common::sync::Barrier;
-use common::sys::{PthreadMutex, ShmSafe};
+use common::sys::PthreadMutex;
 use common::SharedBox;
 
 use crate::gate::reap;
 
-/// Run `work(n)` in two children started together; return millions of increments per second
-/// and check the total read by `total`.
-pub fn two_processes<T: ShmSafe>(
-    shared: &SharedBox<T>,
-    start: &SharedBox<Barrier>,
-    n: usize,
-    work: impl Fn(&T, usize) -> Result<()>,
-    total: impl Fn(&T) -> u64,
-) -> Result<f64> {
+/// Run `work()` in two children started together at a barrier; return the seconds from the
+/// first child's start to the last child's end. The caller checks the total.
+pub fn two_processes(work: impl Fn() -> Result<()>) -> Result<f64> {
+    let start: SharedBox<Barrier> = SharedBox::new_zeroed()?;
     start.init(2);
     // Nanoseconds since `origin`: [start of child 0, end of child 0, start of child 1, end of 1].
     let times: SharedBox<[AtomicU64; 4]> = SharedBox::new_zeroed()?;
     let origin = Instant::now();
     let mut kids = Vec::new();
     for k in 0..2 {
-        let times = &times;
-        let (work, start) = (&work, &start);
-        kids.push(common::spawn(format!("raw-counter-{k}"), move || {
+        let (times, work, start) = (&times, &work, &start);
+        kids.push(common::spawn(format!("counter-{k}"), move || {
             start.wait();
             times[2 * k].store(origin.elapsed().as_nanos() as u64, Relaxed);
-            work(shared, n)?;
+            work()?;
             times[2 * k + 1].store(origin.elapsed().as_nanos() as u64, Relaxed);
             Ok(())
         })?);
@@ -50,47 +44,39 @@ pub fn two_processes<T: ShmSafe>(
     }
     let first = times[0].load(Relaxed).min(times[2].load(Relaxed));
     let last = times[1].load(Relaxed).max(times[3].load(Relaxed));
-    let dt = Duration::from_nanos(last.checked_sub(first).context("clock went back")?.max(1))
-        .as_secs_f64();
-    let got = total(shared);
+    let ns = last.checked_sub(first).context("clock went back")?.max(1);
+    Ok(Duration::from_nanos(ns).as_secs_f64())
+}
+
+/// Millions of increments per second from `2 n` increments in `dt` seconds, after checking
+/// that the counter reads exactly `2 n`.
+pub fn rate(n: usize, got: u64, dt: f64) -> Result<f64> {
     ensure!(got == 2 * n as u64, "lost updates: {got} of {}", 2 * n);
     Ok(2.0 * n as f64 / dt / 1e6)
 }
 
 /// Millions of increments per second under a process-shared pthread mutex, two processes.
 pub fn pthread_mutex(n: usize) -> Result<f64> {
-    let shared: SharedBox<(PthreadMutex, AtomicU64)> = SharedBox::new_zeroed()?;
-    shared.0.init_shared()?;
-    let start: SharedBox<Barrier> = SharedBox::new_zeroed()?;
-    two_processes(
-        &shared,
-        &start,
-        n,
-        |s, n| {
-            for _ in 0..n {
-                // Load then store: only the mutex makes this exact.
-                s.0.with(|| s.1.store(s.1.load(Relaxed) + 1, Relaxed))?;
-            }
-            Ok(())
-        },
-        |s| s.1.load(Relaxed),
-    )
+    let s: SharedBox<(PthreadMutex, AtomicU64)> = SharedBox::new_zeroed()?;
+    s.0.init_shared()?;
+    let dt = two_processes(|| {
+        for _ in 0..n {
+            // Load then store: only the mutex makes this exact.
+            s.0.with(|| s.1.store(s.1.load(Relaxed) + 1, Relaxed))?;
+        }
+        Ok(())
+    })?;
+    rate(n, s.1.load(Relaxed), dt)
 }
 
 /// Millions of `fetch_add`s per second on one shared word, two processes.
 pub fn atomic(n: usize) -> Result<f64> {
-    let shared: SharedBox<AtomicU64> = SharedBox::new_zeroed()?;
-    let start: SharedBox<Barrier> = SharedBox::new_zeroed()?;
-    two_processes(
-        &shared,
-        &start,
-        n,
-        |s, n| {
-            for _ in 0..n {
-                s.fetch_add(1, Relaxed);
-            }
-            Ok(())
-        },
-        |s| s.load(Relaxed),
-    )
+    let s: SharedBox<AtomicU64> = SharedBox::new_zeroed()?;
+    let dt = two_processes(|| {
+        for _ in 0..n {
+            s.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    })?;
+    rate(n, s.load(Relaxed), dt)
 }

@@ -4,8 +4,9 @@
 //!
 //! | file | primitive | figures |
 //! |---|---|---|
-//! | [`stream`] | pipe(2), socketpair(2): write/read of fixed-size messages | pipe ping-pong, small messages, 64 KiB; queue 1P1C |
+//! | [`stream`] | pipe(2), socketpair(2): write/read of fixed-size messages | pipe ping-pong, small messages, 64 KiB |
 //! | [`spin`] | a word in `MAP_SHARED` memory, a bounded spin, then futex | pool apply (the floor of a round trip between processes) |
+//! | [`ring`] | a single-producer single-consumer ring in `MAP_SHARED` memory, spin then futex | queue 1P1C |
 //! | [`farm`] | socketpairs to two worker processes, fixed-size task messages | pool apply_async, map |
 //! | [`counter`] | glibc's process-shared `pthread_mutex_t`; one `lock xadd` | locked and atomic counters |
 //! | [`create`] | fork + waitpid (`common::spawn` + `join`); `std::thread::spawn` + `join` | creation costs |
@@ -15,5 +16,6 @@
 pub mod counter;
 pub mod create;
 pub mod farm;
+pub mod ring;
 pub mod spin;
 pub mod stream;

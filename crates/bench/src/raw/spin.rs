@@ -26,8 +26,8 @@ use crate::gate::reap;
 /// CPUs here, so spinning at worst doubles what sleeping straight away would cost.
 pub const SPIN_FOR: Duration = Duration::from_micros(50);
 
-/// Wait until `word` differs from `old`: spin, then futex.
-fn wait_change(word: &AtomicU32, sleeping: &AtomicU32, old: u32) {
+/// Wait until `word` differs from `old`: spin for at most [`SPIN_FOR`], then futex.
+pub fn wait_change(word: &AtomicU32, sleeping: &AtomicU32, old: u32) {
     let start = Instant::now();
     loop {
         for _ in 0..64 {
@@ -47,7 +47,8 @@ fn wait_change(word: &AtomicU32, sleeping: &AtomicU32, old: u32) {
     sleeping.store(0, Relaxed);
 }
 
-fn post(word: &AtomicU32, sleeping: &AtomicU32, new: u32) {
+/// Store `new` into `word`; wake its waiter if one sleeps.
+pub fn post(word: &AtomicU32, sleeping: &AtomicU32, new: u32) {
     word.store(new, SeqCst);
     if sleeping.load(SeqCst) != 0 {
         futex_wake(word, 1);

@@ -3,7 +3,8 @@
 `Pipe()` (duplex) is a socketpair(AF_UNIX, SOCK_STREAM); `Pipe(False)` is an os.pipe(). Messages
 go through `send_bytes` / `recv_bytes`: a 4-byte length header plus the payload, exactly the
 framing of the Rust `Connection`, with no pickling on either side (the figures measure the
-channel, not the serialiser).
+channel, not the serialiser), except `small_obj`: the notes' own `send(obj)` / `recv()`, which
+pickles (the Rust side encodes JSON).
 
 One-way figures start with a "go" byte on a separate pipe: the child is forked and waiting, the
 clock starts, the go byte is sent, and the clock stops when the last message has been received.
@@ -17,6 +18,7 @@ from _harness import main
 
 SMALL = b"0123456789abcdef"  # 16 bytes
 BIG = bytes(64 * 1024)
+GREETING = "hello! Tom"  # the notes' message
 
 
 def _echo(conn, n):
@@ -69,10 +71,33 @@ def small(n):
     return n / _one_way(n, False, SMALL) / 1e6
 
 
+def _obj_sender(go, conn, n):
+    go.recv_bytes()
+    for _ in range(n):
+        conn.send(GREETING)
+
+
+def small_obj(n):
+    """Millions of objects per second, one way, over Pipe(False): the notes' `send("hello! ...")`
+    and `recv()`, each message pickled and unpickled."""
+    go_r, go_w = Pipe(False)
+    r, w = Pipe(False)
+    p = Process(target=_obj_sender, args=(go_r, w, n))
+    p.start()
+    w.close()
+    t = time.perf_counter()
+    go_w.send_bytes(b"g")
+    for _ in range(n):
+        assert r.recv() == GREETING
+    dt = time.perf_counter() - t
+    p.join()
+    return n / dt / 1e6
+
+
 def big(n):
     """GB/s (10^9 bytes) of 64 KiB messages, one way, over a duplex Pipe() (a socketpair)."""
     return n * len(BIG) / _one_way(n, True, BIG) / 1e9
 
 
 if __name__ == "__main__":
-    main({"pingpong": pingpong, "small": small, "big": big})
+    main({"pingpong": pingpong, "small": small, "small_obj": small_obj, "big": big})

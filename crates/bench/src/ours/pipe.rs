@@ -22,6 +22,11 @@ pub const PINGPONG: Option<Measure> = Some(pingpong);
 pub const SMALL_MSGS: Option<Measure> = Some(small);
 /// 64 KiB.
 pub const BIG_MSGS: Option<Measure> = Some(big);
+/// Small objects.
+pub const SMALL_OBJS: Option<Measure> = Some(small_obj);
+/// What the object column runs.
+pub const OBJ_WHAT: &str =
+    "pipe::Connection send_obj / recv_obj of \"hello! Tom\" (JSON; Python pickles)";
 
 /// Microseconds per round trip of a 16-byte message over a duplex `pipe(true)`.
 pub fn pingpong(n: usize) -> Result<f64> {
@@ -88,4 +93,30 @@ pub fn small(n: usize) -> Result<f64> {
 pub fn big(n: usize) -> Result<f64> {
     let (r, w) = pipe(true)?;
     Ok((n * BIG) as f64 / one_way(r, w, n, BIG)? / 1e9)
+}
+
+/// The notes' greeting, sent as an object.
+pub const GREETING: &str = "hello! Tom";
+
+/// Millions of objects per second, one way, over `pipe(false)`: `send_obj(&"hello! Tom")` and
+/// `recv_obj::<String>()`, the notes' `fd1.send(...)` / `fd2.recv()` (JSON here, pickle there).
+pub fn small_obj(n: usize) -> Result<f64> {
+    let (mut r, w) = pipe(false)?;
+    let gate = Gate::new()?;
+    let child = common::spawn("pipe-obj-sender", || {
+        gate.wait()?;
+        for _ in 0..n {
+            w.send_obj(GREETING)?;
+        }
+        Ok(())
+    })?;
+    let t = Instant::now();
+    gate.open()?;
+    for i in 0..n {
+        let s: String = r.recv_obj().with_context(|| format!("object {i} of {n}"))?;
+        ensure!(s == GREETING, "object {i}: {s:?}");
+    }
+    let dt = t.elapsed().as_secs_f64();
+    reap(child)?;
+    Ok(n as f64 / dt / 1e6)
 }

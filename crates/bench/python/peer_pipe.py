@@ -11,6 +11,7 @@ clock starts, the go byte is sent, and the clock stops when the last message has
 Fork time is therefore outside the measurement, as it is on the Rust side.
 """
 
+import os
 import time
 from multiprocessing import Pipe, Process
 
@@ -21,13 +22,23 @@ BIG = bytes(64 * 1024)
 GREETING = "hello! Tom"  # the notes' message
 
 
+def _pin(cpu):
+    """The two ends of the ping-pong on two CPUs, as on the Rust side (see crates/bench/src/pin.rs)."""
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {cpu})
+
+
 def _echo(conn, n):
+    _pin(1)
     for _ in range(n):
         conn.send_bytes(conn.recv_bytes())
 
 
 def pingpong(n):
-    """Microseconds per round trip of a 16-byte message over a duplex Pipe()."""
+    """Microseconds per round trip of a 16-byte message over a duplex Pipe(), the parent on
+    CPU 0 and the echo child on CPU 1."""
+    saved = os.sched_getaffinity(0)
+    _pin(0)
     a, b = Pipe()
     p = Process(target=_echo, args=(b, n + 1))
     p.start()
@@ -39,6 +50,7 @@ def pingpong(n):
         a.recv_bytes()
     dt = time.perf_counter() - t
     p.join()
+    os.sched_setaffinity(0, saved)
     return dt / n * 1e6
 
 

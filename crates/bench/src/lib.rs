@@ -24,6 +24,7 @@
 //! | `--python PATH` | the interpreter (default `python3`) |
 //! | `--list` | print the figures and what each column runs, measure nothing |
 //! | `--json` | one JSON line per figure: `figure`, `unit`, `ours`, `python`, `raw`, ... |
+//! | `--markdown` | the table in markdown, as in the README's Performance section |
 //!
 //! How it measures, and why:
 //! - each measurement does its own set-up (fork the partner, start the pool) and times **only
@@ -48,6 +49,7 @@
 //! | [`table`] | the table and the JSON lines |
 //! | [`python`] | running a Python peer |
 //! | [`gate`] | the "go" signal across fork; reaping partners |
+//! | [`pin`] | the ping-pong figures' two ends on two CPUs |
 //! | [`raw`] | the raw loops |
 //! | [`ours`] | the members' mechanisms, figure by figure |
 
@@ -55,6 +57,7 @@ pub mod figure;
 pub mod figures;
 pub mod gate;
 pub mod ours;
+pub mod pin;
 pub mod python;
 pub mod raw;
 pub mod stats;
@@ -96,6 +99,9 @@ pub struct Cli {
     /// Python interpreter for the peers.
     #[arg(long, value_name = "PATH", default_value = "python3")]
     pub python: String,
+    /// Print the table as markdown (for docs/performance.*.md).
+    #[arg(long)]
+    pub markdown: bool,
     /// List the figures and what each column runs; measure nothing.
     #[arg(long)]
     pub list: bool,
@@ -196,7 +202,11 @@ pub fn run(cli: Cli) -> Result<()> {
         if cli.quick { ", quick sizes" } else { "" },
         if with_python { "" } else { ", no Python" },
     ));
-    out::say(table::header());
+    out::say(if cli.markdown {
+        table::markdown_header()
+    } else {
+        table::header()
+    });
 
     let mut failed = Vec::new();
     let mut python_cache: HashMap<(&str, &str, usize), Option<Sample>> = HashMap::new();
@@ -227,7 +237,12 @@ pub fn run(cli: Cli) -> Result<()> {
             python,
             raw,
         };
-        out::event("figure", table::json(&row), table::line(&row));
+        let prose = if cli.markdown {
+            table::markdown_line(&row)
+        } else {
+            table::line(&row)
+        };
+        out::event("figure", table::json(&row), prose);
         rows.push(row);
     }
 
@@ -249,10 +264,17 @@ pub fn run(cli: Cli) -> Result<()> {
     out::say("");
     out::say("what each column runs:");
     for r in &rows {
-        out::say(format!(
-            "  {:<18} ours: {}\n  {:<18} raw:  {}",
-            r.figure.id, r.figure.ours_what, "", r.figure.raw_what
-        ));
+        out::say(if cli.markdown {
+            format!(
+                "- `{}`: ours = {}; raw = {}",
+                r.figure.id, r.figure.ours_what, r.figure.raw_what
+            )
+        } else {
+            format!(
+                "  {:<18} ours: {}\n  {:<18} raw:  {}",
+                r.figure.id, r.figure.ours_what, "", r.figure.raw_what
+            )
+        });
     }
     out::say(format!(
         "\ntargets met: {met} of {}{}{}",

@@ -81,6 +81,38 @@ pub fn line(r: &Row) -> String {
     ])
 }
 
+/// The markdown table's header (for the README: `--markdown`).
+pub fn markdown_header() -> String {
+    "| figure | unit | ours | Python | raw | ours/Python | ours/raw | target | met |\n\
+     |---|---|---:|---:|---:|---:|---:|---|---|"
+        .to_string()
+}
+
+/// One markdown table row.
+pub fn markdown_line(r: &Row) -> String {
+    let met = match r.met() {
+        None => "",
+        Some(true) => "yes",
+        Some(false) => "**no**",
+    };
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+        r.figure.id,
+        r.figure.unit,
+        cell(r.ours),
+        cell(r.python),
+        cell(r.raw),
+        ratio(r.ours_over_python()),
+        ratio(r.ours_over_raw()),
+        r.figure
+            .target
+            .describe(r.figure.better)
+            .replace('>', "&gt;")
+            .replace('<', "&lt;"),
+        met
+    )
+}
+
 fn sample_json(s: Option<Sample>) -> (Value, Value, Value) {
     match s {
         None => (Value::Null, Value::Null, Value::Null),
@@ -166,6 +198,20 @@ mod tests {
         assert!(l.contains(">=20x Python"), "{l}");
         assert!(l.ends_with("yes"), "{l}");
         assert_eq!(h.lines().nth(1).unwrap().len(), head.len());
+    }
+
+    #[test]
+    fn markdown_rows_have_as_many_cells_as_the_header() {
+        let h = markdown_header();
+        let cols = |l: &str| l.matches('|').count();
+        let l = markdown_line(&row());
+        assert_eq!(cols(&l), cols(h.lines().next().unwrap()));
+        assert_eq!(cols(&l), cols(h.lines().nth(1).unwrap()));
+        assert!(l.contains("&gt;=20x Python"), "{l}");
+        assert!(
+            l.starts_with("| `t.fig` | us/call | 11.0 (10.0-12.0) | 280 | - |"),
+            "{l}"
+        );
     }
 
     #[test]

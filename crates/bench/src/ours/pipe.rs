@@ -10,6 +10,7 @@ use pipe::{pipe, Connection};
 
 use crate::figure::Measure;
 use crate::gate::{reap, Gate};
+use crate::pin::{pin_child, pin_parent};
 use crate::raw::stream::{BIG, SMALL};
 
 /// What the column runs.
@@ -28,12 +29,15 @@ pub const SMALL_OBJS: Option<Measure> = Some(small_obj);
 pub const OBJ_WHAT: &str =
     "pipe::Connection send_obj / recv_obj of \"hello! Tom\" (JSON; Python pickles)";
 
-/// Microseconds per round trip of a 16-byte message over a duplex `pipe(true)`.
+/// Microseconds per round trip of a 16-byte message over a duplex `pipe(true)`, the two ends
+/// on two CPUs ([`crate::pin`]).
 pub fn pingpong(n: usize) -> Result<f64> {
     let (a, b) = pipe(true)?;
+    let _pinned = pin_parent(0)?;
     // `b` moves into the closure: the child echoes on it; the parent's copy is closed when
     // spawn drops the closure.
     let child = common::spawn("pipe-echo", move || {
+        pin_child(1)?;
         let mut b = b;
         let mut buf = Vec::new();
         for _ in 0..=n {

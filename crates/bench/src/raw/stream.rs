@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 
 use crate::gate::{reap, Gate};
+use crate::pin::{pin_child, pin_parent};
 
 /// Payload of the small-message figures.
 pub const SMALL: usize = 16;
@@ -20,11 +21,14 @@ pub const SMALL: usize = 16;
 pub const BIG: usize = 64 << 10;
 
 /// Microseconds per round trip of a 16-byte message over a socketpair (one write and one read
-/// each way). The echo partner is forked once; one untimed round trip proves it is up.
+/// each way), the two ends on two CPUs ([`crate::pin`]). The echo partner is forked once; one
+/// untimed round trip proves it is up.
 pub fn pingpong(n: usize) -> Result<f64> {
     let (mut a, b) = UnixStream::pair().context("socketpair")?;
+    let _pinned = pin_parent(0)?;
     // The closure owns `b`: the child uses it; in the parent it is dropped (closed) by spawn.
     let child = common::spawn("raw-echo", move || {
+        pin_child(1)?;
         let mut b = b;
         let mut buf = [0u8; SMALL];
         for _ in 0..=n {

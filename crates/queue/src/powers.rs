@@ -56,6 +56,10 @@ pub struct Args {
     /// Consumer processes (1..=16).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
     pub consumers: u32,
+    /// Fault injection (issue 8): the producer of (2, I) dies by SIGKILL in the middle of that
+    /// put, after claiming its slot and writing garbage into it, before publishing.
+    #[arg(long, value_name = "I", hide = true)]
+    pub kill_producer_mid_message: Option<u32>,
 }
 
 impl Default for Args {
@@ -65,6 +69,7 @@ impl Default for Args {
             capacity: 10,
             producers: 1,
             consumers: 1,
+            kill_producer_mid_message: None,
         }
     }
 }
@@ -127,6 +132,9 @@ fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
     let mut i = k;
     while i < a.count {
         sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
+        if a.kill_producer_mid_message == Some(i) {
+            q.die_in_next_put();
+        }
         match q.put(&encode(2, i, k)) {
             Ok(()) => {}
             Err(e) => return Err(e).context(format!("put (2, {i})")),
@@ -188,6 +196,13 @@ pub fn run(a: &Args) -> Result<()> {
             format!("more producers than messages (--count {})", a.count),
         ));
     }
+    if let Some(i) = a.kill_producer_mid_message.filter(|&i| i >= a.count) {
+        return Err(common::cli::usage(
+            "--kill-producer-mid-message",
+            i,
+            format!("no such message: i runs over 0..{}", a.count),
+        ));
+    }
     let q = Queue::new(a.capacity as usize, MSG_BYTES)?;
     let rec = Record {
         seen: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
@@ -222,7 +237,6 @@ pub fn run(a: &Args) -> Result<()> {
     let mut producers_left = a.producers;
     let mut consumers_left = a.consumers;
     let mut failures = Vec::new();
-    let mut producer_died = false;
     while let Some(i) = wait_any(&mut children, None)? {
         let child = &children[i];
         let status = child.status().context("reaped child without status")?;
@@ -243,20 +257,23 @@ pub fn run(a: &Args) -> Result<()> {
             );
         }
         if is_producer(i) {
-            producer_died |= !status.success();
             producers_left -= 1;
+            if !status.success() {
+                // It may have died between claiming a slot and publishing it: a hole that
+                // consumers, and behind them the other producers, would wait at forever. Repair
+                // exactly its claim, right now. (Its pid could be reused once reaped, but only
+                // our own producers put here, and no new one is started after this point.)
+                let n = q.recover_dead_producer(child.pid());
+                out::event(
+                    "recovered",
+                    json!({"abandoned_slots": n, "producer_pid": child.pid()}),
+                    format!(
+                        "{} died: {n} claimed but unpublished slot(s) skipped",
+                        child.name()
+                    ),
+                );
+            }
             if producers_left == 0 {
-                if producer_died {
-                    // A producer killed between claiming a slot and publishing it left a hole
-                    // that consumers would wait at forever. Every producer is reaped now, so
-                    // nobody can still be writing there: turn such holes into tombstones.
-                    let n = q.recover_abandoned();
-                    out::event(
-                        "recovered",
-                        json!({"abandoned_slots": n}),
-                        format!("a producer died: {n} claimed but unpublished slot(s) skipped"),
-                    );
-                }
                 // Every producer has exited: nothing more will be put. Consumers take what is
                 // left, then get Closed.
                 q.close();

@@ -20,9 +20,10 @@
 //! `2p` = empty, a producer may write it; `2p + 1` = full, a consumer may read it. A consumer
 //! that is done sets `2(p + capacity)`: empty, for the producer one lap later.
 //!
-//! - **put** at position `p = tail`: wait for `turn == 2p`; claim `p` by moving `tail` from `p` to
-//!   `p + 1` (one compare-and-swap: two producers can never claim the same slot); copy the
-//!   length and the bytes in; *then* store `turn = 2p + 1` with Release ordering. This last
+//! - **put** at position `p = tail`: wait for `turn == 2p`; claim `p` by a compare-and-swap of
+//!   `turn` from `2p` to "claimed at `p` by my pid" (two producers can never claim the same
+//!   slot), then move `tail` to `p + 1`; copy the length and the bytes in; *then* store
+//!   `turn = 2p + 1` with Release ordering. This last
 //!   store publishes the message: a consumer reads the bytes only after seeing it, and Release /
 //!   Acquire guarantee it then sees every byte. A producer killed half-way through the copy never
 //!   reaches that store, so **a torn message is never delivered**.
@@ -59,10 +60,14 @@
 //!
 //! Nothing is ever held here, but a position can be claimed and not finished:
 //! - a **producer** killed after claiming `p` and before publishing it leaves a hole: consumers
-//!   stop at `p` (a `get_timeout` reports `Empty`, a `get` waits). Never a torn message: the
-//!   bytes are only read after the publishing store. Once every producer is reaped, the parent
-//!   calls [`Queue::recover_abandoned`], which turns holes into tombstones; the message that
-//!   producer was putting is lost with it, nothing else.
+//!   stop at `p` (a `get_timeout` reports `Empty`, a `get` waits), the queue fills up behind it,
+//!   and the other producers block. Never a torn message: the bytes are only read after the
+//!   publishing store. The claim carries the producer's pid, so as soon as the parent has reaped
+//!   the dead producer it calls [`Queue::recover_dead_producer`], which turns exactly that
+//!   producer's claim into a tombstone, while the others go on; the message it was putting is
+//!   lost with it, nothing else. (A first version repaired holes only once *every* producer had
+//!   exited, and hung: the live producers were blocked behind the very hole. The soak runner
+//!   found it.)
 //! - a **consumer** killed while copying has claimed nothing (it copies first): the message
 //!   stays for the next consumer. Only a kill landing between its claim and the single store that
 //!   frees the slot (two instructions) would leave the slot full for good, and producers would
@@ -117,6 +122,27 @@ impl std::error::Error for QueueError {}
 pub const MAX_BYTES: usize = 1 << 30;
 /// Length word of a tombstone (see the module doc, "close").
 const TOMBSTONE: u64 = u64::MAX;
+/// A `turn` with this bit set means "claimed, being written" (see [`claim_marker`]).
+const CLAIMED: u64 = 1 << 63;
+/// Linux pids are below 2^22 (`PID_MAX_LIMIT`): the low 22 bits of a marker hold the claimant.
+const PID_BITS: u32 = 22;
+/// The position bits of a marker (41 bits: positions wrap after 2 * 10^12 messages).
+const POS_MASK: u64 = (1 << (63 - PID_BITS)) - 1;
+
+/// The `turn` of a slot that process `pid` has claimed at position `pos` and is writing.
+///
+/// The claimant's pid is there so that when it dies, its claim, and only its claim, can be
+/// found and repaired at once, while other producers go on ([`Queue::recover_dead_producer`]).
+/// The position is there so that a dead claim from an earlier lap is never taken for a claim of
+/// the current one.
+fn claim_marker(pos: u64, pid: i32) -> u64 {
+    CLAIMED | ((pos & POS_MASK) << PID_BITS) | (pid as u64 & ((1 << PID_BITS) - 1))
+}
+
+/// Whether `turn` is a claim (by anyone) of position `pos`.
+fn is_claim_of(turn: u64, pos: u64) -> bool {
+    turn & CLAIMED != 0 && (turn >> PID_BITS) & POS_MASK == pos & POS_MASK
+}
 
 /// Header words, each group on its own 64-byte line (see the module doc).
 type Header = (
@@ -125,6 +151,9 @@ type Header = (
     [AtomicU32; 16],
     [AtomicU32; 16],
 );
+
+/// See [`Queue::die_in_next_put`]: set only by fault injection.
+static DIE_IN_NEXT_PUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A bounded FIFO shared by processes. Create it before forking; every child forked afterwards
 /// uses the same queue through its inherited copy of this handle. See the module doc.
@@ -306,22 +335,39 @@ impl Queue {
         self.not_full().notify_all();
     }
 
-    /// Repair the queue after producers died in the middle of a `put`. Call it only when no
-    /// process that could still be putting is alive (the parent, after reaping every producer).
+    /// Repair the queue after producer process `pid` died. Call it once the death is certain
+    /// (reaped), and before any new process that might get the same pid could put here. Safe
+    /// while other producers and consumers run.
     ///
-    /// A producer killed between claiming position `p` (moving `tail`) and publishing it leaves
-    /// a hole: `p < tail` but its slot's turn still says "empty". Consumers wait at `p` forever,
-    /// even after `close` (the queue is not drained). Its message is lost with the producer;
-    /// this publishes a tombstone there so consumers skip the hole and go on. Returns how many
-    /// holes were found.
+    /// A producer killed between claiming position `p` and publishing it leaves a hole: its slot
+    /// says "claimed by pid, being written" and consumers wait at `p` forever; behind the hole
+    /// the queue fills, and the other producers block too. The message it was writing died with
+    /// it; this publishes a tombstone in its place (consumers skip it) and moves `tail` past it
+    /// if the producer died before doing so. Returns how many claims were repaired (0 or 1: a
+    /// producer process has at most one put in flight).
+    pub fn recover_dead_producer(&self, pid: i32) -> usize {
+        self.recover_where(|turn, pos| turn == claim_marker(pos, pid))
+    }
+
+    /// Repair every unfinished claim. Only when no process that could still be putting is alive
+    /// (a claim in progress would be destroyed); prefer [`Queue::recover_dead_producer`].
     pub fn recover_abandoned(&self) -> usize {
+        self.recover_where(is_claim_of)
+    }
+
+    fn recover_where(&self, dead: impl Fn(u64, u64) -> bool) -> usize {
         let head = self.head().load(Ordering::SeqCst);
         let tail = self.tail().load(Ordering::SeqCst);
         let mut holes = 0;
-        for pos in head..tail {
+        // `..=tail`: a claim whose producer died before moving `tail` sits at `tail` itself.
+        for pos in head..=tail {
             let slot = self.slot(pos);
-            if slot[0].load(Ordering::Acquire) == 2 * pos {
+            let turn = slot[0].load(Ordering::Acquire);
+            if dead(turn, pos) {
                 slot[1].store(TOMBSTONE, Ordering::Relaxed);
+                let _ =
+                    self.tail()
+                        .compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
                 slot[0].store(2 * pos + 1, Ordering::Release);
                 holes += 1;
             }
@@ -375,6 +421,12 @@ impl Queue {
     }
 
     /// One attempt: claim the slot at `tail` if it is empty for this lap, then copy and publish.
+    ///
+    /// The claim is a compare-and-swap of the slot's `turn` from "empty at `pos`" to "claimed at
+    /// `pos` by this pid"; only then is `tail` moved on. A producer that finds a claimed slot at
+    /// `tail` moves `tail` on for its owner (which may have died just before doing so), so a
+    /// dead producer never blocks the others' claims; its half-written slot is repaired by
+    /// [`Queue::recover_dead_producer`].
     fn try_put(&self, msg: &[u8]) -> Try<Result<(), QueueError>> {
         let tail = self.tail();
         let mut pos = tail.load(Ordering::Relaxed);
@@ -384,21 +436,42 @@ impl Queue {
             let empty_turn = 2 * pos;
             if turn == empty_turn {
                 // Empty for this lap: try to claim position `pos`. Losing the race to another
-                // producer just means trying the next position.
-                match tail.compare_exchange_weak(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
+                // producer just means looking at the slot again.
+                let mine = claim_marker(pos, common::child::my_pid());
+                if slot[0]
+                    .compare_exchange(empty_turn, mine, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
                 {
-                    Ok(_) => return Try::Done(self.write_claimed(pos, slot, msg)),
-                    Err(now) => pos = now,
+                    // Move `tail` on (a helper may have done it: then this fails, harmlessly).
+                    // This must come before write_claimed's look at the closed flag: see the
+                    // module doc, "close".
+                    let _ =
+                        tail.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
+                    return Try::Done(self.write_claimed(pos, slot, msg));
                 }
-            } else if turn < empty_turn {
-                // Still holds the message of the previous lap (or a consumer is copying it
-                // out): the queue is full.
+            } else if is_claim_of(turn, pos) {
+                // Claimed at `pos` by another producer that has not moved `tail` yet: help.
+                let _ = tail.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
+                pos = tail.load(Ordering::Relaxed);
+            } else if turn < empty_turn || turn & CLAIMED != 0 {
+                // Still holds the message of the previous lap (or a consumer is copying it out,
+                // or its producer died writing it and it awaits repair): the queue is full here.
                 return Try::Wait;
             } else {
                 // Another producer claimed `pos` already; `tail` has moved on.
                 pos = tail.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Fault injection (issue 8): this process's next `put` claims its slot, writes the length
+    /// and garbage where the message should be, and dies by SIGKILL before publishing, exactly
+    /// where a producer killed in the middle of its copy would stop. The flag is a plain static,
+    /// so after fork it belongs to one process: only the producer that sets it dies. Used by
+    /// `powers --kill-producer-mid-message`, to show that a torn message is never delivered.
+    #[doc(hidden)]
+    pub fn die_in_next_put(&self) {
+        DIE_IN_NEXT_PUT.store(true, Ordering::SeqCst);
     }
 
     /// Copy `msg` into the claimed slot and publish it.
@@ -412,6 +485,12 @@ impl Queue {
         } else {
             slot[1].store(msg.len() as u64, Ordering::Relaxed);
             let words = &slot[2..];
+            if DIE_IN_NEXT_PUT.load(Ordering::Relaxed) {
+                for w in words.iter().take(msg.len().div_ceil(8)) {
+                    w.store(u64::MAX, Ordering::Relaxed);
+                }
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            }
             let mut chunks = msg.chunks_exact(8);
             for (w, c) in words.iter().zip(&mut chunks) {
                 w.store(
@@ -505,8 +584,8 @@ impl Queue {
                     }
                     Err(now) => pos = now, // another consumer took it first
                 }
-            } else if turn < full_turn {
-                // Nothing published at `pos` yet. Closed *and* nothing claimed by a producer
+            } else if turn < full_turn || is_claim_of(turn, pos) {
+                // Nothing published at `pos` yet (maybe claimed and being written). Closed *and* nothing claimed by a producer
                 // (head == tail) is the end; otherwise a message is on its way: wait for it.
                 if self.closed_flag().load(Ordering::SeqCst) != 0 {
                     let h = head.load(Ordering::SeqCst);
@@ -634,31 +713,63 @@ mod tests {
     }
 
     #[test]
-    fn a_hole_left_by_a_dead_producer_is_skipped_after_recovery() {
-        let q = Queue::new(4, 8).unwrap();
-        q.put(b"before").unwrap();
-        // What a producer killed mid-put leaves: `tail` moved, the slot never published.
-        q.tail().fetch_add(1, Ordering::SeqCst);
-        q.put(b"after").unwrap();
-        assert_eq!(q.get().unwrap(), b"before");
-        assert_eq!(
-            q.get_timeout(Duration::from_millis(10)),
-            Err(QueueError::Empty)
-        );
-        q.close();
-        assert_eq!(
-            q.get_timeout(Duration::from_millis(10)),
-            Err(QueueError::Empty),
-            "not drained"
-        );
+    fn a_hole_left_by_a_dead_producer_is_repaired_at_once_and_only_its_own() {
+        // Two ways a producer can die mid-put: after claiming its slot but before moving `tail`,
+        // and after both. Pids 4001 and 4002 stand for dead processes, 4003 for a live one.
+        for tail_moved in [false, true] {
+            let q = Queue::new(4, 8).unwrap();
+            q.put(b"before").unwrap();
+            let pos = q.tail().load(Ordering::SeqCst);
+            q.slot(pos)[0].store(claim_marker(pos, 4001), Ordering::SeqCst);
+            if tail_moved {
+                q.tail().fetch_add(1, Ordering::SeqCst);
+            }
+            // Another producer is not blocked by the dead claim: it helps `tail` past it.
+            q.put(b"after").unwrap();
+            assert_eq!(q.get().unwrap(), b"before");
+            assert_eq!(
+                q.get_timeout(Duration::from_millis(10)),
+                Err(QueueError::Empty),
+                "consumers stop at the hole"
+            );
+            // A live producer's claim, or another dead pid's, is never touched.
+            assert_eq!(q.recover_dead_producer(4003), 0);
+            assert_eq!(q.recover_dead_producer(4001), 1);
+            assert_eq!(
+                q.get().unwrap(),
+                b"after",
+                "the hole is skipped, nothing after it lost"
+            );
+            assert_eq!(q.recover_dead_producer(4001), 0, "repaired once");
+            q.close();
+            assert_eq!(q.get(), Err(QueueError::Closed));
+        }
+        // recover_abandoned (every producer gone): any unfinished claim.
+        let q = Queue::new(2, 8).unwrap();
+        q.slot(0)[0].store(claim_marker(0, 4002), Ordering::SeqCst);
+        q.put(b"x").unwrap();
         assert_eq!(q.recover_abandoned(), 1);
+        assert_eq!(q.get().unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_dead_claim_from_an_earlier_lap_means_full_not_claimed() {
+        // Capacity 1: position 0's producer died unrepaired. At position 1 (same slot) the
+        // stale claim must read as "full", never as "claimed at 1", or `tail` would be moved
+        // past a position nobody will fill.
+        let q = Queue::new(1, 8).unwrap();
+        q.slot(0)[0].store(claim_marker(0, 4001), Ordering::SeqCst);
+        q.tail().store(1, Ordering::SeqCst);
+        assert_eq!(q.put_nowait(b"y"), Err(QueueError::Full));
+        assert_eq!(q.tail().load(Ordering::SeqCst), 1);
+        assert_eq!(q.recover_dead_producer(4001), 1);
         assert_eq!(
-            q.get().unwrap(),
-            b"after",
-            "the hole is skipped, nothing after it lost"
+            q.get_nowait(),
+            Err(QueueError::Empty),
+            "the tombstone is skipped"
         );
-        assert_eq!(q.get(), Err(QueueError::Closed));
-        assert_eq!(q.recover_abandoned(), 0);
+        q.put(b"y").unwrap();
+        assert_eq!(q.get().unwrap(), b"y");
     }
 
     #[test]

@@ -295,6 +295,37 @@ fn queue_cases() -> Vec<Case> {
         },
         Case {
             demo: "queue",
+            name: "producer-killed-mid-message",
+            args: |r| {
+                let count = r.gen_range(2..=2000u64);
+                vec![
+                    s("powers"),
+                    s("--count"),
+                    s(count),
+                    s("--producers"),
+                    s(r.gen_range(1..=4u64.min(count))),
+                    s("--consumers"),
+                    s(r.gen_range(1..=4)),
+                    s("--capacity"),
+                    s(r.gen_range(1..=64)),
+                    s("--kill-producer-mid-message"),
+                    s(r.gen_range(0..count)),
+                ]
+            },
+            check: |v, _| {
+                expect(
+                    get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+                    "exactly once",
+                )?;
+                expect(v["in_order"] == true, "FIFO per producer")?;
+                let got = v["received"].as_array().map_or(0, Vec::len) as u64;
+                expect(got == get_u64(v, "sent")?, "all that was sent, received")
+            },
+            code: 1,
+            fault: true,
+        },
+        Case {
+            demo: "queue",
             name: "timeouts",
             args: |r| {
                 vec![

@@ -537,3 +537,59 @@ fn a_killed_consumer_does_not_leave_the_producer_blocked_forever() {
     );
     run.check(u(&s["sent"]) < 200, "the producer was stopped");
 }
+
+#[test]
+fn a_producer_killed_mid_message_never_delivers_a_torn_message_and_nothing_hangs() {
+    // Issue 8, forced rather than hoped for: the producer of (2, I) claims its slot, writes
+    // garbage where the message goes, and SIGKILLs itself before publishing. The other
+    // producer must not stay blocked behind the hole (it used to: the repair waited for every
+    // producer to exit), the garbage must never reach a consumer (they would fail on it), and
+    // every message whose put returned must arrive exactly once.
+    for (producers, consumers, capacity, victim) in
+        [(2, 2, 4, 7), (2, 1, 1, 0), (4, 3, 2, 13), (3, 3, 64, 44)]
+    {
+        let run = tests::run_json(
+            "queue",
+            &[
+                "powers",
+                "--count",
+                "60",
+                "--producers",
+                &producers.to_string(),
+                "--consumers",
+                &consumers.to_string(),
+                "--capacity",
+                &capacity.to_string(),
+                "--kill-producer-mid-message",
+                &victim.to_string(),
+            ],
+        );
+        run.expect_code(1);
+        let s = run.summary();
+        run.check(s["lost"] == 0 && s["duplicated"] == 0, "exactly once");
+        run.check(s["in_order"] == true, "FIFO per producer");
+        let received: Vec<u64> = s["received"]
+            .as_array()
+            .expect("received")
+            .iter()
+            .map(exponent)
+            .collect();
+        run.check(
+            !received.contains(&victim),
+            "the torn message was never delivered",
+        );
+        run.check(
+            received.len() as u64 == u(&s["sent"]),
+            "everything sent was received",
+        );
+        let rec = run.events_named("recovered");
+        run.check(
+            rec.len() == 1 && rec[0]["abandoned_slots"] == 1,
+            "exactly the dead producer's claim was repaired",
+        );
+        run.check(
+            run.stderr.lines().count() == 1 && run.stderr.contains("SIGKILL"),
+            "one line naming the death",
+        );
+    }
+}

@@ -160,6 +160,10 @@ pub struct Cli {
     /// `consumer:N:0` before its first get, `consumer:N:K` right after its K-th get, item in hand.
     #[arg(long, global = true, hide = true, value_name = "ROLE:N:K", value_parser = parse_inject)]
     pub inject_panic: Option<Inject>,
+    /// Test hook (`--mode processes`): producer N is SIGKILLed in the middle of putting its item
+    /// K (0-based), after claiming a slot of the queue and before publishing it.
+    #[arg(long, global = true, hide = true, value_name = "N:K", value_parser = parse_kill_mid_put)]
+    pub inject_kill_mid_put: Option<(u32, u32)>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -244,6 +248,16 @@ pub struct Inject {
     pub index: u32,
     /// Producer: items put before the panic. Consumer: items got before it (0 = before any get).
     pub after: u32,
+}
+
+fn parse_kill_mid_put(s: &str) -> Result<(u32, u32), String> {
+    let (n, k) = s.split_once(':').ok_or("expected N:K")?;
+    let n: u32 = n.parse().map_err(|_| "N must be a number")?;
+    let k: u32 = k.parse().map_err(|_| "K must be a number")?;
+    if n == 0 {
+        return Err("N counts from 1".into());
+    }
+    Ok((n, k))
 }
 
 fn parse_inject(s: &str) -> Result<Inject, String> {
@@ -408,7 +422,28 @@ fn specs(cli: &Cli) -> Result<Vec<(&'static str, Spec)>> {
         consume_ms: SLOW_MS,
         verbose: !cli.quiet,
         inject: cli.inject_panic,
+        kill_mid_put: cli.inject_kill_mid_put,
     };
+    if let Some((n, k)) = cli.inject_kill_mid_put {
+        let v = format!("{n}:{k}");
+        if cli.mode != Mode::Processes {
+            return Err(common::cli::usage(
+                "--inject-kill-mid-put",
+                v,
+                "only with --mode processes (a thread cannot be killed alone)",
+            ));
+        }
+        if n > base.producers || k >= base.items {
+            return Err(common::cli::usage(
+                "--inject-kill-mid-put",
+                v,
+                format!(
+                    "N must be at most {} and K below {}",
+                    base.producers, base.items
+                ),
+            ));
+        }
+    }
     if let Some(i) = cli.inject_panic {
         let (count, flag) = match i.side {
             Side::Producer => (base.producers, "producers"),

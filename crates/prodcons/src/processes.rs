@@ -80,6 +80,9 @@ impl Buffer for Queue {
     fn close(&self) {
         Queue::close(self);
     }
+    fn inject_death_in_next_put(&self) {
+        Queue::die_in_next_put(self);
+    }
 }
 
 /// Run one phase with processes. Returns how each role ended and what was left in the queue.
@@ -124,7 +127,16 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
         ending.pid = Some(c.pid());
         ending.report();
         match side {
-            Side::Producer => producers_left -= 1,
+            Side::Producer => {
+                producers_left -= 1;
+                if !c.status().is_some_and(|s| s.success()) {
+                    // Killed in the middle of a put, it would leave a claimed, never-published
+                    // slot: consumers would stop there and the other producers block behind it.
+                    // Repair exactly its claim now (see queue::Queue::recover_dead_producer); no
+                    // new producer is started, so no one else can hold a claim under its pid.
+                    queue.recover_dead_producer(c.pid());
+                }
+            }
             Side::Consumer => consumers_left -= 1,
         }
         if !closed && (producers_left == 0 || consumers_left == 0) {

@@ -61,6 +61,9 @@ pub trait Buffer {
     fn get(&self) -> Result<Get>;
     /// No more puts; wakes every sleeper.
     fn close(&self);
+    /// Fault injection: this process's next put dies half-way (only the cross-process queue
+    /// can do this; elsewhere it does nothing).
+    fn inject_death_in_next_put(&self) {}
 }
 
 /// Everything a role needs to know about the run.
@@ -84,6 +87,8 @@ pub struct Spec {
     pub verbose: bool,
     /// A panic to inject (test hook).
     pub inject: Option<Inject>,
+    /// Producer (1-based) and item to die in the middle of putting (test hook).
+    pub kill_mid_put: Option<(u32, u32)>,
 }
 
 impl Spec {
@@ -202,6 +207,9 @@ pub fn producer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, p: u32) -> Resu
             );
         }
         common::sleep(jittered(spec.produce_ms, &mut rng));
+        if spec.kill_mid_put == Some((p + 1, seq)) {
+            buf.inject_death_in_next_put();
+        }
         let item = Item { producer: p, seq };
         let len = match buf.try_put(item)? {
             Put::Done(len) => len,

@@ -780,5 +780,42 @@ fn prodcons_cases() -> Vec<Case> {
             code: 1,
             fault: true,
         },
+        Case {
+            demo: "prodcons",
+            name: "producer-killed-mid-put",
+            args: |r| {
+                let mut a = prodcons_args(r);
+                if let Some(m) = a.iter().position(|x| x == "--mode") {
+                    a[m + 1] = s("processes");
+                }
+                let p: u64 = arg(&a, "--producers").unwrap_or(1);
+                let items: u64 = arg(&a, "--items").unwrap_or(1);
+                a.extend([
+                    s("--inject-kill-mid-put"),
+                    format!("{}:{}", r.gen_range(1..=p), r.gen_range(0..items)),
+                ]);
+                a
+            },
+            check: |v, a| {
+                let p: u64 = arg(a, "--producers").unwrap_or(0);
+                let items: u64 = arg(a, "--items").unwrap_or(0);
+                let at: u64 = arg::<String>(a, "--inject-kill-mid-put")
+                    .and_then(|x| x.split(':').nth(1).and_then(|k| k.parse().ok()))
+                    .unwrap_or(0);
+                let expected = (p - 1) * items + at;
+                expect(get_u64(v, "produced")? == expected, "produced")?;
+                expect(
+                    get_u64(v, "consumed")? == expected,
+                    "consumed every put item",
+                )?;
+                expect(
+                    get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+                    "exactly once",
+                )?;
+                expect(v["per_producer_fifo"] == true, "FIFO per producer")
+            },
+            code: 1,
+            fault: true,
+        },
     ]
 }

@@ -555,3 +555,46 @@ fn bad_input_is_one_error_line_and_exit_2() {
         tests::run("prodcons", args).expect_usage_error(mentions);
     }
 }
+
+#[test]
+fn a_producer_killed_mid_put_in_process_mode_does_not_hang_the_others() {
+    // Issue 8, forced: producer N dies by SIGKILL half-way through a put (slot claimed, never
+    // published). Without the parent's repair the consumers stop at the hole, the queue fills
+    // behind it and the other producers block forever (this test then fails on the harness's
+    // timeout). With it: everything the others put, and all the victim put before, arrives once.
+    for (p, c, cap, victim, at) in [(3, 2, 2, 2, 50), (2, 1, 1, 1, 0), (4, 4, 8, 4, 99)] {
+        let run = tests::run_json(
+            "prodcons",
+            &[
+                "run",
+                "--quiet",
+                "--mode",
+                "processes",
+                "--producers",
+                &p.to_string(),
+                "--consumers",
+                &c.to_string(),
+                "--items",
+                "100",
+                "--capacity",
+                &cap.to_string(),
+                "--inject-kill-mid-put",
+                &format!("{victim}:{at}"),
+            ],
+        );
+        run.expect_code(1);
+        let s = run.summary();
+        let expected = (p - 1) * 100 + at;
+        run.check(
+            s["produced"] == expected,
+            "the victim put exactly `at` items",
+        );
+        run.check(s["consumed"] == expected, "every put item consumed");
+        run.check(s["lost"] == 0 && s["duplicated"] == 0, "exactly once");
+        run.check(s["per_producer_fifo"] == true, "order per producer");
+        run.check(
+            s["failed"].as_array().map(Vec::len) == Some(1),
+            "exactly the victim reported",
+        );
+    }
+}

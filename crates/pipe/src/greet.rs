@@ -83,6 +83,22 @@ pub fn parse_names(s: &str) -> Result<Names, String> {
             ));
         }
     }
+    // Two children with one name would send the same greeting ("tom,Tom" too: both say
+    // "hello! Tom"), and the demo could no longer show that each child's message arrived
+    // exactly once. Python would allow it; here it is a usage error.
+    for (i, n) in names.iter().enumerate() {
+        if let Some(j) = names[..i]
+            .iter()
+            .position(|m| m.to_lowercase() == n.to_lowercase())
+        {
+            return Err(format!(
+                "name {} ({n}) repeats name {} ({}): each child's greeting must be told apart",
+                i + 1,
+                j + 1,
+                names[j]
+            ));
+        }
+    }
     Ok(Names(names))
 }
 

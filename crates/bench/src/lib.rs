@@ -165,7 +165,7 @@ fn ours_and_raw(
                 Ok(v) if round > 0 => values.push(v),
                 Ok(_) => {}
                 Err(e) => {
-                    eprintln!("error: {id} ({name}): {e:#}");
+                    eprintln!("bench: {id} ({name}) failed: {e:#}");
                     failed.push(format!("{id} ({name})"));
                     *m = None;
                     values.clear();
@@ -195,7 +195,16 @@ pub fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let runs = cli.runs as usize;
-    let with_python = !cli.quick && !cli.no_python && cli.columns.contains(&Column::Python);
+    let mut failed = Vec::new();
+    let mut with_python = !cli.quick && !cli.no_python && cli.columns.contains(&Column::Python);
+    if with_python {
+        // One check up front rather than the same error once per figure.
+        if let Err(e) = python::check(&cli.python) {
+            eprintln!("bench: the Python column is skipped: {e:#}");
+            failed.push("Python (interpreter)".to_string());
+            with_python = false;
+        }
+    }
     out::say(format!(
         "bench: {} figure(s), median of {runs} run(s) (min-max){}{}",
         figs.len(),
@@ -208,7 +217,6 @@ pub fn run(cli: Cli) -> Result<()> {
         table::header()
     });
 
-    let mut failed = Vec::new();
     let mut python_cache: HashMap<(&str, &str, usize), Option<Sample>> = HashMap::new();
     let mut rows = Vec::new();
     for f in figs {
@@ -223,7 +231,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     match python::run(&cli.python, script, name, f.python_size, runs) {
                         Ok(v) => Sample::of(&v),
                         Err(e) => {
-                            eprintln!("error: {} (Python): {e:#}", f.id);
+                            eprintln!("bench: {} (Python) failed: {e:#}", f.id);
                             failed.push(format!("{} (Python)", f.id));
                             None
                         }

@@ -17,6 +17,25 @@ pub fn script_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
+/// Whether `python` runs and has `multiprocessing` with the fork start method.
+pub fn check(python: &str) -> Result<()> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import multiprocessing; multiprocessing.set_start_method('fork')",
+        ])
+        .output()
+        .with_context(|| format!("running {python}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "{python} cannot fork with multiprocessing: {}",
+            err.lines().last().unwrap_or("(no message)")
+        );
+    }
+    Ok(())
+}
+
 /// Run `figure` of `script` with `size` operations per run, `runs` times (after one warm-up).
 pub fn run(python: &str, script: &str, figure: &str, size: usize, runs: usize) -> Result<Vec<f64>> {
     let path = script_dir().join(script);

@@ -260,25 +260,28 @@ fn shared_mem_cases() -> Vec<Case> {
     ]
 }
 
+/// A random `queue powers` shape with at least `min_count` messages.
+fn powers_args(r: &mut rand::rngs::StdRng, min_count: u64) -> Vec<String> {
+    let count = r.gen_range(min_count..=3000u64);
+    vec![
+        s("powers"),
+        s("--count"),
+        s(count),
+        s("--producers"),
+        s(r.gen_range(1..=4u64.min(count))),
+        s("--consumers"),
+        s(r.gen_range(1..=4)),
+        s("--capacity"),
+        s(r.gen_range(1..=64)),
+    ]
+}
+
 fn queue_cases() -> Vec<Case> {
     vec![
         Case {
             demo: "queue",
             name: "powers",
-            args: |r| {
-                let count = r.gen_range(1..=3000u64);
-                vec![
-                    s("powers"),
-                    s("--count"),
-                    s(count),
-                    s("--producers"),
-                    s(r.gen_range(1..=4u64.min(count))),
-                    s("--consumers"),
-                    s(r.gen_range(1..=4)),
-                    s("--capacity"),
-                    s(r.gen_range(1..=64)),
-                ]
-            },
+            args: |r| powers_args(r, 1),
             check: |v, a| {
                 let n: u64 = arg(a, "--count").unwrap_or(0);
                 expect(get_u64(v, "sent")? == n, "sent")?;
@@ -297,20 +300,10 @@ fn queue_cases() -> Vec<Case> {
             demo: "queue",
             name: "producer-killed-mid-message",
             args: |r| {
-                let count = r.gen_range(2..=2000u64);
-                vec![
-                    s("powers"),
-                    s("--count"),
-                    s(count),
-                    s("--producers"),
-                    s(r.gen_range(1..=4u64.min(count))),
-                    s("--consumers"),
-                    s(r.gen_range(1..=4)),
-                    s("--capacity"),
-                    s(r.gen_range(1..=64)),
-                    s("--kill-producer-mid-message"),
-                    s(r.gen_range(0..count)),
-                ]
+                let mut a = powers_args(r, 2);
+                let count: u64 = arg(&a, "--count").unwrap_or(2);
+                a.extend([s("--kill-producer-mid-message"), s(r.gen_range(0..count))]);
+                a
             },
             check: |v, _| {
                 expect(

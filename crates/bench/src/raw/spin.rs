@@ -22,8 +22,10 @@ use common::SharedBox;
 
 use crate::gate::reap;
 
-/// How long a waiter spins before it sleeps: about the cost of one futex sleep and wakeup across
-/// CPUs here, so spinning at worst doubles what sleeping straight away would cost.
+/// How long a waiter spins before it sleeps: a few times what a futex sleep and wakeup across
+/// CPUs costs here (a pipe round trip between pinned processes is ~10 us), so an answer that
+/// comes soon is caught without a system call, and a waiter that spins in vain wastes a bounded
+/// few tens of microseconds before it sleeps.
 pub const SPIN_FOR: Duration = Duration::from_micros(50);
 
 /// Wait until `word` differs from `old`: spin for at most [`SPIN_FOR`], then futex.

@@ -80,6 +80,7 @@ impl std::fmt::Display for ExitStatus {
 /// (glibc stopped caching it); the lock records its holder's pid on every acquire, and a syscall
 /// there made the locked counter 25 times slower. Only [`spawn`] forks in this workspace, and it
 /// refreshes the cache in the child, so the cached value is always right.
+#[inline]
 pub fn my_pid() -> i32 {
     let p = MY_PID.load(Ordering::Relaxed);
     if p != 0 {

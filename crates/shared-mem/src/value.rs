@@ -89,15 +89,18 @@ const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// The largest number the word can hold (47 bits and a sign), far above any demo's total.
 pub const MAX_MAGNITUDE: i64 = (1 << (63 - TAG_BITS)) - 1;
 
+#[inline]
 fn pack(number: i64, writer: u16) -> u64 {
     ((number as u64) << TAG_BITS) | u64::from(writer)
 }
 
+#[inline]
 fn number_of(word: u64) -> i64 {
     // Arithmetic shift of the signed word: keeps the sign of negative balances.
     (word as i64) >> TAG_BITS
 }
 
+#[inline]
 fn writer_of(word: u64) -> u16 {
     (word & TAG_MASK) as u16
 }
@@ -161,6 +164,7 @@ impl Value {
         Ok(Value { shm })
     }
 
+    #[inline]
     fn word(&self) -> &AtomicU64 {
         &self.shm.0
     }
@@ -182,6 +186,7 @@ impl Value {
     }
 
     /// Add `delta` as process number `me`, the way `mode` says. See the module doc.
+    #[inline]
     pub fn add(&self, mode: Mode, delta: i64, me: u16) -> Write {
         match mode {
             Mode::Unsync => self.add_unsync(delta, me),
@@ -191,6 +196,7 @@ impl Value {
     }
 
     /// The first half of an unsynchronised update: read the number (an atomic load).
+    #[inline]
     pub fn read(&self) -> i64 {
         // Relaxed: the number alone is the whole state; no other memory is published with it.
         number_of(self.word().load(Ordering::Relaxed))
@@ -199,6 +205,7 @@ impl Value {
     /// The second half: write `read + delta`, computed from an earlier [`Value::read`], without
     /// checking that the number is still `read` (an atomic swap). Whatever was written since our
     /// read is replaced.
+    #[inline]
     pub fn write_after_read(&self, read: i64, delta: i64, me: u16) -> Write {
         let new = read + delta;
         let old = self.word().swap(pack(new, me), Ordering::Relaxed);
@@ -212,6 +219,7 @@ impl Value {
 
     /// `money.value += delta` without the lock: read, then write. Two atomic steps; another
     /// process may write in between, and then its update is lost.
+    #[inline]
     pub fn add_unsync(&self, delta: i64, me: u16) -> Write {
         let read = self.read();
         // <- the window: nothing stops another process from writing right here.
@@ -220,6 +228,7 @@ impl Value {
 
     /// One atomic fetch-add: the hardware does the read, the add and the write as one
     /// indivisible step (`lock xadd`), so no update can fall in between.
+    #[inline]
     pub fn add_atomic(&self, delta: i64) -> Write {
         // `delta << 16` adds delta to the number and leaves the writer bits alone (their part of
         // the addend is zero). Relaxed is enough for an exact count: every fetch-add on one
@@ -239,6 +248,7 @@ impl Value {
 
     /// `with money.get_lock(): money.value += delta`: the same read-then-write as unsync, made
     /// indivisible by holding the futex lock around it.
+    #[inline]
     pub fn add_locked(&self, delta: i64, me: u16) -> Write {
         let _guard = self.get_lock().acquire();
         // Relaxed inside the lock: acquire/release of the lock order these with every other

@@ -48,7 +48,14 @@ impl Lock {
     }
 
     /// Block until the lock is ours (Python's `lock.acquire()` / `with lock:`).
+    ///
+    /// `#[inline]` with the slow path kept out of line: an uncontended acquire is then one
+    /// compare-and-swap in the caller's own loop, as fast as a hand-written one.
+    #[inline]
     pub fn acquire(&self) -> LockGuard<'_> {
+        if let Some(g) = self.try_acquire() {
+            return g;
+        }
         match self.acquire_until(None) {
             Some(g) => g,
             None => unreachable!("no deadline, so acquire cannot time out"),
@@ -61,6 +68,7 @@ impl Lock {
     }
 
     /// One attempt, never blocking.
+    #[inline]
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
         self.word
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -68,6 +76,8 @@ impl Lock {
             .map(|_| self.locked())
     }
 
+    #[cold]
+    #[inline(never)]
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<LockGuard<'_>> {
         for _ in 0..SPINS {
             if let Some(g) = self.try_acquire() {
@@ -94,6 +104,7 @@ impl Lock {
         Some(self.locked())
     }
 
+    #[inline]
     fn locked(&self) -> LockGuard<'_> {
         self.holder.store(crate::child::my_pid(), Ordering::Relaxed);
         LockGuard { lock: self }
@@ -108,11 +119,18 @@ impl Lock {
         }
     }
 
+    #[inline]
     fn release(&self) {
         self.holder.store(0, Ordering::Relaxed);
         if self.word.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            futex_wake(&self.word, 1);
+            self.wake_one();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_one(&self) {
+        futex_wake(&self.word, 1);
     }
 }
 
@@ -124,6 +142,7 @@ impl<'a> LockGuard<'a> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.release();
     }

@@ -267,8 +267,15 @@ mod tests {
         assert!(parse_names("").is_err());
         assert!(parse_names("a,,b").is_err());
         assert!(parse_names("a b").is_err());
-        assert!(parse_names(&vec!["x"; 64].join(",")).is_ok());
-        assert!(parse_names(&vec!["x"; 65].join(",")).is_err());
+        let names = |n: usize| {
+            (0..n)
+                .map(|i| format!("x{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert!(parse_names(&names(64)).is_ok());
+        assert!(parse_names(&names(65)).is_err());
+        assert!(parse_names("tom,sam,Tom").is_err(), "a repeated name");
         assert!(parse_names(&"x".repeat(33)).is_err());
     }
 }

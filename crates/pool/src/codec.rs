@@ -40,6 +40,16 @@ pub trait Value: Sized {
         Ok(())
     }
 
+    /// Append the bytes of every value of `items`, one after the other (the parent encoding a
+    /// `map` chunk). Same bytes as calling [`Value::encode`] on each; fixed-width types override
+    /// it to size the buffer once and copy the whole slice in one loop with no per-item
+    /// capacity check, which the compiler turns into wide vector moves.
+    fn encode_all(items: &[Self], out: &mut Vec<u8>) {
+        for x in items {
+            x.encode(out);
+        }
+    }
+
     /// Decode `count` values, appending them to `out` (the parent collecting a chunk).
     fn decode_into(
         input: &mut &[u8],
@@ -107,6 +117,34 @@ macro_rules! fixed_width {
                     a.copy_from_slice(c);
                     f(<$t>::from_le_bytes(a))?;
                 }
+                Ok(())
+            }
+            #[inline]
+            fn encode_all(items: &[Self], out: &mut Vec<u8>) {
+                const N: usize = std::mem::size_of::<$t>();
+                let at = out.len();
+                // One resize (a recycled buffer is already mapped, so this is a short memset),
+                // then a branch-free copy: on a little-endian CPU `to_le_bytes` is the value's
+                // own bytes, so this loop is a memcpy in disguise.
+                out.resize(at + N * items.len(), 0);
+                for (c, x) in out[at..].chunks_exact_mut(N).zip(items) {
+                    c.copy_from_slice(&x.to_le_bytes());
+                }
+            }
+            #[inline]
+            fn decode_into(
+                input: &mut &[u8],
+                count: usize,
+                out: &mut Vec<Self>,
+            ) -> Result<(), DecodeError> {
+                const N: usize = std::mem::size_of::<$t>();
+                let b = take(input, N * count, stringify!($t))?;
+                // An exact-size iterator: `extend` reserves once and writes without checks.
+                out.extend(b.chunks_exact(N).map(|c| {
+                    let mut a = [0u8; N];
+                    a.copy_from_slice(c);
+                    <$t>::from_le_bytes(a)
+                }));
                 Ok(())
             }
         }
@@ -308,6 +346,9 @@ mod tests {
         for x in [3u64, 1, 4, 1, 5] {
             x.encode(&mut b);
         }
+        let mut all = Vec::new();
+        u64::encode_all(&[3, 1, 4, 1, 5], &mut all);
+        assert_eq!(all, b);
         let mut v = Vec::new();
         u64::decode_into(&mut &b[..], 5, &mut v).unwrap();
         assert_eq!(v, vec![3, 1, 4, 1, 5]);
@@ -316,6 +357,9 @@ mod tests {
         for x in ["a", "bc"] {
             String::from(x).encode(&mut s);
         }
+        let mut all = Vec::new();
+        String::encode_all(&["a".into(), "bc".into()], &mut all);
+        assert_eq!(all, s);
         let mut w: Vec<String> = Vec::new();
         String::decode_into(&mut &s[..], 2, &mut w).unwrap();
         assert_eq!(w, vec!["a", "bc"]);

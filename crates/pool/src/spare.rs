@@ -32,7 +32,24 @@ impl Spare {
         Vec::with_capacity(min_cap)
     }
 
-    /// Keep `b` for a later `take` (if it is big and there is room).
+    /// A buffer of exactly `len` bytes whose contents are unspecified (old bytes of a recycled
+    /// buffer, zeros where it never had any): for a reader that overwrites every byte before
+    /// looking at it. `take` + `resize(len, 0)` would zero a recycled megabyte first, a whole
+    /// extra pass over it; here only the part beyond the buffer's old length is written.
+    pub fn take_len(&mut self, len: usize) -> Vec<u8> {
+        if len >= MIN {
+            if let Some(i) = self.bufs.iter().position(|b| b.capacity() >= len) {
+                let mut b = self.bufs.swap_remove(i);
+                self.bytes -= b.capacity();
+                b.truncate(len);
+                b.resize(len, 0);
+                return b;
+            }
+        }
+        vec![0; len]
+    }
+
+    /// Keep `b` (and its bytes, which `take_len` may hand out again) for a later `take` (if it is big and there is room).
     pub fn give(&mut self, b: Vec<u8>) {
         if b.capacity() >= MIN && self.bytes + b.capacity() <= MAX_BYTES {
             self.bytes += b.capacity();
@@ -57,5 +74,14 @@ mod tests {
         assert!(s.take(MIN).capacity() >= MIN); // none left: a new one
         s.give(vec![0; 10]); // small: not kept
         assert_eq!(s.bytes, 0);
+        // take_len: exactly that long, recycling a big buffer without clearing it first.
+        let mut d = vec![9u8; MIN * 2];
+        d.truncate(MIN);
+        let p = d.as_ptr();
+        s.give(d);
+        let e = s.take_len(MIN + 8);
+        assert_eq!((e.as_ptr(), e.len()), (p, MIN + 8));
+        assert_eq!((e[0], e[MIN + 7]), (9, 0)); // old bytes kept, the new tail zeroed
+        assert_eq!(s.take_len(16), vec![0; 16]);
     }
 }

@@ -14,8 +14,9 @@
 //! | [`Json<T>`] | u32 length, then `serde_json` text: any `Serialize` type, at JSON's speed |
 //!
 //! Why not `serde_json` for everything: `map` over a million `u64`s would spend most of its time
-//! printing and parsing decimal digits. A `u64` here is one 8-byte copy, which is what lets the
-//! pool's `map` run at hundreds of millions of items a second.
+//! printing and parsing decimal digits. A `u64` here is one 8-byte copy, and a `map` chunk of
+//! them is one bulk copy ([`Value::encode_all`], [`Value::decode_into`]), so encoding is no longer
+//! what limits `map`: fresh memory is (see `Pool::map_chunked` for what an item costs).
 
 use std::fmt;
 

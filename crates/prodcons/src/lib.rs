@@ -28,9 +28,9 @@
 //! What the OS really does: a blocking `put` on a full queue, or `get` on an empty one, puts the
 //! caller to sleep **in the kernel** (a futex wait) until the other side changes the queue and
 //! wakes it; the sleeper uses no CPU. With threads (`--mode threads`) the queue is ours, a
-//! `Mutex` and two `Condvar`s ([`bounded`]); with processes (`--mode processes`) it is the `queue`
-//! member's cross-process queue, whose lock and conditions live in `MAP_SHARED` memory so that
-//! forked children share them. The roles ([`roles`]) are the same code in both modes.
+//! `Mutex` + `Condvar` pair per end ([`bounded`]); with processes (`--mode processes`) it is the
+//! `queue` member's cross-process queue, whose lock and conditions live in `MAP_SHARED` memory so
+//! that forked children share them. The roles ([`roles`]) are the same code in both modes.
 //!
 //! Instead of a sentinel per consumer, the parent **closes** the queue once the last producer has
 //! finished (or died): consumers drain what is left, then `get` reports `Closed`, whatever the
@@ -50,7 +50,7 @@
 //! | `backpressure` (default, phase 1) | [`roles`], [`bounded`] | a full buffer: `put` sleeps on `not_full` until a `get` frees a slot |
 //! | `starved` (default, phase 2) | [`roles`], [`bounded`] | an empty buffer: `get` sleeps on `not_empty` until a `put` |
 //! | `run` | [`roles`] | any numbers of producers and consumers, any speeds and capacity |
-//! | `--mode threads` | [`threads`], [`bounded`] | roles as threads on a Mutex + two Condvars queue; a panic caught per thread |
+//! | `--mode threads` | [`threads`], [`bounded`] | roles as threads on a two-lock queue (Mutex + Condvar per end); a panic caught per thread |
 //! | `--mode processes` | [`processes`] | roles as forked children on the `queue` member's `MAP_SHARED` ring; panics reported by `common::child` |
 //! | (every run) | [`ledger`] | the self-checks: exactly once, order per producer, max occupancy, blocked time |
 //! | `--timeline`, the bars | [`timeline`] | occupancy over time, with blocked producers and waiting consumers |

@@ -1,6 +1,7 @@
 //! `--mode threads`: producers and consumers are threads of this one process, the buffer is
-//! [`BoundedQueue`] (Mutex + two Condvars), shared by reference: threads share all memory, so
-//! nothing is copied or serialised. This is Python's `threading.Thread` + `queue.Queue(maxsize)`.
+//! [`BoundedQueue`] (two Mutexes, each with its Condvar), shared by reference: threads share all
+//! memory, so nothing is copied or serialised. This is Python's `threading.Thread` +
+//! `queue.Queue(maxsize)`.
 //!
 //! Who ends whom:
 //! - Each thread runs its role inside `catch_unwind`, then sends one message ("I am done", or

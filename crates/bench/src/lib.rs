@@ -67,7 +67,7 @@ use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 use common::out;
 
 use figure::{Figure, Measure, Row};
@@ -118,12 +118,6 @@ pub enum Column {
     Python,
     /// The raw loop.
     Raw,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// The figures `--only` selects (all without it). An `--only` that matches nothing is a usage

@@ -1,7 +1,7 @@
 //! The command line every demo shares, and the `main -> run -> ExitCode` frame.
 //!
 //! Every binary flattens [`CommonArgs`] into its clap parser (the flags are `global`, so they go
-//! before or after a subcommand) and calls [`main`] with its own `run` function:
+//! before or after a subcommand) and calls [`main`] with its parser type and its own `run`:
 //!
 //! ```ignore
 //! fn main() -> ExitCode { common::cli::main::<Cli>(process::run) }
@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser};
+use clap::{Args, FromArgMatches, Parser};
 
 /// Flags common to every demo.
 #[derive(Args, Debug, Clone)]
@@ -29,12 +29,6 @@ pub struct CommonArgs {
     /// Print JSON Lines on stdout instead of prose (diagnostics stay on stderr).
     #[arg(long, global = true)]
     pub json: bool,
-}
-
-/// A demo's parser: gives access to the common flags.
-pub trait Demo: Parser {
-    /// The flattened [`CommonArgs`].
-    fn common(&self) -> &CommonArgs;
 }
 
 /// A usage error found after parsing (a value out of range that depends on another flag, say).
@@ -62,17 +56,19 @@ pub fn usage(
 
 /// Parse the command line (exit 2 on a usage error), set up seed, time scale and output, run the
 /// demo, and map its result to an exit status.
-pub fn main<T: Demo>(run: impl FnOnce(T) -> Result<()>) -> ExitCode {
+pub fn main<T: Parser>(run: impl FnOnce(T) -> Result<()>) -> ExitCode {
     // `--timeout -1` must reach the value parser (and get "must be >= 0") rather than be taken
     // for an unknown flag `-1`: allow negative numbers as values, in every subcommand.
     fn negative_numbers_as_values(cmd: clap::Command) -> clap::Command {
         cmd.allow_negative_numbers(true)
             .mut_subcommands(negative_numbers_as_values)
     }
+    // One parse gives both the demo's own flags and the common ones: the common flags are
+    // `global`, so clap also records them at the top level, wherever they were given.
     let parsed = negative_numbers_as_values(T::command())
         .try_get_matches()
-        .and_then(|m| T::from_arg_matches(&m));
-    let cli = match parsed {
+        .and_then(|m| Ok((T::from_arg_matches(&m)?, CommonArgs::from_arg_matches(&m)?)));
+    let (cli, common) = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -91,7 +87,6 @@ pub fn main<T: Demo>(run: impl FnOnce(T) -> Result<()>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let common = cli.common().clone();
     let seed = common.seed.unwrap_or_else(rand::random);
     crate::rng::set_seed(seed);
     crate::clock::set_time_scale(common.time_scale);

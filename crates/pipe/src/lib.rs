@@ -91,7 +91,7 @@ use std::cell::Cell;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 
 pub use connection::{pipe, ConnError, Connection};
 
@@ -109,12 +109,6 @@ pub struct Cli {
     /// Flags shared by every demo.
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point.

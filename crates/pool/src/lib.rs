@@ -102,7 +102,7 @@ pub use result::{as_completed, AsyncResult, Future};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 use common::{json, out};
 
 /// Most tasks a demo run may submit (`--tasks`).
@@ -126,12 +126,6 @@ pub struct Cli {
     pub timeline: bool,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point of the notes.

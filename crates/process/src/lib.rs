@@ -62,7 +62,7 @@ pub mod zombie;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 
 /// Most children one run may start (`--children`).
 pub const MAX_CHILDREN: u32 = 64;
@@ -76,12 +76,6 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point of the notes.

@@ -87,7 +87,7 @@ pub mod timeline;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 use common::{json, out};
 
 use ledger::{Ledger, Side, Verdict};
@@ -181,12 +181,6 @@ pub enum Cmd {
     /// Any shape: set --producers, --consumers, --items, --capacity, --produce-ms, --consume-ms
     /// (speeds default to 50 ms/item each).
     Run,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// Where the roles run.

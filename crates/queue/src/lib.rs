@@ -79,7 +79,7 @@ pub use ring::{Queue, QueueError};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 
 /// Most messages one `powers` run may send (`--count`).
 pub const MAX_COUNT: u32 = 100_000;
@@ -100,12 +100,6 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point of the notes.

@@ -80,7 +80,7 @@ pub mod value;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 
 pub use value::{Mode, Value, Write};
 
@@ -93,12 +93,6 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point of the notes.

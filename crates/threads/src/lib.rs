@@ -98,7 +98,7 @@ pub mod work;
 
 use anyhow::{anyhow, Result};
 use clap::{Parser, Subcommand};
-use common::cli::{CommonArgs, Demo};
+use common::cli::CommonArgs;
 
 /// Most threads one run may start (`--threads`).
 pub const MAX_THREADS: u32 = 64;
@@ -113,12 +113,6 @@ pub struct Cli {
     pub cmd: Option<Cmd>,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Demo for Cli {
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
 }
 
 /// One subcommand per point of the notes.

@@ -2,84 +2,84 @@
 //! `std::sync::Condvar`, with `close`. Python's `queue.Queue(maxsize=N)` is one lock and the
 //! conditions `not_empty` / `not_full` on it; this is the same monitor split in two, the
 //! **two-lock queue** (Michael & Scott, 1996; Java's `LinkedBlockingQueue` is built this way): one
-//! lock for the consumers' end, one for the producers' end, and an atomic count between them.
+//! lock for the consumers' end, one for the producers' end, and two counters between them.
 //!
 //! ```text
-//!             tail: Mutex + not_full              head: Mutex + not_empty
+//!             tail: Mutex + not_full               head: Mutex + not_empty
 //!  put ---->  [ items put since the last swap ] ~~~> [ items to take, oldest first ]  ----> get
-//!                 (producers only)          swap when       (consumers only)
-//!                                           head is empty
-//!             len: AtomicUsize = items put and not yet taken (never above capacity)
-//!  a putter that finds len == capacity waits on `not_full`  (woken by a get)
-//!  a getter that finds both deques empty waits on `not_empty` (woken by a put)
+//!             pushed (+1 per put)          swap when  popped (+1 per get)
+//!                                          head is empty
+//!  occupancy = pushed - popped, never above capacity
+//!  a putter that finds it full waits on `not_full`  (woken by a get)
+//!  a getter that finds both ends empty waits on `not_empty` (woken by a put)
 //! ```
 //!
 //! How each call works, and why:
 //! - **Producers and consumers never take the same lock per item.** `put` takes the tail lock,
-//!   checks `len` against the capacity, raises `len` and pushes. `get` takes the head lock and
-//!   pops. Only when the head's deque is empty does a getter take the tail lock as well, and then
-//!   it takes *everything* the producers have put so far at once, by swapping the two deques
-//!   (both allocated once with room for `capacity` items, so nothing is ever allocated per item).
-//!   Head-deque items are always older than tail-deque items, so the queue stays FIFO.
+//!   checks there is room, pushes and counts the item in `pushed`. `get` takes the head lock,
+//!   pops and counts it in `popped`. Only when the head's deque is empty does a getter take the
+//!   tail lock as well (always head first, then tail: one order, so no deadlock), and then it
+//!   takes *everything* the producers have put so far, by swapping the two deques (both allocated
+//!   once with room for `capacity` items: nothing is allocated per item). Head items are always
+//!   older than tail items, so the queue stays FIFO.
 //! - **Why split the lock.** With one lock, one producer and one consumer on two CPUs, the lock's
 //!   cache line (and the deque beside it) moves from one CPU to the other on every put and every
-//!   get, and each side often finds the lock held and has to wait for it (`lock_contended`). With
-//!   two locks each side's lock stays in its own CPU's cache; the one line both sides write per
-//!   item is `len`, one atomic add each (`fetch_add` / `fetch_sub`, which also give the exact
-//!   occupancy to return). Across CPUs that gave 1.3-2x the single-lock queue's throughput here.
-//! - **The count is the occupancy.** `len` is raised only under the tail lock, by a put that
-//!   checked it was below the capacity (no other put can raise it meanwhile; gets only lower it),
-//!   and lowered only by a get, right after its pop. So it never exceeds the capacity, and the
-//!   value a put or get returns (what the demo prints and takes `max_occupancy` from) is the
-//!   count that call left, exact. (A put raises it *before* pushing, so a getter may see
-//!   `len > 0` a moment before the item is in the deque: it then takes the tail lock, which the
-//!   putter holds until the push is done, and finds it.)
+//!   get, and each side often finds the lock held and has to wait for it (`lock_contended`). Here
+//!   each side's lock and counter stay in its own CPU's cache; what crosses per item is the item
+//!   itself and one read of `popped` by the put (to check the room), plus the tail lock at each
+//!   swap. Each counter has a single writer (whoever holds its lock), so it is a plain store, not
+//!   an atomic read-modify-write on a line both sides fight over.
+//! - **Occupancy.** `put` checks `pushed - popped < capacity` under the tail lock: no other put
+//!   can raise `pushed` meanwhile and `popped` only grows, so the occupancy never exceeds the
+//!   capacity. The number `put` returns is that difference plus its own item: the occupancy right
+//!   after the put, or one more if a get finished in between, never less and never above the
+//!   capacity (the demo's `max_occupancy` is the largest of these). `get` returns what it can
+//!   count without looking at the producers' side: the items left at the consumers' end, a lower
+//!   bound; [`len`](BoundedQueue::len) reads both counters (the demo prints that after a get).
 //! - **Sleeping without a lost wake-up, across two locks.** A sleeper waits on the condition of
-//!   the lock it holds, so a getter sleeps on the head's `not_empty` and a putter on the tail's
-//!   `not_full`; but the thread that will wake it holds the *other* lock. So a sleeper first
-//!   announces itself in an atomic (`waiting_getters` / `waiting_putters`), then looks at `len`
-//!   once more, then waits; the other side changes `len`, then reads the announcement (all
-//!   `SeqCst`: in that single order at least one of the two sees the other's write). Whoever sees
-//!   the announcement takes the sleeper's lock for a moment and notifies: the sleeper holds that
-//!   lock until `Condvar::wait` has put it to sleep, so the notify cannot arrive too early.
+//!   its own lock (a getter on the head's `not_empty`, a putter on the tail's `not_full`), but
+//!   the one who will wake it holds the *other* lock. So a sleeper announces itself in the state
+//!   of the lock the waker holds when it decides: a getter (holding both locks, having found both
+//!   ends empty) counts itself in the tail's `waiting_getters`, which every put reads; a putter
+//!   takes the head lock, then the tail lock, counts itself in the head's `waiting_putters`,
+//!   which every get reads, and checks the room once more. Then it waits, still holding its own
+//!   lock until `Condvar::wait` has put it to sleep. A waker that sees the count takes the
+//!   sleeper's lock for a moment and notifies: getting that lock means the sleeper is asleep.
 //! - **Wake-ups may be spurious**, and another thread may take the freed slot (the item) first,
 //!   so every wait sits in a loop that looks again.
-//! - **Notify only when someone sleeps, after unlocking.** The announcements are read on every
-//!   call but written only by sleepers, so they stay in both CPUs' caches: when the two sides
-//!   keep pace, a put or a get is one uncontended lock, one atomic add and one unlock, no syscall.
+//! - **Notify only when someone sleeps, after unlocking.** The waiting counts are read on every
+//!   call but written only by sleepers, so when the two sides keep pace a put or a get is one
+//!   uncontended lock and unlock and one plain store, no syscall.
 //! - **Spin a little before sleeping.** A caller that finds the queue full (empty) first watches
-//!   `len` without any lock for a few microseconds at most, since the other side is usually
-//!   about to make room (an item); only then does it sleep on the condvar. A sleep costs the
-//!   sleeper a futex wait *and* the other side a futex wake syscall, several microseconds each.
-//!   A waiter that finds nothing still sleeps in the kernel: the spin is bounded, never a
+//!   the counters without any lock for a few microseconds at most, since the other side is
+//!   usually about to make room (an item); only then does it sleep on the condvar. A sleep costs
+//!   the sleeper a futex wait *and* the other side a futex wake syscall, several microseconds
+//!   each. A waiter that finds nothing still sleeps in the kernel: the spin is bounded, never a
 //!   sleep-and-check loop.
-//! - **`close`** sets a flag (under the tail lock, so no put can slip in after it) and wakes
-//!   every sleeper on both sides. From then on `put` fails (the item is handed back), and `get`
-//!   keeps returning items until both deques are empty, then fails with [`Closed`]. That is how
-//!   consumers learn "no more items, ever" without a sentinel per consumer, and how producers
-//!   blocked on a full queue are released when no consumer is left. (Python's
-//!   `queue.Queue.shutdown()`, new in 3.13, is the same idea.)
+//! - **`close`** sets a flag under the tail lock (so no put can slip in after it) and wakes every
+//!   sleeper on both sides. From then on `put` fails (the item is handed back), and `get` keeps
+//!   returning items until both ends are empty, then fails with [`Closed`]. That is how consumers
+//!   learn "no more items, ever" without a sentinel per consumer, and how producers blocked on a
+//!   full queue are released when no consumer is left. (Python's `queue.Queue.shutdown()`, new
+//!   in 3.13, is the same idea.)
 //! - **A poisoned mutex** (a thread panicked while holding it) is taken over anyway: the state is
 //!   only changed by a push, a pop or a swap, none of which can panic half-way.
 //!
-//! What an item costs, with one producer and one consumer (measured by `cargo run --release -p
-//! bench -- --only prodcons`, 2 shared vCPUs): on one CPU about 20-25 ns (two lock/unlock pairs
-//! and two atomic adds, no cache misses); on two CPUs it is bounded by the cache lines that must
-//! cross between them per item (`len`, the item's own slot, the tail lock at each swap) and by
-//! where the hypervisor happens to place the vCPUs: anywhere from 40 to 200 ns.
+//! What an item costs, one producer and one consumer (`cargo run --release -p bench -- --only
+//! prodcons`, 2 shared vCPUs): on one CPU about 30 ns (two lock/unlock pairs, no cache miss);
+//! on two CPUs it depends on the cache lines that must cross per item and on where the
+//! hypervisor places the vCPUs at that moment: 20-40 ns at best, several times that at worst.
 //!
 //! The alternatives not taken:
-//! - One lock for everything (Python's shape, and this file's first version): simplest, and
-//!   about 20% faster when both threads share one CPU (one atomic add less per call), but
-//!   1.3-2x slower across CPUs, for the reason above.
+//! - One lock for everything (Python's shape, and this file's first version): simplest, as fast
+//!   on one CPU, but 2-4x slower across CPUs, for the reason above.
+//! - One shared atomic count instead of two single-writer counters (this file's second version):
+//!   every put and get then does an atomic add on the same line, which gives an exact occupancy
+//!   for free but makes that line cross between the CPUs twice per item: 1.5-2x slower.
 //! - A lock-free ring (what crossbeam's bounded channel is, and what the `queue` member's
 //!   cross-process queue is): each slot carries its own sequence number, so the two sides hand
-//!   items over slot by slot and share no counter at all. It is faster still across CPUs, but
-//!   there is no lock and no condition left to learn from, and this module is the classic
-//!   monitor, as in Python.
-//! - Returning no occupancy from `put`/`get`: the shared `len` line could then be replaced by a
-//!   counter per side that the other side reads only when it must (the ring's trick), but the
-//!   demo's bars and its `max_occupancy` check need the exact count of each call.
+//!   items over slot by slot with no lock at all. Faster still in its best case, but there is no
+//!   lock and no condition left to learn from, and this module is the classic monitor.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -120,9 +120,8 @@ pub enum TryGetError {
 }
 
 /// Keeps what it holds on cache lines of its own (128 bytes: two 64-byte lines, since x86 CPUs
-/// fetch lines in adjacent pairs). Without it the head lock, the tail lock and the count could
+/// fetch lines in adjacent pairs). Without it the head lock, the tail lock and the counters could
 /// share a line, and the two sides would fight over it even when they touch different fields.
-#[derive(Default)]
 #[repr(align(128))]
 struct Padded<T>(T);
 
@@ -133,18 +132,24 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// The consumers' end: the items that leave next, in order.
+/// The consumers' end, under the head lock.
 struct Head<T> {
+    /// The items that leave next, oldest first.
     items: VecDeque<T>,
+    /// Putters asleep on the tail's `not_full`; read by every get (which holds this lock).
+    waiting_putters: usize,
 }
 
-/// The producers' end: the items that arrived since the consumers last took the lot.
+/// The producers' end, under the tail lock.
 struct Tail<T> {
+    /// The items put since the consumers last took the lot.
     items: VecDeque<T>,
     closed: bool,
+    /// Getters asleep on the head's `not_empty`; read by every put (which holds this lock).
+    waiting_getters: usize,
 }
 
-/// One lock with the condition that sleeps on it, side by side on their own cache lines.
+/// One lock with the condition that sleeps on it.
 struct End<S> {
     lock: Mutex<S>,
     cond: Condvar,
@@ -168,8 +173,8 @@ impl<S> End<S> {
 
     /// Wake one sleeper (`all`: every sleeper) on this end's condition. Taking and dropping the
     /// lock first is what makes it safe: a sleeper holds this lock from the moment it announced
-    /// itself until `Condvar::wait` has put it to sleep, so once we get the lock it is asleep
-    /// (and the notify reaches it) or it has not yet looked (and will see our change).
+    /// itself until `Condvar::wait` has put it to sleep, so once we get the lock it is asleep and
+    /// the notify reaches it.
     fn wake(&self, all: bool) {
         drop(self.lock());
         if all {
@@ -180,27 +185,18 @@ impl<S> End<S> {
     }
 }
 
-/// Rarely written, read by everyone: who sleeps, and whether the queue is closed.
-#[derive(Default)]
-struct Flags {
-    /// Threads announced as (about to be) sleeping in `get`, on the head's `not_empty`.
-    waiting_getters: AtomicUsize,
-    /// Threads announced as (about to be) sleeping in `put`, on the tail's `not_full`.
-    waiting_putters: AtomicUsize,
-    /// A copy of `Tail::closed` (set under the tail lock) for readers that do not hold it.
-    closed: AtomicBool,
-}
-
 /// A bounded blocking FIFO queue for threads. See the module doc.
 pub struct BoundedQueue<T> {
     /// The consumers' lock and their condition `not_empty`.
     head: Padded<End<Head<T>>>,
     /// The producers' lock and their condition `not_full`.
     tail: Padded<End<Tail<T>>>,
-    /// Items put and not yet taken (the occupancy). Raised only under the tail lock after a put
-    /// checked it against `capacity`, lowered only under the head lock: never above `capacity`.
-    len: Padded<AtomicUsize>,
-    flags: Padded<Flags>,
+    /// Items ever put: written only under the tail lock, read by anyone.
+    pushed: Padded<AtomicUsize>,
+    /// Items ever taken: written only under the head lock, read by anyone.
+    popped: Padded<AtomicUsize>,
+    /// A copy of `Tail::closed` for the spinners, who hold no lock.
+    closed: AtomicBool,
     capacity: usize,
 }
 
@@ -227,20 +223,24 @@ impl<T> BoundedQueue<T> {
         BoundedQueue {
             head: Padded(End::new(Head {
                 items: VecDeque::with_capacity(capacity),
+                waiting_putters: 0,
             })),
             tail: Padded(End::new(Tail {
                 items: VecDeque::with_capacity(capacity),
                 closed: false,
+                waiting_getters: 0,
             })),
-            len: Padded(AtomicUsize::new(0)),
-            flags: Padded(Flags::default()),
+            pushed: Padded(AtomicUsize::new(0)),
+            popped: Padded(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
             capacity,
         }
     }
 
-    /// Put `item` at the back, sleeping while the queue is full (backpressure). Returns how many
-    /// items the queue holds right after this put (the count this put raised, so never above
-    /// the capacity). After [`close`](Self::close) it fails and hands the item back.
+    /// Put `item` at the back, sleeping while the queue is full (backpressure). Returns the
+    /// occupancy right after this put, counted against the gets finished when it looked (a get
+    /// finishing in between makes it one too high, never too low), so never above the capacity.
+    /// After [`close`](Self::close) it fails and hands the item back.
     pub fn put(&self, item: T) -> Result<usize, (Closed, T)> {
         let mut tail = self.tail.lock();
         let mut spun = false;
@@ -248,9 +248,10 @@ impl<T> BoundedQueue<T> {
             if tail.closed {
                 return Err((Closed, item));
             }
-            // Under the tail lock no other put can raise `len`; a get may only lower it.
-            if self.len.load(Ordering::SeqCst) < self.capacity {
-                break;
+            // Under the tail lock nobody else raises `pushed`; `popped` only grows meanwhile.
+            let popped = self.popped.load(Ordering::Acquire);
+            if self.pushed.load(Ordering::Relaxed) - popped < self.capacity {
+                return Ok(self.push_locked(tail, item, popped));
             }
             if !spun {
                 spun = true;
@@ -259,17 +260,24 @@ impl<T> BoundedQueue<T> {
                 tail = self.tail.lock();
                 continue;
             }
-            // Announce, look once more, sleep. A get lowers `len` and then reads
-            // `waiting_putters`; we raise `waiting_putters` and then read `len` (both SeqCst), so
-            // at least one of us sees the other: either we find room, or it wakes us.
-            let flags = &self.flags;
-            flags.waiting_putters.fetch_add(1, Ordering::SeqCst);
-            if self.len.load(Ordering::SeqCst) >= self.capacity {
+            // Announce ourselves where every get looks (the head's state), then look once more
+            // and sleep. Head first, then tail: the one order in which both locks are ever held.
+            drop(tail);
+            let mut head = self.head.lock();
+            tail = self.tail.lock();
+            head.waiting_putters += 1;
+            // Exact: with both locks held nobody can put or take.
+            let full = self.len() >= self.capacity;
+            drop(head);
+            if full && !tail.closed {
+                // A get that frees a slot now sees us and must take the tail lock to wake us,
+                // which we hold until `wait` has put us to sleep.
                 tail = self.tail.wait(tail);
             }
-            flags.waiting_putters.fetch_sub(1, Ordering::SeqCst);
+            drop(tail);
+            self.head.lock().waiting_putters -= 1;
+            tail = self.tail.lock();
         }
-        Ok(self.push_locked(tail, item))
     }
 
     /// Put without ever sleeping: `Full` if there is no room now.
@@ -278,105 +286,101 @@ impl<T> BoundedQueue<T> {
         if tail.closed {
             return Err(TryPutError::Closed(item));
         }
-        if self.len.load(Ordering::SeqCst) >= self.capacity {
+        let popped = self.popped.load(Ordering::Acquire);
+        if self.pushed.load(Ordering::Relaxed) - popped >= self.capacity {
             return Err(TryPutError::Full(item));
         }
-        Ok(self.push_locked(tail, item))
+        Ok(self.push_locked(tail, item, popped))
     }
 
-    /// Count the item in, then push it (both under the tail lock, which a getter must take to
-    /// see the item): the count is never below what the two deques hold.
-    fn push_locked(&self, mut tail: MutexGuard<'_, Tail<T>>, item: T) -> usize {
-        let len = self.len.fetch_add(1, Ordering::SeqCst) + 1;
+    fn push_locked(&self, mut tail: MutexGuard<'_, Tail<T>>, item: T, popped: usize) -> usize {
         tail.items.push_back(item);
+        let pushed = self.pushed.load(Ordering::Relaxed) + 1;
+        self.pushed.store(pushed, Ordering::Release);
+        let wake = tail.waiting_getters > 0;
         drop(tail);
-        if self.flags.waiting_getters.load(Ordering::SeqCst) > 0 {
+        if wake {
             self.head.wake(false);
         }
-        len
+        pushed - popped
     }
 
     /// Take the item at the front, sleeping while the queue is empty. Returns it with the number
-    /// of items left right after. Once the queue is closed *and* empty: `Err(Closed)`.
+    /// of items left *at the consumers' end* (taken from the producers by the last swap): a
+    /// lower bound of [`len`](Self::len), known without looking at the producers' side. Once the
+    /// queue is closed *and* empty: `Err(Closed)`.
     pub fn get(&self) -> Result<(T, usize), Closed> {
         let mut head = self.head.lock();
         let mut spun = false;
         loop {
-            match self.pop_locked(&mut head) {
-                Ok(item) => return Ok((item, self.after_pop(head))),
-                Err(TryGetError::Closed) => return Err(Closed),
-                Err(TryGetError::Empty) => {}
+            if let Some(item) = head.items.pop_front() {
+                return Ok((item, self.after_pop(head)));
+            }
+            let mut tail = self.tail.lock();
+            if !tail.items.is_empty() {
+                swap(&mut head, &mut tail);
+                continue;
+            }
+            // Both ends empty, and no put can happen while we hold the tail lock.
+            if tail.closed {
+                return Err(Closed);
             }
             if !spun {
                 spun = true;
+                drop(tail);
                 drop(head);
                 self.spin_until(|len| len > 0);
                 head = self.head.lock();
                 continue;
             }
-            // The mirror of `put`'s sleep; `close` sets the flag and then takes the head lock,
-            // so a close after our look wakes us too.
-            let flags = &self.flags;
-            flags.waiting_getters.fetch_add(1, Ordering::SeqCst);
-            if self.len.load(Ordering::SeqCst) == 0 && !flags.closed.load(Ordering::SeqCst) {
-                head = self.head.wait(head);
-            }
-            flags.waiting_getters.fetch_sub(1, Ordering::SeqCst);
+            // Announce ourselves where every put looks (the tail's state) and sleep. A put after
+            // this sees us and must take the head lock to wake us, which we hold until `wait`
+            // has put us to sleep; `close` takes the head lock after setting `closed`, too.
+            tail.waiting_getters += 1;
+            drop(tail);
+            head = self.head.wait(head);
+            self.tail.lock().waiting_getters -= 1;
         }
     }
 
     /// Take without ever sleeping: `Empty` if there is nothing now.
     pub fn try_get(&self) -> Result<(T, usize), TryGetError> {
         let mut head = self.head.lock();
-        let item = self.pop_locked(&mut head)?;
+        if head.items.is_empty() {
+            let mut tail = self.tail.lock();
+            if tail.items.is_empty() {
+                return Err(if tail.closed {
+                    TryGetError::Closed
+                } else {
+                    TryGetError::Empty
+                });
+            }
+            swap(&mut head, &mut tail);
+        }
+        let item = head.items.pop_front().expect("a non-empty deque");
         Ok((item, self.after_pop(head)))
     }
 
-    /// The front item, under the head lock. Only when the head's deque is empty does a getter
-    /// take the tail lock too (always head first, then tail: one order, so no deadlock), and
-    /// then it takes *everything* the producers have put so far, by swapping the two deques:
-    /// the producers get an empty deque (already allocated), the consumers the full one. Items
-    /// in the head deque are always older than those in the tail deque, so the order is FIFO.
-    fn pop_locked(&self, head: &mut MutexGuard<'_, Head<T>>) -> Result<T, TryGetError> {
-        if let Some(item) = head.items.pop_front() {
-            return Ok(item);
-        }
-        let mut tail = self.tail.lock();
-        if tail.items.is_empty() {
-            // Closed is final only if nothing is left, and nothing can come: read under the
-            // tail lock, after a put would have pushed.
-            return Err(if tail.closed {
-                TryGetError::Closed
-            } else {
-                TryGetError::Empty
-            });
-        }
-        std::mem::swap(&mut head.items, &mut tail.items);
-        drop(tail);
-        Ok(head
-            .items
-            .pop_front()
-            .expect("swapped in a non-empty deque"))
-    }
-
     fn after_pop(&self, head: MutexGuard<'_, Head<T>>) -> usize {
-        let len = self.len.fetch_sub(1, Ordering::SeqCst) - 1;
+        let popped = self.popped.load(Ordering::Relaxed) + 1;
+        self.popped.store(popped, Ordering::Release);
+        let left = head.items.len();
+        let wake = head.waiting_putters > 0;
         drop(head);
-        if self.flags.waiting_putters.load(Ordering::SeqCst) > 0 {
+        if wake {
             self.tail.wake(false);
         }
-        len
+        left
     }
 
-    /// Before sleeping, watch the count for a short while *without* any lock: the other side
+    /// Before sleeping, watch the counters for a short while *without* any lock: the other side
     /// is often a few hundred nanoseconds from making the change we wait for, and a futex sleep
     /// plus the wake-up syscall it forces on the other side costs several microseconds. Bounded:
     /// a few doublings of `spin_loop` (the CPU's pause instruction), then a few `yield_now` (let
     /// the other thread run if it shares our CPU), then give up and sleep.
     fn spin_until(&self, ready: impl Fn(usize) -> bool) {
         for step in 0..SPIN_STEPS {
-            if ready(self.len.load(Ordering::Relaxed)) || self.flags.closed.load(Ordering::Relaxed)
-            {
+            if ready(self.len()) || self.closed.load(Ordering::Relaxed) {
                 return;
             }
             if step < SPIN_DOUBLINGS {
@@ -394,15 +398,19 @@ impl<T> BoundedQueue<T> {
     pub fn close(&self) {
         let mut tail = self.tail.lock();
         tail.closed = true;
-        self.flags.closed.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::Relaxed);
         drop(tail);
+        // A putter checks `closed` under the tail lock and sleeps without letting go of it, so
+        // it is asleep already (and this reaches it) or will see the flag.
         self.tail.cond.notify_all();
         self.head.wake(true);
     }
 
-    /// Items in the queue now (Python's `qsize()`: already stale when you read it).
+    /// Items in the queue now (Python's `qsize()`: already stale when you read it). Reads both
+    /// counters (the consumers' first, so the difference cannot go below zero).
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::SeqCst)
+        let popped = self.popped.load(Ordering::Acquire);
+        self.pushed.load(Ordering::Acquire) - popped
     }
 
     /// Whether the queue is empty now.
@@ -417,8 +425,15 @@ impl<T> BoundedQueue<T> {
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.flags.closed.load(Ordering::SeqCst)
+        self.closed.load(Ordering::Relaxed)
     }
+}
+
+/// The consumers take everything the producers have put so far by swapping the two deques: the
+/// producers get the empty one (already allocated), the consumers the full one. Head items are
+/// always older than tail items (a swap happens only when the head is empty), so FIFO holds.
+fn swap<T>(head: &mut Head<T>, tail: &mut Tail<T>) {
+    std::mem::swap(&mut head.items, &mut tail.items);
 }
 
 #[cfg(test)]
@@ -447,14 +462,15 @@ mod tests {
         let q = BoundedQueue::new(4);
         q.put(1).unwrap();
         q.put(2).unwrap();
-        assert_eq!(q.get(), Ok((1, 1))); // swap: the consumers now hold [2]
+        assert_eq!(q.get(), Ok((1, 1))); // a swap: the consumers' end now holds [2]
         assert_eq!(q.put(3), Ok(2));
         assert_eq!(q.put(4), Ok(3));
         assert_eq!(q.put(5), Ok(4));
         assert_eq!(q.try_put(6), Err(TryPutError::Full(6)));
         assert_eq!(q.len(), 4);
-        assert_eq!(q.get(), Ok((2, 3)));
-        assert_eq!(q.get(), Ok((3, 2))); // swap again
+        assert_eq!(q.get(), Ok((2, 0))); // 0 left at the consumers' end; 3 at the producers'
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.get(), Ok((3, 2))); // a swap again
         assert_eq!(q.put(6), Ok(3));
         let rest: Vec<_> = std::iter::from_fn(|| q.try_get().ok().map(|(v, _)| v)).collect();
         assert_eq!(rest, [4, 5, 6]);
@@ -490,6 +506,39 @@ mod tests {
             ping.close();
             pong.close();
             assert_eq!(last, Ok(ROUNDS), "the ping-pong stalled or lost a token");
+        });
+    }
+
+    /// One fast producer, one consumer, a queue of 1: nearly every put finds the queue full and
+    /// waits (spins, often sleeps) for a get on the other lock to wake it. A lost wake-up of a
+    /// putter would stall the stream; the deadline turns that into a failure, not a hang.
+    #[test]
+    fn no_lost_wakeups_for_putters() {
+        const N: u64 = 20_000;
+        let q = BoundedQueue::new(1);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            let q = &q;
+            s.spawn(move || {
+                for i in 0..N {
+                    if q.put(i).is_err() {
+                        break;
+                    }
+                }
+            });
+            s.spawn(move || {
+                let mut sum = 0;
+                for _ in 0..N {
+                    match q.get() {
+                        Ok((v, _)) => sum += v,
+                        Err(Closed) => break,
+                    }
+                }
+                tx.send(sum).unwrap();
+            });
+            let sum = rx.recv_timeout(Duration::from_secs(60));
+            q.close();
+            assert_eq!(sum, Ok(N * (N - 1) / 2), "the stream stalled");
         });
     }
 

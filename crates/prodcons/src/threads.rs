@@ -42,16 +42,18 @@ impl Buffer for BoundedQueue<Item> {
             Err(_) => Put::Closed,
         })
     }
+    // The bars want the whole occupancy after a get; `BoundedQueue::get` only knows its own end
+    // (see `bounded`), so read both counters: the true occupancy a moment after the get.
     fn try_get(&self) -> Result<Get> {
         Ok(match BoundedQueue::try_get(self) {
-            Ok((item, len)) => Get::Item(item, len),
+            Ok((item, _)) => Get::Item(item, self.len()),
             Err(TryGetError::Empty) => Get::Empty,
             Err(TryGetError::Closed) => Get::Closed,
         })
     }
     fn get(&self) -> Result<Get> {
         Ok(match BoundedQueue::get(self) {
-            Ok((item, len)) => Get::Item(item, len),
+            Ok((item, _)) => Get::Item(item, self.len()),
             Err(_) => Get::Closed,
         })
     }

@@ -13,7 +13,7 @@ pub const CAPACITY: usize = 1_000;
 
 /// What the column runs.
 pub const WHAT: &str =
-    "prodcons::bounded::BoundedQueue(1000) (Mutex + 2 Condvars), 1 producer, 1 consumer thread";
+    "prodcons::bounded::BoundedQueue(1000) (two-lock queue: a Mutex + Condvar at each end), 1 producer, 1 consumer thread";
 /// Threads mode.
 pub const THREADS: Option<Measure> = Some(threads);
 

@@ -550,6 +550,17 @@ impl Run {
         self.summary()
     }
 
+    /// Exactly one line on stderr, starting `error:` (an interrupted or failed demo speaks once,
+    /// not once per process).
+    #[track_caller]
+    pub fn expect_one_error_line(&self) -> &Self {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        self.check(
+            lines.len() == 1 && lines[0].starts_with("error:"),
+            "stderr should be exactly one `error:` line",
+        )
+    }
+
     /// A usage error: exit 2, nothing on stdout, exactly one stderr line, starting `error:` and
     /// containing every one of `mentions` (the flag, the value).
     #[track_caller]

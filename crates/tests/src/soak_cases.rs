@@ -31,6 +31,36 @@ fn u64s(v: &serde_json::Value, k: &str) -> Result<Vec<u64>, String> {
         .collect()
 }
 
+/// The promise of both counter races (`shared-mem race`, `threads race`): `workers` each add 1
+/// `rounds` times; the total never gains; a lock or an atomic loses nothing; the forced schedule
+/// loses exactly `(N-1) x rounds`; any other unsync run loses whatever it loses.
+fn race_invariant(v: &serde_json::Value, a: &[String], workers: &str) -> Result<(), String> {
+    let n: u64 = arg(a, workers).unwrap_or(0);
+    let rounds: u64 = arg(a, "--rounds").unwrap_or(0);
+    let mode: String = arg(a, "--mode").unwrap_or_default();
+    let forced = arg::<String>(a, "--schedule").as_deref() == Some("forced");
+    let (exp, fin, lost) = (
+        get_u64(v, "expected")?,
+        get_u64(v, "final")?,
+        get_u64(v, "lost")?,
+    );
+    expect(exp == n * rounds, "expected = workers x rounds")?;
+    expect(
+        fin <= exp && lost == exp - fin,
+        "never gains; lost = expected - final",
+    )?;
+    if mode != "unsync" {
+        expect(lost == 0, "exact with a lock, a mutex or an atomic")
+    } else if forced {
+        expect(
+            lost == (n - 1) * rounds,
+            "forced: exactly (N-1) x rounds lost",
+        )
+    } else {
+        Ok(())
+    }
+}
+
 /// `xs` is a permutation of `0..n`.
 fn is_permutation(mut xs: Vec<u64>, n: u64) -> bool {
     xs.sort_unstable();
@@ -210,31 +240,7 @@ fn shared_mem_cases() -> Vec<Case> {
                     s(rounds),
                 ]
             },
-            check: |v, a| {
-                let n: u64 = arg(a, "--processes").unwrap_or(0);
-                let rounds: u64 = arg(a, "--rounds").unwrap_or(0);
-                let mode: String = arg(a, "--mode").unwrap_or_default();
-                let forced = arg::<String>(a, "--schedule").as_deref() == Some("forced");
-                let (exp, fin, lost) = (
-                    get_u64(v, "expected")?,
-                    get_u64(v, "final")?,
-                    get_u64(v, "lost")?,
-                );
-                expect(exp == n * rounds, "expected = processes x rounds")?;
-                expect(
-                    fin <= exp && lost == exp - fin,
-                    "never gains; lost = expected - final",
-                )?;
-                if mode != "unsync" {
-                    expect(lost == 0, "exact with a lock or an atomic")?;
-                } else if forced {
-                    expect(
-                        lost == (n - 1) * rounds,
-                        "forced: exactly (N-1) x rounds lost",
-                    )?;
-                }
-                Ok(())
-            },
+            check: |v, a| race_invariant(v, a, "--processes"),
             code: 0,
             fault: false,
         },
@@ -431,30 +437,7 @@ fn threads_cases() -> Vec<Case> {
                     }),
                 ]
             },
-            check: |v, a| {
-                let n: u64 = arg(a, "--threads").unwrap_or(0);
-                let rounds: u64 = arg(a, "--rounds").unwrap_or(0);
-                let mode: String = arg(a, "--mode").unwrap_or_default();
-                let forced = arg::<String>(a, "--schedule").as_deref() == Some("forced");
-                let (exp, fin, lost) = (
-                    get_u64(v, "expected")?,
-                    get_u64(v, "final")?,
-                    get_u64(v, "lost")?,
-                );
-                expect(
-                    exp == n * rounds && fin <= exp && lost == exp - fin,
-                    "accounting",
-                )?;
-                if mode != "unsync" {
-                    expect(lost == 0, "exact with a mutex or an atomic")?;
-                } else if forced {
-                    expect(
-                        lost == (n - 1) * rounds,
-                        "forced: exactly (N-1) x rounds lost",
-                    )?;
-                }
-                Ok(())
-            },
+            check: |v, a| race_invariant(v, a, "--threads"),
             code: 0,
             fault: false,
         },

@@ -133,11 +133,7 @@ fn interruptions_at_random_moments_leave_nothing_behind() {
                         &format!("{demo} after {how} {sig}: exit {expected}"),
                     );
                     if run.code() == Some(expected) {
-                        let errs: Vec<&str> = run.stderr.lines().collect();
-                        run.check(
-                            errs.len() == 1 && errs[0].starts_with("error:"),
-                            "one short message, not one per process",
-                        );
+                        run.expect_one_error_line();
                     }
                 }
             }

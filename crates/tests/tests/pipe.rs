@@ -371,11 +371,7 @@ fn ctrl_c_during_greet_stops_everything_with_one_message() {
     // finish() fails if any process of the run is left, alive or zombie.
     let run = r.finish();
     run.expect_code(130);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    run.check(
-        lines.len() == 1 && lines[0].starts_with("error:"),
-        "exactly one `error:` line",
-    );
+    run.expect_one_error_line();
     run.check(
         run.events_named("received").is_empty(),
         "stopped before any greeting (the children were asleep)",
@@ -388,7 +384,7 @@ fn sigterm_and_sigkill_to_the_parent_leave_nothing() {
     r.signal(Signal::SIGTERM);
     let run = r.finish();
     run.expect_code(143);
-    run.check(run.stderr.lines().count() == 1, "one error line");
+    run.expect_one_error_line();
 
     let r = greet_mid_run();
     r.signal(Signal::SIGKILL);

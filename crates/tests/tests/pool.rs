@@ -521,11 +521,7 @@ fn ctrl_c_to_the_group_stops_the_pool_with_one_message() {
     r.signal_group(Signal::SIGINT);
     let run = r.finish();
     run.expect_code(130);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    run.check(
-        lines.len() == 1 && lines[0].starts_with("error:"),
-        "one error line",
-    );
+    run.expect_one_error_line();
 }
 
 #[test]

@@ -222,11 +222,7 @@ fn ctrl_c_to_the_group_stops_everything_with_one_message() {
     r.signal_group(Signal::SIGINT);
     let run = r.finish();
     run.expect_code(130);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    run.check(
-        lines.len() == 1 && lines[0].starts_with("error:"),
-        "one error line",
-    );
+    run.expect_one_error_line();
 }
 
 #[test]
@@ -236,7 +232,7 @@ fn sigint_and_sigterm_to_the_parent_stop_every_child() {
         r.signal(sig);
         let run = r.finish();
         run.expect_code(code);
-        run.check(run.stderr.lines().count() == 1, "one error line");
+        run.expect_one_error_line();
     }
 }
 

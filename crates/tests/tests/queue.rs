@@ -417,11 +417,7 @@ fn ctrl_c_mid_run_stops_every_process_with_one_message() {
     // finish() fails if any process of the run is left, alive or zombie.
     let run = r.finish();
     run.expect_code(130);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    run.check(
-        lines.len() == 1 && lines[0].starts_with("error:"),
-        "exactly one `error:` line",
-    );
+    run.expect_one_error_line();
     run.check(
         !run.stdout.contains("\"summary\""),
         "interrupted: no summary",

@@ -500,11 +500,7 @@ fn ctrl_c_mid_balance_stops_everyone_with_130() {
     r.signal_group(Signal::SIGINT);
     let run = r.finish(); // panics if any process of the run is left
     run.expect_code(130);
-    let errs: Vec<&str> = run.stderr.lines().collect();
-    run.check(
-        errs.len() == 1 && errs[0].starts_with("error:"),
-        "one line, the parent's",
-    );
+    run.expect_one_error_line();
     run.check(
         tests::named_objects_of(run.pid).is_empty(),
         "no named object left",

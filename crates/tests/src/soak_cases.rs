@@ -16,7 +16,100 @@ pub fn member_cases() -> Vec<Case> {
     v.extend(threads_cases());
     v.extend(pool_cases());
     v.extend(prodcons_cases());
+    v.extend(timing_cases());
     v
+}
+
+/// A positive finite number field.
+fn positive(v: &serde_json::Value, k: &str) -> Result<f64, String> {
+    v[k].as_f64()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| format!("{k:?} is not a positive number"))
+}
+
+/// The demos that measure time. Their figures are not checked (tests assert no time), only what
+/// holds whatever the machine does: every field there and sane, the emulated GIL never letting
+/// two threads compute at once, each IO wait a voluntary switch.
+fn timing_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "process",
+            name: "parallel",
+            args: |r| vec![s("parallel"), s("--work-ms"), s(r.gen_range(1..=5))],
+            check: |v, _| {
+                positive(v, "one_cpu_ms")?;
+                positive(v, "all_cpus_ms")?;
+                positive(v, "speedup")?;
+                expect(get_u64(v, "cpus")? >= 1, "cpus")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "process",
+            name: "multiprogramming",
+            args: |_| vec![s("multiprogramming"), s("--seconds"), s("0.05")],
+            check: |v, _| {
+                let io = &v["io_bound"];
+                expect(
+                    get_u64(io, "voluntary")? >= get_u64(io, "ios")?,
+                    "a voluntary switch per IO",
+                )?;
+                get_u64(&v["cpu_bound"], "involuntary").map(|_| ())
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "gil",
+            args: |r| {
+                vec![
+                    s("gil"),
+                    s("--threads"),
+                    s(r.gen_range(1..=4)),
+                    s("--work"),
+                    s(r.gen_range(1..=3)),
+                    s("--io-ops"),
+                    s(r.gen_range(1..=3)),
+                ]
+            },
+            check: |v, _| {
+                let cpu = &v["cpu"];
+                for k in ["serial_ms", "threads_ms", "gil_threads_ms", "processes_ms"] {
+                    positive(cpu, k)?;
+                }
+                expect(
+                    cpu["gil_max_concurrent"] == 1,
+                    "one thread at a time under the GIL",
+                )?;
+                for k in ["serial_ms", "gil_threads_ms"] {
+                    v["io"][k].as_f64().ok_or(format!("io.{k}"))?;
+                }
+                expect(get_u64(v, "cpus")? >= 1, "cpus")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "threads",
+            name: "spawn-cost",
+            args: |r| vec![s("spawn-cost"), s("--count"), s(r.gen_range(1..=20))],
+            check: |v, _| {
+                let (p, t, ratio) = (
+                    positive(v, "process_us")?,
+                    positive(v, "thread_us")?,
+                    positive(v, "ratio")?,
+                );
+                expect(
+                    (ratio - p / t).abs() <= 1e-6 * ratio.max(1.0),
+                    "ratio = process / thread",
+                )
+            },
+            code: 0,
+            fault: false,
+        },
+    ]
 }
 
 /// The JSON array under `k` as u64s (missing or non-numeric entries are an error).

@@ -787,8 +787,55 @@ fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
     ]
 }
 
+/// The promise of every complete prodcons run, read from its own summary.
+fn prodcons_exact(v: &serde_json::Value) -> Result<(), String> {
+    expect(
+        get_u64(v, "consumed")? == get_u64(v, "produced")?,
+        "every item consumed",
+    )?;
+    expect(
+        get_u64(v, "lost")? == 0 && get_u64(v, "duplicated")? == 0,
+        "exactly once",
+    )?;
+    expect(v["per_producer_fifo"] == true, "FIFO per producer")?;
+    expect(
+        get_u64(v, "max_occupancy")? <= get_u64(v, "capacity")?,
+        "occupancy within capacity",
+    )
+}
+
 fn prodcons_cases() -> Vec<Case> {
     vec![
+        Case {
+            demo: "prodcons",
+            name: "backpressure",
+            args: |r| {
+                vec![
+                    s("backpressure"),
+                    s("--quiet"),
+                    s("--mode"),
+                    s(["threads", "processes"][r.gen_range(0..2)]),
+                ]
+            },
+            check: |v, _| prodcons_exact(v),
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "prodcons",
+            name: "starved",
+            args: |r| {
+                vec![
+                    s("starved"),
+                    s("--quiet"),
+                    s("--mode"),
+                    s(["threads", "processes"][r.gen_range(0..2)]),
+                ]
+            },
+            check: |v, _| prodcons_exact(v),
+            code: 0,
+            fault: false,
+        },
         Case {
             demo: "prodcons",
             name: "run",

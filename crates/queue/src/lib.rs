@@ -93,7 +93,7 @@ pub const MAX_TIMEOUT_S: f64 = 60.0;
 /// A cross-process FIFO queue (note 000 (2), note 004): put, get, timeouts, close, the OS's own
 /// message queue, polling vs blocking.
 #[derive(Parser, Debug)]
-#[command(name = "queue", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "queue", version, about, long_about = None,
           after_help = "Without a subcommand: powers (the notes' example).")]
 pub struct Cli {
     #[command(subcommand)]

@@ -16,7 +16,10 @@
 //! With `--producers P`, producer `k` puts the `i` with `i % P == k`, so every number 2**i is
 //! sent exactly once whatever P is. Consumers do not know how many messages will come: they
 //! `get` until the queue is closed and drained. The parent closes it once every producer has
-//! exited (Python would put one `None` sentinel per consumer instead).
+//! exited (Python would put one `None` sentinel per consumer instead). A producer that dies in
+//! the middle of a `put` leaves a claimed, unpublished slot; the parent repairs exactly that slot
+//! as soon as it reaps the producer (`Queue::recover_dead_producer`), or the consumers, and the
+//! other producers behind them, would wait at it forever.
 //!
 //! The demo checks itself, in shared memory that the consumers fill in:
 //! - `seen[i]`: how many times 2**i was received. 0 = lost, more than 1 = duplicated.

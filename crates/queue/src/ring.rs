@@ -40,8 +40,10 @@
 //!
 //! ## What it costs
 //!
-//! A put or get that finds its slot ready: one compare-and-swap on `head`/`tail`, the copy, one
-//! Release store, one fence, one load of the sleepers flag. **No syscall, no allocation** (with
+//! A get that finds its slot ready: one compare-and-swap on `head`, the copy, one Release store,
+//! one fence, one load of the sleepers flag. A put: the same, plus a second compare-and-swap (it
+//! claims the slot's `turn` first, then moves `tail`, so that a dead producer's claim can be
+//! found by its pid). **No syscall, no allocation** (with
 //! [`Queue::get_into`]), no lock. A side that finds the queue full or empty first spins and yields
 //! briefly ([`crate::wait::Backoff`]: the other side is usually a few hundred nanoseconds away
 //! on another CPU), then sleeps in the kernel on a futex; the next message wakes it with one

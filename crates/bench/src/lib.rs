@@ -78,7 +78,7 @@ pub const MAX_RUNS: u32 = 100;
 
 /// Every mechanism of the workspace against its Python peer and a raw loop on the same primitive.
 #[derive(Parser, Debug)]
-#[command(name = "bench", version, about, long_about = None, allow_negative_numbers = true)]
+#[command(name = "bench", version, about, long_about = None)]
 pub struct Cli {
     /// Short version for CI: a tenth of the sizes and no Python (a few seconds).
     #[arg(long)]

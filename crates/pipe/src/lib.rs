@@ -100,7 +100,7 @@ pub const MAX_CHILDREN: usize = 64;
 
 /// Pipes between processes (note 000, (1) 管道通信): Pipe(), send, recv, EOF, PIPE_BUF.
 #[derive(Parser, Debug)]
-#[command(name = "pipe", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "pipe", version, about, long_about = None,
           after_help = "Without a subcommand: greet (the notes' example).")]
 pub struct Cli {
     /// The demo to run.

@@ -112,7 +112,7 @@ pub const MAX_ITEMS: u32 = 10_000_000;
 
 /// A process pool that never hangs (note 000 进程池; note 004 同步与异步).
 #[derive(Parser, Debug)]
-#[command(name = "pool", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "pool", version, about, long_about = None,
           after_help = "Without a subcommand: basic.")]
 pub struct Cli {
     #[command(subcommand)]

@@ -116,7 +116,6 @@ pub const MAX_MS: u64 = 10_000;
     version,
     about,
     long_about = None,
-    allow_negative_numbers = true,
     after_help = "Without a subcommand: backpressure, then starved. The flags go before or after \
 the subcommand; --produce-ms / --consume-ms replace the subcommand's speeds."
 )]

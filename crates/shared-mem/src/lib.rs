@@ -86,7 +86,7 @@ pub use value::{Mode, Value, Write};
 
 /// A shared Value (note 000 (3)): the boy/girl balance, lost updates, locks, an overwritten slot.
 #[derive(Parser, Debug)]
-#[command(name = "shared-mem", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "shared-mem", version, about, long_about = None,
           after_help = "Without a subcommand: balance (the notes' example, at the notes' pace).")]
 pub struct Cli {
     #[command(subcommand)]

@@ -106,7 +106,7 @@ pub const MAX_THREADS: u32 = 64;
 /// Threads (note 000): shared pid and memory, races and locks, cooperation, what main's end
 /// does, an emulated GIL, and the cost of a thread vs a process.
 #[derive(Parser, Debug)]
-#[command(name = "threads", version, about, long_about = None, allow_negative_numbers = true,
+#[command(name = "threads", version, about, long_about = None,
           after_help = "Without a subcommand: ids.")]
 pub struct Cli {
     #[command(subcommand)]

@@ -13,6 +13,8 @@
 //! | [`futex_wait`], [`futex_wake`] | futex(2) | raw `syscall` on a word that may be shared |
 //! | [`SharedBox`], [`SharedSlice`] | mmap(2) `MAP_SHARED` | turning a mapping into `&T` |
 //! | [`install_stop_handlers`] | sigaction(2) | a handler runs at any instruction |
+//! | `stop_children_and_exit` | kill, waitpid, open/read `/proc`, write, _exit | called from that handler: raw, async-signal-safe calls only |
+//! | [`PthreadMutex`] | pthread_mutex_* (`PTHREAD_PROCESS_SHARED`) | C calls on a mutex in shared memory; only the benchmarks' "raw" yardstick |
 //!
 //! Alternatives not taken: `libc::pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` would also give
 //! a process-shared lock, but every call on it is `unsafe` and the lesson (a word in shared memory

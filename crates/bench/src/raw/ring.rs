@@ -11,7 +11,7 @@
 //! each other (a first version with head/tail counters ran at a twentieth of this speed).
 //! A side that must wait spins for at most [`SPIN_FOR`], then sleeps on its own futex word; a
 //! per-side flag says whether it may sleep, so the other side only enters the kernel when it
-//! does (see [`publish`] for the one subtle point).
+//! does (see `publish` for the one subtle point).
 
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::Instant;

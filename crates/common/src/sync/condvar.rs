@@ -1,5 +1,5 @@
 //! A process-shared condition variable: "sleep until somebody changes the state, then look
-//! again". Blocking queues are built from one [`Lock`] and two of these (not empty, not full).
+//! again". Blocking queues are built from one [`super::Lock`] and two of these (not empty, not full).
 //!
 //! The futex word is a sequence number. `wait` reads it *while holding the lock*, releases the
 //! lock and sleeps while the number is unchanged; `notify` bumps the number and wakes sleepers.

@@ -134,6 +134,11 @@ fn interruptions_at_random_moments_leave_nothing_behind() {
                     );
                     if run.code() == Some(expected) {
                         run.expect_one_error_line();
+                    } else {
+                        // Exit 0 is only right for a run that really finished first: then it
+                        // printed its whole output, summary last, and nothing on stderr.
+                        run.summary();
+                        run.check(run.stderr.is_empty(), "a finished run is silent on stderr");
                     }
                 }
             }

@@ -458,7 +458,7 @@ pub fn block_stop_signals(block: bool) {
 // --- added for bench ---
 
 /// The C programmer's process-shared mutex: glibc's `pthread_mutex_t` initialised with
-/// `PTHREAD_PROCESS_SHARED`. The benchmarks (`crates/bench`) use it as the "raw" yardstick that
+/// `PTHREAD_PROCESS_SHARED`. The benchmarks (`bench`) use it as the "raw" yardstick that
 /// [`crate::sync::Lock`] is measured against; the demos use `Lock`.
 ///
 /// A zeroed `pthread_mutex_t` is glibc's *private* default mutex, whose futex waits are keyed by

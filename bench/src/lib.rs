@@ -4,7 +4,7 @@
 //!
 //! - **ours**: the workspace member that teaches the mechanism (`pool`, `pipe`, `queue`,
 //!   `shared-mem`, `threads`, `prodcons`), through its public API;
-//! - **Python**: a peer script in `crates/bench/python/` doing the same work with
+//! - **Python**: a peer script in `bench/python/` doing the same work with
 //!   `multiprocessing` (fork start method), `threading` and `queue`, as the notes use them;
 //! - **raw**: the least Rust code that does the same on the bare kernel primitive (pipe,
 //!   socketpair, futex word, pthread mutex, atomic, fork, thread): what the OS itself allows.

@@ -23,7 +23,7 @@ GREETING = "hello! Tom"  # the notes' message
 
 
 def _pin(cpu):
-    """The two ends of the ping-pong on two CPUs, as on the Rust side (see crates/bench/src/pin.rs)."""
+    """The two ends of the ping-pong on two CPUs, as on the Rust side (see bench/src/pin.rs)."""
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {cpu})
 

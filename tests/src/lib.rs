@@ -55,7 +55,7 @@ pub fn bin(name: &str) -> PathBuf {
         return p.clone();
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
         .args([

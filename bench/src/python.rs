@@ -1,4 +1,4 @@
-//! Running a Python peer: `python3 crates/bench/python/<script> FIGURE SIZE RUNS`, one process
+//! Running a Python peer: `python3 bench/python/<script> FIGURE SIZE RUNS`, one process
 //! per figure, which prints `{"values": [...]}` (one value per run, already in the figure's unit).
 //!
 //! The interpreter is a separate program, so it is started with `std::process::Command`

@@ -63,7 +63,7 @@ pub struct Figure {
     pub raw: Option<Measure>,
     /// What the raw loop is.
     pub raw_what: &'static str,
-    /// The Python peer: script in `crates/bench/python/` and figure name inside it.
+    /// The Python peer: script in `bench/python/` and figure name inside it.
     pub python: Option<(&'static str, &'static str)>,
     /// Operations per run for ours and raw, full run.
     pub size: usize,

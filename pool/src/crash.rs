@@ -32,7 +32,7 @@ use common::{json, out, secs, sleep, SharedBox};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{Bytes, Ctx, Pool, TaskError, Tasks};
+use crate::{Bytes, Settings, Pool, TaskError, Tasks};
 
 /// How task `--crash-task` ends.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +73,8 @@ pub struct Args {
 /// Each task's outcome, filled in by its callbacks (in the parent).
 type Outcomes = Rc<RefCell<Vec<Option<Result<u64, TaskError>>>>>;
 
-/// The size of the `truncate` task's result: four times the ring.
-const BIG: usize = 4 * crate::ring::RING_BYTES;
+/// The size of the `truncate` task's result: 4 MiB, 64 parts on the result queue.
+const BIG: usize = 4 << 20;
 
 /// Block this process until a signal kills it (the task that waits for its killer).
 fn wait_to_be_killed() -> ! {
@@ -92,7 +92,7 @@ fn announce(i: u64) {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     if a.crash_task >= a.tasks {
         return Err(common::cli::usage(
             "--crash-task",
@@ -100,7 +100,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
             format!("must be below --tasks ({})", a.tasks),
         ));
     }
-    let workers = ctx.workers;
+    let workers = settings.workers;
     let crash = u64::from(a.crash_task);
     let kind = a.crash_kind;
 
@@ -168,7 +168,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         crate::worker::die_mid_result(BIG / 2);
         Bytes(vec![i as u8; BIG])
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
 
     out::say(format!(
         "{} tasks on {workers} workers; task {crash} will crash ({kind:?})",
@@ -235,7 +235,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     }
     drop(big_handle);
     drop(handles);
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
 
     let outcomes = outcomes.borrow();
     let mut completed = Vec::new();
@@ -274,7 +274,6 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         "failed": failed,
         "workers_replaced": stats.workers_replaced,
         "workers_died": stats.workers_died,
-        "tasks_requeued": stats.tasks_requeued,
         "results": completed.iter().map(|&(i, v)| json!([i, v])).collect::<Vec<_>>(),
     }));
 

@@ -23,7 +23,7 @@ use std::rc::Rc;
 use anyhow::{ensure, Result};
 use common::{json, out, secs, sleep};
 
-use crate::{as_completed, Ctx, Pool, Tasks};
+use crate::{as_completed, Settings, Pool, Tasks};
 
 /// Flags of `futures`.
 #[derive(clap::Args, Debug, Clone)]
@@ -35,8 +35,8 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let n = u64::from(a.tasks);
     let mut tasks = Tasks::new();
     // The argument carries the sleep, so the task needs no state of its own.
@@ -44,7 +44,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         sleep(secs(tenths as f64 / 10.0));
         i * i
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
 
     // Synchronous use: submit and wait at once (the notes' example 2 with .result()).
     let v = pool.submit(&work, (7, 3)).result()?;
@@ -94,7 +94,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     pool.close();
     pool.join()?;
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "completion_order": completion_order,
         "results": results,

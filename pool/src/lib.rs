@@ -26,7 +26,7 @@
 //! then `let pool = Pool::new(tasks, 4)?;`, `pool.apply(&work, 3)?`, `pool.apply_async(&work, 3)`
 //! (an [`AsyncResult`] with `get`, `get_timeout`, `ready`), `pool.apply_async_with(.., callback,
 //! error_callback)`, `pool.map(&work, &items)?`, `pool.imap_unordered(..)`, `pool.submit(..)`
-//! (a [`Future`]: `result`, `done`, `add_done_callback`), [`as_completed`], `close`, `join`,
+//! (also answering to concurrent.futures' `result`, `done`, `add_done_callback`), [`as_completed`], `close`, `join`,
 //! `terminate`, and [`Options::max_tasks_per_child`].
 //!
 //! What the OS does underneath:
@@ -78,18 +78,13 @@
 pub mod basic;
 pub mod codec;
 pub mod crash;
-pub mod doorbell;
 pub mod error;
-pub mod frame;
 pub mod futures_demo;
 pub mod map_demo;
 pub mod pool;
 pub mod registry;
 pub mod result;
 pub mod reuse;
-pub mod ring;
-pub mod slab;
-pub mod spare;
 pub mod sync_vs_async;
 pub mod timeline;
 pub mod worker;
@@ -98,7 +93,7 @@ pub use codec::{Bytes, Json, Value};
 pub use error::TaskError;
 pub use pool::{cpu_count, default_chunksize, Options, Pool, Stats, MAX_WORKERS};
 pub use registry::{Task, Tasks};
-pub use result::{as_completed, AsyncResult, Future};
+pub use result::{as_completed, AsyncResult};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -147,14 +142,14 @@ pub enum Cmd {
 
 /// What every demo needs besides its own flags.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Settings {
     /// `--workers`, or the CPU count.
     pub workers: usize,
     /// `--timeline` was given.
     pub timeline: bool,
 }
 
-impl Ctx {
+impl Settings {
     /// Pool options for a demo: events on, timeline as asked.
     pub fn options(&self, workers: usize) -> Options {
         let mut o = Options::new(workers);
@@ -180,16 +175,16 @@ impl Ctx {
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx {
+    let settings = Settings {
         workers: cli.workers.map_or_else(cpu_count, |w| w as usize),
         timeline: cli.timeline,
     };
     match cli.cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
-        Cmd::Basic(a) => basic::run(&a, &ctx),
-        Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &ctx),
-        Cmd::Map(a) => map_demo::run(&a, &ctx),
-        Cmd::Reuse(a) => reuse::run(&a, &ctx),
-        Cmd::Futures(a) => futures_demo::run(&a, &ctx),
-        Cmd::Crash(a) => crash::run(&a, &ctx),
+        Cmd::Basic(a) => basic::run(&a, &settings),
+        Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
+        Cmd::Map(a) => map_demo::run(&a, &settings),
+        Cmd::Reuse(a) => reuse::run(&a, &settings),
+        Cmd::Futures(a) => futures_demo::run(&a, &settings),
+        Cmd::Crash(a) => crash::run(&a, &settings),
     }
 }

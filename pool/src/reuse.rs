@@ -22,7 +22,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use common::{json, out, SharedSlice};
 
-use crate::{Ctx, Pool, Tasks};
+use crate::{Settings, Pool, Tasks};
 
 /// Flags of `reuse`.
 #[derive(clap::Args, Debug, Clone)]
@@ -43,15 +43,15 @@ fn work(i: u64) -> u64 {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let n = u64::from(a.tasks);
 
     // 1. The pool: `workers` forks, then task after task.
     let t = Instant::now();
     let mut tasks = Tasks::new();
     let task = tasks.register("work", work);
-    let mut opts = ctx.options(workers);
+    let mut opts = settings.options(workers);
     opts.max_tasks_per_child = a.max_tasks_per_child.map(u64::from);
     let pool = Pool::with_options(tasks, opts)?;
     let handles: Vec<_> = (0..n).map(|i| pool.apply_async(&task, i)).collect();
@@ -120,7 +120,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
             proc_pids.len()
         ),
     );
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "tasks": n,
         "workers": workers,

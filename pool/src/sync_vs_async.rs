@@ -25,7 +25,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use common::{json, out, secs, sleep, SharedBox};
 
-use crate::{Ctx, Pool, TaskError, Tasks};
+use crate::{Settings, Pool, TaskError, Tasks};
 
 /// Flags of `sync-vs-async`.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,8 +37,8 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let mut tasks = Tasks::new();
     let work = tasks.register("work", |i: u64| {
         sleep(secs(0.5));
@@ -53,7 +53,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         }
         i * 10
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
     let n = u64::from(a.tasks);
 
     out::say(format!(
@@ -131,7 +131,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
 
     pool.close();
     pool.join()?;
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "get_timeout_timed_out": timed_out,
         "get_after_timeout": later,

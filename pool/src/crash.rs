@@ -49,6 +49,10 @@ pub enum Kind {
     Truncate,
     /// The task waits until someone kills its worker from outside (`kill -9 PID`).
     External,
+    /// Test-only: the worker taking task I dies right after removing it from the task queue,
+    /// before noting it in its slot (only in a build with the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Take,
 }
 
 /// Flags of `crash`.
@@ -157,6 +161,8 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
                     wait_to_be_killed()
                 }
                 Kind::Truncate => {}
+                #[cfg(feature = "fault-injection")]
+                Kind::Take => {}
             }
         }
         sleep(secs(0.5));
@@ -168,6 +174,11 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         crate::worker::die_mid_result(BIG / 2);
         Bytes(vec![i as u8; BIG])
     });
+    #[cfg(feature = "fault-injection")]
+    if kind == Kind::Take {
+        // Set before the fork: every worker inherits it, and whichever takes task `crash` dies.
+        crate::worker::DIE_TAKING.store(crash + 1, Ordering::SeqCst);
+    }
     let pool = Pool::with_options(tasks, settings.options(workers))?;
 
     out::say(format!(

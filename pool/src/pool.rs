@@ -1063,9 +1063,9 @@ impl Inner {
                 }
                 self.ch.turn.parts_taken.store(taken + parts, SeqCst);
                 self.parts_before += parts;
-                let err = TaskError::WorkerDied {
+                let err = TaskError::DiedTaking {
                     pid,
-                    cause: format!("{cause} while taking it from the task queue"),
+                    cause: cause.to_string(),
                 };
                 self.complete(id, Err(err), Some(pid), now);
                 lost = Some(id);

@@ -54,12 +54,12 @@ use queue::{Queue, QueueError};
 
 use crate::registry::Tasks;
 
-/// Largest message on either queue, header included. Larger tasks and results go in parts.
-pub const MAX_PART: usize = 64 * 1024;
+/// Bytes of task or result data one part carries at most. Larger tasks and results go in parts.
+pub const PART_DATA: usize = 64 * 1024;
 /// Bytes of a [`PartHeader`].
 pub const HEADER: usize = 44;
-/// Bytes of task or result data one part carries at most.
-pub const PART_DATA: usize = MAX_PART - HEADER;
+/// Largest message on either queue: a header and a part's data.
+pub const MAX_PART: usize = HEADER + PART_DATA;
 /// Result status: the function returned a value.
 pub const OK: u32 = 0;
 /// Result status: the function returned an error (Python: it raised); the data is its message.

@@ -14,11 +14,12 @@
 //! | `abort` | `std::process::abort()` | `killed by SIGABRT (abort)` |
 //! | `kill` | waits; a separate *killer* process SIGKILLs the worker | `killed by SIGKILL` |
 //! | `exit` | `_exit(3)` without a result | `exited with code 3` |
-//! | `truncate` | returns 4 MiB (four rings' worth) and the worker dies half-way through sending it | `truncated result: 2097152 of 4194340 bytes arrived, then ... SIGKILL` |
+//! | `truncate` | returns 4 MiB (64 parts, a quarter of the result queue) and the worker dies half-way through putting it | `truncated result: 2097152 of 4194308 bytes arrived, then ... SIGKILL` |
 //! | `external` | waits for *you* to `kill -9` its worker (another terminal, or a test) | `killed by SIGKILL` (or, after `--wait-limit`, the pool is terminated) |
+//! | `take` (tests only: a build with the `fault-injection` feature) | its worker dies just after taking it off the task queue, before noting it in its slot | `killed by SIGKILL while taking the task from the queue` |
 //!
 //! The kill comes from another process in `kill` and `external` mode: the killer (forked before
-//! the pool) sleeps on a futex until the task writes its worker's pid there, then calls
+//! the pool) sleeps on an `Event` until the task posts its worker's pid there, then calls
 //! `kill(pid, SIGKILL)`: a real SIGKILL from outside, mid-task, at a moment that does not depend
 //! on timing.
 
@@ -28,7 +29,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use common::{json, out, secs, sleep, SharedBox};
+use common::sync::Event;
+use common::{json, out, secs, sleep, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -45,7 +47,7 @@ pub enum Kind {
     Kill,
     /// The task exits the worker with code 3 without a result.
     Exit,
-    /// The worker dies half-way through writing a result larger than the ring (a pipe's buffer).
+    /// The worker dies half-way through putting a result larger than the result queue holds.
     Truncate,
     /// The task waits until someone kills its worker from outside (`kill -9 PID`).
     External,
@@ -72,6 +74,16 @@ pub struct Args {
     #[arg(long, default_value_t = 60, value_name = "S",
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub wait_limit: u32,
+}
+
+common::shared_struct! {
+    /// Where the doomed task tells the killer process whom to kill.
+    struct Mailbox {
+        /// The pid of the worker running the crashing task (0: not yet).
+        worker_pid: AtomicU32,
+        /// The killer sleeps here until the pid is posted.
+        posted: Event,
+    }
 }
 
 /// Each task's outcome, filled in by its callbacks (in the parent).
@@ -110,25 +122,22 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
 
     // The killer's mailbox: the doomed worker writes its pid here. Made before any fork, so the
     // killer and the workers share it.
-    let mailbox = Rc::new(SharedBox::<AtomicU32>::new_zeroed().context("mmap(MAP_SHARED)")?);
+    let mailbox = Rc::new(Shared::<Mailbox>::new_zeroed().context("mmap(MAP_SHARED)")?);
     let mut killer = if kind == Kind::Kill {
         let mb = mailbox.clone();
         Some(common::spawn("killer", move || {
-            loop {
-                let pid = mb.load(Ordering::SeqCst);
-                if pid != 0 {
-                    kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
-                        .with_context(|| format!("kill({pid}, SIGKILL)"))?;
-                    out::event(
-                        "killer_sent",
-                        json!({"worker": pid, "signal": "SIGKILL"}),
-                        format!("  [killer {}] kill({pid}, SIGKILL)", std::process::id()),
-                    );
-                    return Ok(());
-                }
-                // Sleeps while the word is still 0; the task's futex_wake ends it.
-                common::sys::futex_wait(&mb, 0, None);
-            }
+            // Sleeps in the kernel until the doomed task posts its worker's pid.
+            mb.posted
+                .wait_until(|| mb.worker_pid.load(Ordering::SeqCst) != 0, None);
+            let pid = mb.worker_pid.load(Ordering::SeqCst);
+            kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
+                .with_context(|| format!("kill({pid}, SIGKILL)"))?;
+            out::event(
+                "killer_sent",
+                json!({"worker": pid, "signal": "SIGKILL"}),
+                format!("  [killer {}] kill({pid}, SIGKILL)", std::process::id()),
+            );
+            Ok(())
         })?)
     } else {
         None
@@ -148,8 +157,8 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
                     common::sys::exit_now(3)
                 }
                 Kind::Kill => {
-                    mb.store(me, Ordering::SeqCst);
-                    common::sys::futex_wake(&mb, 1);
+                    mb.worker_pid.store(me, Ordering::SeqCst);
+                    mb.posted.notify();
                     wait_to_be_killed()
                 }
                 Kind::External => {
@@ -170,7 +179,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     });
     let big = tasks.register("big_result", |i: u64| -> Bytes {
         announce(i);
-        // Die once half of the 4 MiB result is in the ring (see worker::die_mid_result).
+        // Die once half of the 4 MiB result is on the result queue (see worker::die_mid_result).
         crate::worker::die_mid_result(BIG / 2);
         Bytes(vec![i as u8; BIG])
     });

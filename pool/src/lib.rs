@@ -9,47 +9,62 @@
 //! `submit(...).result()` wait; `apply_async` and `submit` return a handle at once and report
 //! completion by notification or callback, not by the caller checking a status in a loop).
 //!
-//! The Python shape:
+//! The Python shape (runs as written):
 //!
-//! ```text
+//! ```python
+//! import time
 //! from multiprocessing import Pool
-//! def work(i): time.sleep(1); return i * i      # defined ABOVE Pool(): see registry.rs
-//! pool = Pool()                                  # fork os.cpu_count() workers, once
-//! r = pool.apply_async(work, (3,), callback=print, error_callback=print)
-//! pool.apply(work, (3,))                         # waits; returns 9
-//! pool.map(work, range(10))                      # [0, 1, 4, ...] in input order, in chunks
-//! r.get(timeout=5)
-//! pool.close(); pool.join()                      # no more tasks; wait for the workers to end
+//!
+//! def work(i):                      # defined ABOVE Pool(): see registry.rs
+//!     time.sleep(0.1); return i * i
+//!
+//! if __name__ == "__main__":
+//!     pool = Pool(2)                                # fork 2 workers, once
+//!     r = pool.apply_async(work, (3,), callback=print, error_callback=print)
+//!     print(pool.apply(work, (3,)))                 # waits; 9
+//!     print(pool.map(work, range(10)))              # [0, 1, 4, ...] in input order, in chunks
+//!     print(r.get(timeout=5))
+//!     pool.close(); pool.join()                     # no more tasks; wait for the workers to end
 //! ```
 //!
 //! Here: `let mut tasks = Tasks::new(); let work = tasks.register("work", |i: u64| i * i);`
 //! then `let pool = Pool::new(tasks, 4)?;`, `pool.apply(&work, 3)?`, `pool.apply_async(&work, 3)`
 //! (an [`AsyncResult`] with `get`, `get_timeout`, `ready`), `pool.apply_async_with(.., callback,
 //! error_callback)`, `pool.map(&work, &items)?`, `pool.imap_unordered(..)`, `pool.submit(..)`
-//! (also answering to concurrent.futures' `result`, `done`, `add_done_callback`), [`as_completed`], `close`, `join`,
-//! `terminate`, and [`Options::max_tasks_per_child`].
+//! (the same handle, also answering to concurrent.futures' `result`, `done`,
+//! `add_done_callback`), [`as_completed`], `close`, `join`, `terminate`, and
+//! [`Options::max_tasks_per_child`].
 //!
-//! What the OS does underneath:
-//! - `Pool::new` **forks** the workers (through `common::spawn`) and that is the only time it
-//!   forks, unless a worker dies or retires. Each worker is a copy of the parent at that moment,
-//!   which is why the task functions must already be registered ([`registry`]).
-//! - Tasks and results travel through **rings in `MAP_SHARED` memory**, one pair per worker, as
-//!   length-prefixed frames ([`ring`], [`frame`]); values are encoded as bytes ([`codec`]).
-//!   A side that finds nothing to do spins ~50 us, then sleeps on a **futex**.
-//! - The parent never uses a thread. While you wait in `get`/`map`/`join` it sleeps in
-//!   **`poll(2)` on every worker's pidfd plus a doorbell pipe** ([`doorbell`]): a result wakes
-//!   it, and so does a worker's death, whatever the cause. The dead worker's task fails with
-//!   the cause (signal, exit code, panic message, or a result cut short), the tasks it had not
-//!   started go to another worker, and a replacement is forked ([`pool`]).
+//! What the OS does underneath, built from the members before this one as CPython builds
+//! `Pool` from `Process` and queues:
+//! - `Pool::new` **forks** the workers (through `common::spawn`, the `process` member's fork)
+//!   and that is the only time it forks, unless a worker dies or retires. Each worker is a copy
+//!   of the parent at that moment, which is why the task functions must already be registered
+//!   ([`registry`]).
+//! - **One task queue** that every worker takes from and **one result queue** that every worker
+//!   puts on: the `queue` member's `Queue`, a ring in `MAP_SHARED` memory with futex wake-ups
+//!   (`pool.rs` says why not a pipe and a lock, as CPython). Values travel as bytes
+//!   ([`codec`]), in parts of at most 64 KiB ([`worker`]).
+//! - Each worker notes the task it runs in **its own slot** of shared memory
+//!   (`slot.running_task`), so a death tells which task died with it.
+//! - The parent has no helper thread. When it waits (`get`, `map`, `join`) it sleeps in
+//!   **`poll(2)` on every worker's pidfd plus a doorbell pipe**: a result wakes it, and so does a
+//!   worker's death, whatever the cause. The dead worker's task fails with the cause (signal,
+//!   exit code, panic message, or a result cut short), and a replacement is forked.
+//!
+//! One task's journey, in three files: [`Pool::apply_async`] (`pool.rs`) puts it on the task
+//! queue; [`worker::main`] (`worker.rs`) takes it, runs it and puts the result; [`AsyncResult::get`]
+//! (`result.rs`) waits in the pool's loop (back in `pool.rs`: `step`, `collect`, `deliver`)
+//! until the result is read, then decodes it.
 //!
 //! | subcommand | file | shows |
 //! |---|---|---|
-//! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the same few pids run them all; callbacks in the parent; close + join |
+//! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the parent goes away and they complete meanwhile; the same few pids run them all; when callbacks run; close + join |
 //! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers); `get(timeout)` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
-//! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails |
+//! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
@@ -140,7 +155,7 @@ pub enum Cmd {
     Crash(crash::Args),
 }
 
-/// What every demo needs besides its own flags.
+/// The pool flags every demo shares (`--workers`, `--timeline`).
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     /// `--workers`, or the CPU count.

@@ -37,6 +37,16 @@ pub struct Args {
     pub max_tasks_per_child: Option<u32>,
 }
 
+common::shared_struct! {
+    /// What one process-per-task child leaves for the parent.
+    struct TaskRecord {
+        /// The task's value.
+        result: AtomicU64,
+        /// The pid of the process that ran it.
+        pid: AtomicU64,
+    }
+}
+
 /// The task: trivial on purpose, so what is measured is the cost of the processes.
 fn work(i: u64) -> u64 {
     i * i
@@ -81,7 +91,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     // 2. A new process per task, `workers` at a time. Each child writes its result and pid into
     //    shared memory made before the forks (MAP_SHARED: the parent sees the children's stores).
     let t = Instant::now();
-    let slots: SharedSlice<[AtomicU64; 2]> =
+    let slots: SharedSlice<TaskRecord> =
         SharedSlice::new_zeroed(n as usize).context("mmap(MAP_SHARED)")?;
     let mut next = 0u64;
     while next < n {
@@ -90,8 +100,8 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         for i in next..batch_end {
             let slot = &slots[i as usize];
             children.push(common::spawn(format!("task-{i}"), move || {
-                slot[0].store(work(i), Ordering::SeqCst);
-                slot[1].store(u64::from(std::process::id()), Ordering::SeqCst);
+                slot.result.store(work(i), Ordering::SeqCst);
+                slot.pid.store(u64::from(std::process::id()), Ordering::SeqCst);
                 Ok(())
             })?);
         }
@@ -105,10 +115,10 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let mut proc_pids = BTreeSet::new();
     for (i, s) in slots.iter().enumerate() {
         ensure!(
-            s[0].load(Ordering::SeqCst) == work(i as u64),
+            s.result.load(Ordering::SeqCst) == work(i as u64),
             "process per task: wrong result for task {i}"
         );
-        proc_pids.insert(s[1].load(Ordering::SeqCst));
+        proc_pids.insert(s.pid.load(Ordering::SeqCst));
     }
     let ratio = process_ms / pool_ms.max(1e-3);
     out::event(

@@ -101,6 +101,9 @@ pub struct Options {
     pub timeline: bool,
     /// Print `worker_started` / `worker_exit` events through `common::out`.
     pub events: bool,
+    /// Step 2 (`spin.rs`): how long a waiting worker or parent keeps looking before it sleeps.
+    /// Zero: the plain pool.
+    pub spin: Duration,
 }
 
 impl Options {
@@ -111,6 +114,7 @@ impl Options {
             max_tasks_per_child: None,
             timeline: false,
             events: false,
+            spin: Duration::ZERO,
         }
     }
 }
@@ -823,10 +827,10 @@ impl Inner {
     fn spawn_into(&mut self, slot: usize, replacing: Option<i32>) -> Result<()> {
         let shm = Rc::new(Shared::<WorkerSlot>::new_zeroed().context("mmap(MAP_SHARED) slot")?);
         let (tasks, ch, shm2) = (self.tasks.clone(), self.ch.clone(), shm.clone());
-        let max = self.opts.max_tasks_per_child;
+        let (max, spin) = (self.opts.max_tasks_per_child, self.opts.spin);
         // The closure runs in the child, on the child's copy of everything captured here.
         let child = common::spawn(format!("pool-worker-{slot}"), move || {
-            worker::main(&tasks, &ch, &shm2, max)
+            worker::main(&tasks, &ch, &shm2, max, spin)
         })?;
         self.stats.workers_started += 1;
         if self.opts.events {
@@ -878,8 +882,12 @@ impl Inner {
             ));
             return Ok(());
         }
+        // A result is often a moment away: look again before sleeping (step 1: a microsecond
+        // or so, `common::backoff`; step 2: up to `opts.spin`, see `spin.rs`).
         let results = &self.ch.results;
-        if common::backoff::spin_then(|| !results.is_empty()) {
+        if common::backoff::spin_then(|| !results.is_empty())
+            || crate::spin::spin_until(self.opts.spin, || !results.is_empty())
+        {
             return Ok(());
         }
         let timeout = match deadline {

@@ -34,7 +34,7 @@ use common::{json, out, secs, sleep, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{Bytes, Settings, Pool, TaskError, Tasks};
+use crate::{Bytes, Pool, Settings, TaskError, Tasks};
 
 /// How task `--crash-task` ends.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

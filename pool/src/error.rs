@@ -80,7 +80,10 @@ impl fmt::Display for TaskError {
                 write!(f, "worker {pid} {cause} while running the task")
             }
             TaskError::DiedTaking { pid, cause } => {
-                write!(f, "worker {pid} {cause} while taking the task from the queue")
+                write!(
+                    f,
+                    "worker {pid} {cause} while taking the task from the queue"
+                )
             }
             TaskError::Truncated {
                 pid,

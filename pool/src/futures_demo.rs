@@ -23,7 +23,7 @@ use std::rc::Rc;
 use anyhow::{ensure, Result};
 use common::{json, out, secs, sleep};
 
-use crate::{as_completed, Settings, Pool, Tasks};
+use crate::{as_completed, Pool, Settings, Tasks};
 
 /// Flags of `futures`.
 #[derive(clap::Args, Debug, Clone)]

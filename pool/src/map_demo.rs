@@ -21,7 +21,7 @@ use anyhow::{ensure, Result};
 use common::{json, out, rng, secs, sleep};
 use rand::Rng;
 
-use crate::{default_chunksize, Settings, Pool, Tasks};
+use crate::{default_chunksize, Pool, Settings, Tasks};
 
 /// Flags of `map`.
 #[derive(clap::Args, Debug, Clone)]

@@ -392,7 +392,11 @@ impl Pool {
             {
                 let mut inner = self.inner.borrow_mut();
                 while let Some(&id) = ids.get(next) {
-                    if !inner.submitted.get(&id).is_some_and(|t| t.outcome.is_some()) {
+                    if !inner
+                        .submitted
+                        .get(&id)
+                        .is_some_and(|t| t.outcome.is_some())
+                    {
                         break;
                     }
                     next += 1;
@@ -401,8 +405,7 @@ impl Pool {
                     };
                     match t.outcome {
                         Some(Ok(data)) if first_err.is_none() => {
-                            if let Err(e) = crate::result::decode_many(&data, t.count, &mut out)
-                            {
+                            if let Err(e) = crate::result::decode_many(&data, t.count, &mut out) {
                                 first_err = Some(e);
                             }
                         }
@@ -478,7 +481,12 @@ impl Pool {
     /// The pids of the live workers, slot by slot.
     pub fn worker_pids(&self) -> Vec<i32> {
         let inner = self.inner.borrow();
-        inner.workers.iter().flatten().map(|w| w.child.pid()).collect()
+        inner
+            .workers
+            .iter()
+            .flatten()
+            .map(|w| w.child.pid())
+            .collect()
     }
 
     /// Counters: workers started, replaced, retired; tasks ok, failed.
@@ -608,8 +616,10 @@ impl Inner {
                 ..PartHeader::default()
             };
             let args = std::mem::take(&mut task.args);
-            worker::for_each_part(header, &args, &mut self.part, |p| self.ch.tasks.put_nowait(p))
-                .context("put on the task queue")?;
+            worker::for_each_part(header, &args, &mut self.part, |p| {
+                self.ch.tasks.put_nowait(p)
+            })
+            .context("put on the task queue")?;
             self.backlog.pop_front();
             self.on_queue.push_back((id, parts as u64));
             self.parts_put += parts as u64;
@@ -634,7 +644,12 @@ impl Inner {
     fn collect(&mut self) -> Result<bool> {
         let mut any = false;
         let mut part = std::mem::take(&mut self.part);
-        while self.ch.results.get_into_timeout(&mut part, Duration::ZERO).is_ok() {
+        while self
+            .ch
+            .results
+            .get_into_timeout(&mut part, Duration::ZERO)
+            .is_ok()
+        {
             any = true;
             let h = PartHeader::read(&part).context("a result part shorter than its header")?;
             let data = &part[HEADER..];
@@ -680,7 +695,9 @@ impl Inner {
         let outcome = if ok {
             Ok(Rc::new(data))
         } else {
-            Err(TaskError::Raised(String::from_utf8_lossy(&data).into_owned()))
+            Err(TaskError::Raised(
+                String::from_utf8_lossy(&data).into_owned(),
+            ))
         };
         self.complete(h.task, outcome, Some(h.pid as i32), h.end_ms);
         self.startup_deaths = 0;
@@ -986,10 +1003,7 @@ impl Inner {
         // 4. The task its slot names, if that task has no outcome yet.
         let running = w.slot.running();
         if let Some((id, start)) = running {
-            let unfinished = self
-                .submitted
-                .get(&id)
-                .is_some_and(|t| t.outcome.is_none());
+            let unfinished = self.submitted.get(&id).is_some_and(|t| t.outcome.is_none());
             if unfinished {
                 let err = match self.arriving.remove(&id) {
                     Some((expected, got)) => TaskError::Truncated {

@@ -22,7 +22,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use common::{json, out, SharedSlice};
 
-use crate::{Settings, Pool, Tasks};
+use crate::{Pool, Settings, Tasks};
 
 /// Flags of `reuse`.
 #[derive(clap::Args, Debug, Clone)]
@@ -101,7 +101,8 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
             let slot = &slots[i as usize];
             children.push(common::spawn(format!("task-{i}"), move || {
                 slot.result.store(work(i), Ordering::SeqCst);
-                slot.pid.store(u64::from(std::process::id()), Ordering::SeqCst);
+                slot.pid
+                    .store(u64::from(std::process::id()), Ordering::SeqCst);
                 Ok(())
             })?);
         }

@@ -26,7 +26,7 @@ use anyhow::{ensure, Context, Result};
 use common::sync::Event;
 use common::{json, out, secs, sleep, Shared};
 
-use crate::{Settings, Pool, TaskError, Tasks};
+use crate::{Pool, Settings, TaskError, Tasks};
 
 common::shared_struct! {
     /// The gate the `get(timeout)` task waits at, in memory the parent and the workers share.
@@ -60,7 +60,8 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let g = gate.clone();
     let gated = tasks.register("gated", move |i: u64| {
         // Sleeps in the kernel until the parent opens the gate.
-        g.opened.wait_until(|| g.open.load(Ordering::SeqCst) != 0, None);
+        g.opened
+            .wait_until(|| g.open.load(Ordering::SeqCst) != 0, None);
         i * 10
     });
     let pool = Pool::with_options(tasks, settings.options(workers))?;

@@ -158,7 +158,9 @@ fn tasks_complete_while_the_parent_is_away() {
         "the callbacks ran after it came back",
     );
     // Every callback ran after the parent's return, at its next call into the pool.
-    let back = run.events_named("parent_away")[0]["at_ms"].as_f64().unwrap_or(f64::MAX)
+    let back = run.events_named("parent_away")[0]["at_ms"]
+        .as_f64()
+        .unwrap_or(f64::MAX)
         + s.away_ms;
     run.check(
         run.events_named("callback")
@@ -188,8 +190,24 @@ fn step_two_spinning_waiters_changes_no_outcome() {
     );
     let s: MapSummary = run.ok_summary_as();
     run.check(s.in_order && s.results == squares(300), "map, spinning");
-    crash_case_with("--spin-us 200", "kill", 1, 5, 2, "killed by SIGKILL", "worker_died");
-    crash_case_with("--spin-us 200", "take", 3, 5, 2, "while taking", "worker_died");
+    crash_case_with(
+        "--spin-us 200",
+        "kill",
+        1,
+        5,
+        2,
+        "killed by SIGKILL",
+        "worker_died",
+    );
+    crash_case_with(
+        "--spin-us 200",
+        "take",
+        3,
+        5,
+        2,
+        "while taking",
+        "worker_died",
+    );
 }
 
 #[test]
@@ -274,10 +292,7 @@ fn sync_vs_async_same_values_and_get_timeout_times_out() {
 
 #[test]
 fn reuse_few_pids_vs_one_per_task() {
-    let run = cmd(
-        "pool",
-        "reuse --tasks 30 --workers 3 --json --time-scale 0",
-    );
+    let run = cmd("pool", "reuse --tasks 30 --workers 3 --json --time-scale 0");
     let s: ReuseSummary = run.ok_summary_as();
     run.check(s.distinct_pids <= 3, "pool: <= workers pids");
     run.check(s.process_per_task_pids == 30, "a process per task: 30 pids");

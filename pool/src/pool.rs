@@ -892,9 +892,9 @@ impl Inner {
             return Ok(());
         }
         if self.workers.iter().all(Option::is_none) {
-            // No worker, and none could be forked: nothing would ever wake a poll on the
-            // doorbell alone. Fail what is waiting instead of hanging.
-            self.fail_backlog(TaskError::Pool(
+            // No worker, and none could be forked: nothing would ever take the tasks on the
+            // queue, nor wake a poll on the doorbell alone. Fail them instead of hanging.
+            self.fail_all(TaskError::Pool(
                 "no worker left to run the task (workers kept dying at start)".into(),
             ));
             return Ok(());
@@ -1054,8 +1054,11 @@ impl Inner {
             if retired {
                 self.stats.workers_retired += 1;
             }
-            if self.startup_deaths >= STARTUP_DEATHS_LIMIT {
-                self.fail_backlog(TaskError::Pool(format!(
+            if self.startup_deaths >= STARTUP_DEATHS_LIMIT
+                && self.workers.iter().all(Option::is_none)
+            {
+                // Live workers would still take what is queued; with none left, nothing will.
+                self.fail_all(TaskError::Pool(format!(
                     "{STARTUP_DEATHS_LIMIT} workers in a row died before running a task (last: {cause})"
                 )));
             }

@@ -674,7 +674,7 @@ fn pool_cases() -> Vec<Case> {
                     s("--crash-task"),
                     s(r.gen_range(0..tasks)),
                     s("--crash-kind"),
-                    s(["panic", "abort", "kill", "exit", "truncate"][r.gen_range(0..5)]),
+                    s(["panic", "abort", "kill", "exit", "truncate", "take"][r.gen_range(0..6)]),
                     s("--workers"),
                     s(r.gen_range(1..=4)),
                 ]

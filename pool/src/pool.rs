@@ -596,6 +596,10 @@ impl Inner {
     /// Put backlog tasks on the task queue, oldest first, each only if *all* its parts fit:
     /// a worker holding the turn then never waits for the rest of a task from an absent
     /// parent. Only the parent puts, and workers only take, so room seen here stays room.
+    ///
+    /// One slot is left free: `len()` counts a slot as free as soon as a taker has claimed
+    /// its message, a moment before the taker hands the slot back for the next lap. Keeping
+    /// one in reserve means a put never lands on the slot a taker is still handing back.
     fn feed(&mut self) -> Result<bool> {
         self.forget_taken();
         let mut fed = false;
@@ -605,7 +609,7 @@ impl Inner {
                 continue;
             };
             let parts = PartHeader::parts_for(task.args.len());
-            if self.ch.tasks.len() + parts > self.ch.tasks.capacity() {
+            if self.ch.tasks.len() + parts + 1 > self.ch.tasks.capacity() {
                 break; // the rest when the workers have taken some
             }
             let header = PartHeader {
@@ -616,10 +620,31 @@ impl Inner {
                 ..PartHeader::default()
             };
             let args = std::mem::take(&mut task.args);
-            worker::for_each_part(header, &args, &mut self.part, |p| {
-                self.ch.tasks.put_nowait(p)
-            })
-            .context("put on the task queue")?;
+            let mut first = true;
+            let put = worker::for_each_part(header, &args, &mut self.part, |p| {
+                // The first part may still find its slot being handed back (the reserve
+                // was seen before that taker moved on): then the task waits for the next
+                // feed. The later parts follow it into room already counted.
+                let r = if first {
+                    self.ch.tasks.put_nowait(p)
+                } else {
+                    self.ch.tasks.put_timeout(p, STOP_GRACE)
+                };
+                if r.is_ok() {
+                    first = false;
+                }
+                r
+            });
+            match put {
+                Ok(()) => {}
+                Err(queue::QueueError::Full) if first => {
+                    if let Some(task) = self.submitted.get_mut(&id) {
+                        task.args = args;
+                    }
+                    break;
+                }
+                Err(e) => return Err(e).context("put on the task queue"),
+            }
             self.backlog.pop_front();
             self.on_queue.push_back((id, parts as u64));
             self.parts_put += parts as u64;

@@ -43,6 +43,11 @@
 //! in all. That total is also how a result cut short is told from a whole one: if a worker dies
 //! after 2 MiB of a 4 MiB result, the parent holds 2 MiB and a header saying 4, and reports a
 //! **truncated** result instead of delivering a short one as good.
+//!
+//! Why not the `pipe` member's framing (a length, then the payload): that cuts a *byte stream*
+//! into messages, and the queue already hands over whole messages. What the pool needs on top
+//! is only which task a part belongs to and where its bytes go. The values inside are the
+//! pool's compact binary encoding (`codec.rs`, with the reason it is not JSON).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;

@@ -669,11 +669,15 @@ impl Inner {
     fn collect(&mut self) -> Result<bool> {
         let mut any = false;
         let mut part = std::mem::take(&mut self.part);
-        while self
-            .ch
-            .results
-            .get_into_timeout(&mut part, Duration::ZERO)
-            .is_ok()
+        // Look before taking: a `get` that finds nothing spins and yields a little before it
+        // reports `Empty` (the queue's patience with a real wait), which a parent merely
+        // checking for news must not pay on every call into the pool.
+        while !self.ch.results.is_empty()
+            && self
+                .ch
+                .results
+                .get_into_timeout(&mut part, Duration::ZERO)
+                .is_ok()
         {
             any = true;
             let h = PartHeader::read(&part).context("a result part shorter than its header")?;

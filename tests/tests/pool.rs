@@ -518,14 +518,21 @@ fn the_idle_worker_waiting_at_the_task_queue_can_be_killed_too() {
     // nothing from the queue: no task fails for it, the parent gives the turn back, and the
     // run ends once the stuck task's own worker is killed.
     let mut r = external(0, 2);
-    let ev = r.wait_for(Duration::from_secs(30), |v| {
-        v["event"] == "task_started" && v["task"] == 0
-    });
-    let stuck = ev["worker"].as_i64().expect("worker pid") as i32;
-    let other = r.wait_for(Duration::from_secs(30), |v| {
-        v["event"] == "task_done" && v["task"] == 5
-    });
-    let _ = other;
+    // Both lines come, in either order: the stuck worker may print its start after the other
+    // worker and the parent are done with task 5.
+    let (mut stuck, mut rest_done) = (None, false);
+    while stuck.is_none() || !rest_done {
+        let ev = r.wait_for(Duration::from_secs(30), |v| {
+            (v["event"] == "task_started" && v["task"] == 0)
+                || (v["event"] == "task_done" && v["task"] == 5)
+        });
+        if ev["event"] == "task_started" {
+            stuck = ev["worker"].as_i64().map(|p| p as i32);
+        } else {
+            rest_done = true;
+        }
+    }
+    let stuck = stuck.expect("worker pid");
     let idle = tests::group_members(r.pid())
         .into_iter()
         .map(|(pid, _, _)| pid)

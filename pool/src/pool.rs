@@ -31,8 +31,8 @@
 //! copies only the forking thread, so a lock another thread held at that instant stays locked
 //! forever in the child (Python 3.12 warns about exactly this; `common::spawn` refuses). The
 //! cost, said plainly: a callback runs when you next enter the pool, not the moment its task
-//! ends; and while you are away, a dead worker is replaced only when you come back (its task
-//! has already failed in the sense that nothing more will happen to it).
+//! ends; and a worker that dies while you are away is noticed (its task failed, a replacement
+//! forked) only when you come back. The other workers keep taking tasks meanwhile.
 //!
 //! ## Waiting without ever hanging
 //!

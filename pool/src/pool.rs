@@ -72,6 +72,10 @@ use crate::worker::{self, Channels, PartHeader, WorkerSlot, HEADER, OK, QUEUE_PA
 
 /// Most workers a pool may have (the demos' `--workers` cap).
 pub const MAX_WORKERS: usize = 64;
+/// Buffers at least this big are recycled rather than freed (see `Inner::buffer_for`).
+const RECYCLE_MIN: usize = 64 * 1024;
+/// At most this many are kept.
+const RECYCLED_MAX: usize = 16;
 /// Workers dying before taking any task this many times in a row: stop forking more.
 const STARTUP_DEATHS_LIMIT: u32 = 5;
 
@@ -207,6 +211,8 @@ pub(crate) struct Inner {
     startup_deaths: u32,
     steps: u64,
     part: Vec<u8>,
+    /// Big buffers kept for the next big task or result (see [`Inner::buffer_for`]).
+    recycled: Vec<Vec<u8>>,
 }
 
 /// A process pool. See the crate doc for the map from Python.
@@ -287,6 +293,7 @@ impl Pool {
             startup_deaths: 0,
             steps: 0,
             part: Vec::with_capacity(worker::MAX_PART),
+            recycled: Vec::new(),
             opts,
         };
         for slot in 0..n {
@@ -312,7 +319,7 @@ impl Pool {
         let id = self
             .inner
             .borrow_mut()
-            .submit(task.registry, task.index, 1, |b| arg.encode(b));
+            .submit(task.registry, task.index, 1, 0, |b| arg.encode(b));
         // Put it on the task queue *now*, before returning: from here on the workers need
         // nothing from this process to run it, even if the caller goes away for a long time.
         // (This call also reads any results already back and runs their callbacks.)
@@ -339,7 +346,7 @@ impl Pool {
         let id = self
             .inner
             .borrow_mut()
-            .submit(task.registry, task.index, 1, |b| arg.encode(b));
+            .submit(task.registry, task.index, 1, 0, |b| arg.encode(b));
         let res = AsyncResult::new(self.inner.clone(), id);
         res.on_done(move |r| match r {
             Ok(v) => callback(v),
@@ -407,6 +414,9 @@ impl Pool {
                         Some(Ok(data)) if first_err.is_none() => {
                             if let Err(e) = crate::result::decode_many(&data, t.count, &mut out) {
                                 first_err = Some(e);
+                            }
+                            if let Ok(buf) = Rc::try_unwrap(data) {
+                                inner.recycle(buf);
                             }
                         }
                         Some(Err(e)) if first_err.is_none() => first_err = Some(e),
@@ -539,6 +549,7 @@ impl Inner {
         registry: u64,
         func: u32,
         count: u32,
+        size_hint: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> u64 {
         let id = self.next_id;
@@ -559,6 +570,7 @@ impl Inner {
         } else if registry != self.tasks.id() {
             Some(TaskError::NotRegistered(format!("#{func}")))
         } else {
+            task.args = self.buffer_for(size_hint);
             encode(&mut task.args);
             let parts = PartHeader::parts_for(task.args.len());
             (parts > QUEUE_PARTS).then(|| {
@@ -587,8 +599,9 @@ impl Inner {
 
     /// Submit one `map` chunk: all its items encoded one after the other into one task.
     pub(crate) fn submit_chunk<A: Value, R>(&mut self, task: &Task<A, R>, chunk: &[A]) -> u64 {
-        self.submit(task.registry, task.index, chunk.len() as u32, |b| {
-            b.reserve(std::mem::size_of_val(chunk));
+        // The hint is exact for fixed-width items, a first guess for the others.
+        let hint = std::mem::size_of_val(chunk);
+        self.submit(task.registry, task.index, chunk.len() as u32, hint, |b| {
             A::encode_all(chunk, b)
         })
     }
@@ -645,12 +658,36 @@ impl Inner {
                 }
                 Err(e) => return Err(e).context("put on the task queue"),
             }
+            self.recycle(args);
             self.backlog.pop_front();
             self.on_queue.push_back((id, parts as u64));
             self.parts_put += parts as u64;
             fed = true;
         }
         Ok(fed)
+    }
+
+    /// A buffer for `len` bytes. A big one is a recycled buffer when there is one: fresh
+    /// memory costs a page fault for every 4 KiB on first touch, and a big block freed goes
+    /// back to the kernel, so a `map` of a million items would fault its way through every
+    /// chunk twice. Small ones come from the allocator, which recycles them itself.
+    fn buffer_for(&mut self, len: usize) -> Vec<u8> {
+        if len >= RECYCLE_MIN {
+            if let Some(mut b) = self.recycled.pop() {
+                b.clear();
+                b.reserve(len);
+                return b;
+            }
+        }
+        Vec::with_capacity(len)
+    }
+
+    /// Keep a big buffer for [`Inner::buffer_for`] (a few: enough for the chunks in flight).
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() >= RECYCLE_MIN && self.recycled.len() < RECYCLED_MAX {
+            buf.clear();
+            self.recycled.push(buf);
+        }
     }
 
     /// Drop from `on_queue` the tasks the workers have finished taking.
@@ -684,13 +721,18 @@ impl Inner {
             let data = &part[HEADER..];
             if h.offset == 0 && data.len() == h.total as usize {
                 // The usual case: the whole result in one part.
-                self.deliver(h, data.to_vec());
+                let mut whole = self.buffer_for(data.len());
+                whole.extend_from_slice(data);
+                self.deliver(h, whole);
                 continue;
             }
-            let (_, buf) = self
-                .arriving
-                .entry(h.task)
-                .or_insert_with(|| (h.total as usize, Vec::with_capacity(h.total as usize)));
+            if !self.arriving.contains_key(&h.task) {
+                let buf = self.buffer_for(h.total as usize);
+                self.arriving.insert(h.task, (h.total as usize, buf));
+            }
+            let Some((_, buf)) = self.arriving.get_mut(&h.task) else {
+                continue;
+            };
             if buf.len() != h.offset as usize {
                 bail!(
                     "result of task {} out of order: part at {} after {} bytes",

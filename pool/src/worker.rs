@@ -295,8 +295,8 @@ pub static DIE_TAKING: AtomicU64 = AtomicU64::new(0);
 /// The worker's main loop (runs in the forked child). Returns `Ok` when the task queue is
 /// closed or after `max_tasks` tasks; `common::spawn` then exits the process with status 0.
 ///
-/// `spin`: how long to keep looking before sleeping at the turn or at an empty task queue
-/// (zero for the plain pool; see `spin.rs`, step 2).
+/// `spin`: how long to keep looking before sleeping at an empty task queue (zero for the
+/// plain pool; see `spin.rs`, step 2).
 pub fn main(
     tasks: &Tasks,
     ch: &Channels,
@@ -312,7 +312,9 @@ pub fn main(
     loop {
         // 1. Take the turn, then the task. Holding the turn, this worker may wait in `get`
         //    for the parent's next task; the others wait for the turn (as CPython's do).
-        crate::spin::spin_until(spin, || ch.turn.taker.load(SeqCst) == 0);
+        // Step 2 spins only here, holding the turn: the holder is the one worker the next task
+        // goes to. The others wait for the turn as step 1 does; on a machine with as many CPUs
+        // as processes, one more spinner would take the CPU the holder or the parent needs.
         ch.turn.acquire(me);
         crate::spin::spin_until(spin, || !ch.tasks.is_empty());
         let header = match take(ch, slot, &mut part, &mut args) {

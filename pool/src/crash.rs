@@ -17,6 +17,7 @@
 //! | `truncate` | returns 4 MiB (64 parts, a quarter of the result queue) and the worker dies half-way through putting it | `truncated result: 2097152 of 4194308 bytes arrived, then ... SIGKILL` |
 //! | `external` | waits for *you* to `kill -9` its worker (another terminal, or a test) | `killed by SIGKILL` (or, after `--wait-limit`, the pool is terminated) |
 //! | `take` (tests only: a build with the `fault-injection` feature) | its worker dies just after taking it off the task queue, before noting it in its slot | `killed by SIGKILL while taking the task from the queue` |
+//! | `take-big` (tests only) | the same, with an argument bigger than the task queue, still being put | the same |
 //!
 //! The kill comes from another process in `kill` and `external` mode: the killer (forked before
 //! the pool) sleeps on an `Event` until the task posts its worker's pid there, then calls
@@ -55,6 +56,10 @@ pub enum Kind {
     /// before noting it in its slot (only in a build with the `fault-injection` feature).
     #[cfg(feature = "fault-injection")]
     Take,
+    /// Test-only: the same with a 20 MiB argument, bigger than the task queue, so the task is
+    /// still being put part by part when its taker dies.
+    #[cfg(feature = "fault-injection")]
+    TakeBig,
 }
 
 /// Flags of `crash`.
@@ -171,7 +176,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
                 }
                 Kind::Truncate => {}
                 #[cfg(feature = "fault-injection")]
-                Kind::Take => {}
+                Kind::Take | Kind::TakeBig => {}
             }
         }
         sleep(secs(0.5));
@@ -184,7 +189,12 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         Bytes(vec![i as u8; BIG])
     });
     #[cfg(feature = "fault-injection")]
-    if kind == Kind::Take {
+    let big_arg = tasks.register("big_arg", |(i, _big): (u64, Bytes)| {
+        announce(i);
+        i * i
+    });
+    #[cfg(feature = "fault-injection")]
+    if matches!(kind, Kind::Take | Kind::TakeBig) {
         // Set before the fork: every worker inherits it, and whichever takes task `crash` dies.
         crate::worker::DIE_TAKING.store(crash + 1, Ordering::SeqCst);
     }
@@ -220,6 +230,12 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let mut big_handle = None;
     for i in 0..u64::from(a.tasks) {
         let (ok, err) = record(i);
+        #[cfg(feature = "fault-injection")]
+        if i == crash && kind == Kind::TakeBig {
+            let arg = (i, Bytes(vec![7; 20 << 20]));
+            handles.push(pool.apply_async_with(&big_arg, arg, ok, err));
+            continue;
+        }
         if i == crash && kind == Kind::Truncate {
             big_handle =
                 Some(pool.apply_async_with(&big, i, move |b: Bytes| ok(b.0.len() as u64), err));

@@ -68,7 +68,7 @@ use crate::error::TaskError;
 use crate::registry::{Task, Tasks};
 use crate::result::AsyncResult;
 use crate::timeline::Span;
-use crate::worker::{self, Channels, PartHeader, WorkerSlot, HEADER, OK, QUEUE_PARTS, STOP_GRACE};
+use crate::worker::{self, Channels, PartHeader, WorkerSlot, HEADER, OK, STOP_GRACE};
 
 /// Most workers a pool may have (the demos' `--workers` cap).
 pub const MAX_WORKERS: usize = 64;
@@ -176,6 +176,18 @@ pub(crate) struct Submitted {
     orphan: bool,
 }
 
+/// A task too big for the task queue at once, part way onto it (see [`Inner::feed`]).
+struct Streaming {
+    id: u64,
+    header: PartHeader,
+    args: Vec<u8>,
+    /// Bytes of `args` on the queue so far.
+    sent: usize,
+    /// Parts on the queue so far, and in all.
+    parts_sent: u64,
+    parts: u64,
+}
+
 /// One live worker process, as the parent sees it.
 struct Worker {
     child: Child,
@@ -187,7 +199,7 @@ struct Worker {
 pub(crate) struct Inner {
     tasks: Rc<Tasks>,
     opts: Options,
-    ch: Rc<Channels>,
+    channels: Rc<Channels>,
     workers: Vec<Option<Worker>>,
     /// Submitted tasks not on the task queue yet (it was full), in submission order.
     backlog: VecDeque<u64>,
@@ -197,6 +209,8 @@ pub(crate) struct Inner {
     parts_before: u64,
     /// Parts ever put on the task queue.
     parts_put: u64,
+    /// A task larger than the task queue, being put part by part as room frees.
+    streaming: Option<Streaming>,
     pub(crate) submitted: HashMap<u64, Submitted>,
     /// Results arriving in several parts, by task id: (the size announced, the bytes so far).
     arriving: HashMap<u64, (usize, Vec<u8>)>,
@@ -276,12 +290,13 @@ impl Pool {
         // The queues and the turn exist before any worker: each fork inherits the mappings.
         let mut inner = Inner {
             tasks: Rc::new(tasks),
-            ch: Rc::new(Channels::new()?),
+            channels: Rc::new(Channels::new()?),
             workers: (0..n).map(|_| None).collect(),
             backlog: VecDeque::new(),
             on_queue: VecDeque::new(),
             parts_before: 0,
             parts_put: 0,
+            streaming: None,
             submitted: HashMap::new(),
             arriving: HashMap::new(),
             next_id: 0,
@@ -572,13 +587,10 @@ impl Inner {
         } else {
             task.args = self.buffer_for(size_hint);
             encode(&mut task.args);
-            let parts = PartHeader::parts_for(task.args.len());
-            (parts > QUEUE_PARTS).then(|| {
+            (task.args.len() > u32::MAX as usize).then(|| {
                 TaskError::Pool(format!(
-                    "argument of {} bytes is larger than the task queue ({} parts of {} bytes)",
-                    task.args.len(),
-                    QUEUE_PARTS,
-                    worker::PART_DATA
+                    "argument of {} bytes is over 4 GiB",
+                    task.args.len()
                 ))
             })
         };
@@ -606,25 +618,29 @@ impl Inner {
         })
     }
 
-    /// Put backlog tasks on the task queue, oldest first, each only if *all* its parts fit:
-    /// a worker holding the turn then never waits for the rest of a task from an absent
-    /// parent. Only the parent puts, and workers only take, so room seen here stays room.
+    /// Put backlog tasks on the task queue, oldest first. A task goes on whole if all its
+    /// parts fit: a worker holding the turn then never waits for the rest of a task from an
+    /// absent parent. Only a task bigger than the whole queue goes on part by part, as the
+    /// worker taking it makes room (it rings the doorbell after each part so a sleeping parent
+    /// comes to put the next). Only the parent puts, and workers only take, so room seen here
+    /// stays room.
     ///
     /// One slot is left free: `len()` counts a slot as free as soon as a taker has claimed
     /// its message, a moment before the taker hands the slot back for the next lap. Keeping
     /// one in reserve means a put never lands on the slot a taker is still handing back.
     fn feed(&mut self) -> Result<bool> {
         self.forget_taken();
-        let mut fed = false;
-        while let Some(&id) = self.backlog.front() {
+        let mut fed = self.feed_streaming()?;
+        while self.streaming.is_none() {
+            let Some(&id) = self.backlog.front() else {
+                break;
+            };
+            let room = self.room();
             let Some(task) = self.submitted.get_mut(&id) else {
                 self.backlog.pop_front();
                 continue;
             };
             let parts = PartHeader::parts_for(task.args.len());
-            if self.ch.tasks.len() + parts + 1 > self.ch.tasks.capacity() {
-                break; // the rest when the workers have taken some
-            }
             let header = PartHeader {
                 task: id,
                 total: task.args.len() as u32,
@@ -632,32 +648,29 @@ impl Inner {
                 count: task.count,
                 ..PartHeader::default()
             };
-            let args = std::mem::take(&mut task.args);
-            let mut first = true;
-            let put = worker::for_each_part(header, &args, &mut self.part, |p| {
-                // The first part may still find its slot being handed back (the reserve
-                // was seen before that taker moved on): then the task waits for the next
-                // feed. The later parts follow it into room already counted.
-                let r = if first {
-                    self.ch.tasks.put_nowait(p)
-                } else {
-                    self.ch.tasks.put_timeout(p, STOP_GRACE)
-                };
-                if r.is_ok() {
-                    first = false;
+            if parts > room {
+                if parts + 1 <= self.channels.tasks.capacity() || room == 0 {
+                    break; // it will fit whole once the workers have taken some
                 }
-                r
-            });
-            match put {
-                Ok(()) => {}
-                Err(queue::QueueError::Full) if first => {
-                    if let Some(task) = self.submitted.get_mut(&id) {
-                        task.args = args;
-                    }
-                    break;
-                }
-                Err(e) => return Err(e).context("put on the task queue"),
+                // Bigger than the queue: it goes on part by part from here.
+                self.streaming = Some(Streaming {
+                    id,
+                    header,
+                    args: std::mem::take(&mut task.args),
+                    sent: 0,
+                    parts_sent: 0,
+                    parts: parts as u64,
+                });
+                self.backlog.pop_front();
+                self.on_queue.push_back((id, parts as u64));
+                fed |= self.feed_streaming()?;
+                continue;
             }
+            let args = std::mem::take(&mut task.args);
+            worker::for_each_part(header, &args, &mut self.part, |p| {
+                self.channels.tasks.put_nowait(p)
+            })
+            .context("put on the task queue")?;
             self.recycle(args);
             self.backlog.pop_front();
             self.on_queue.push_back((id, parts as u64));
@@ -665,6 +678,63 @@ impl Inner {
             fed = true;
         }
         Ok(fed)
+    }
+
+    /// Parts that can go on the task queue now, keeping the one slot in reserve.
+    fn room(&self) -> usize {
+        let tasks = &self.channels.tasks;
+        tasks.capacity().saturating_sub(tasks.len() + 1)
+    }
+
+    /// Put what fits of the task being streamed; done with it once its last part is on.
+    fn feed_streaming(&mut self) -> Result<bool> {
+        let mut room = self.room();
+        let Some(st) = self.streaming.as_mut() else {
+            return Ok(false);
+        };
+        let mut fed = false;
+        while room > 0 && st.parts_sent < st.parts {
+            let end = (st.sent + worker::PART_DATA).min(st.args.len());
+            self.part.clear();
+            PartHeader {
+                offset: st.sent as u32,
+                ..st.header
+            }
+            .write(&mut self.part);
+            self.part.extend_from_slice(&st.args[st.sent..end]);
+            self.channels
+                .tasks
+                .put_nowait(&self.part)
+                .context("put on the task queue")?;
+            st.sent = end;
+            st.parts_sent += 1;
+            self.parts_put += 1;
+            room -= 1;
+            fed = true;
+        }
+        if st.parts_sent == st.parts {
+            if let Some(done) = self.streaming.take() {
+                self.recycle(done.args);
+            }
+        }
+        Ok(fed)
+    }
+
+    /// Something the parent could do without waiting: a result to read, or room for a task
+    /// it holds. Looked at once more after announcing it will sleep.
+    fn work_waiting(&self) -> bool {
+        if !self.channels.results.is_empty() {
+            return true;
+        }
+        let room = self.room();
+        if self.streaming.is_some() {
+            return room > 0;
+        }
+        self.backlog.front().is_some_and(|id| {
+            self.submitted
+                .get(id)
+                .is_some_and(|t| PartHeader::parts_for(t.args.len()) <= room)
+        })
     }
 
     /// A buffer for `len` bytes. A big one is a recycled buffer when there is one: fresh
@@ -692,7 +762,7 @@ impl Inner {
 
     /// Drop from `on_queue` the tasks the workers have finished taking.
     fn forget_taken(&mut self) {
-        let taken = self.ch.turn.parts_taken.load(SeqCst);
+        let taken = self.channels.turn.parts_taken.load(SeqCst);
         while let Some(&(_, parts)) = self.on_queue.front() {
             if self.parts_before + parts > taken {
                 break;
@@ -709,9 +779,9 @@ impl Inner {
         // Look before taking: a `get` that finds nothing spins and yields a little before it
         // reports `Empty` (the queue's patience with a real wait), which a parent merely
         // checking for news must not pay on every call into the pool.
-        while !self.ch.results.is_empty()
+        while !self.channels.results.is_empty()
             && self
-                .ch
+                .channels
                 .results
                 .get_into_timeout(&mut part, Duration::ZERO)
                 .is_ok()
@@ -847,6 +917,7 @@ impl Inner {
     /// Fail every unfinished task (terminate, or a broken pool).
     fn fail_all(&mut self, err: TaskError) {
         self.backlog.clear();
+        self.streaming = None;
         let ids: Vec<u64> = self
             .submitted
             .iter()
@@ -887,7 +958,7 @@ impl Inner {
     /// After close and every task done: close the task queue, which ends each worker's `get`
     /// (Python puts one `None` sentinel per worker instead), then reap every worker.
     fn stop_workers(&mut self) -> Result<()> {
-        self.ch.tasks.close();
+        self.channels.tasks.close();
         for slot in 0..self.workers.len() {
             if let Some(mut w) = self.workers[slot].take() {
                 let status = match w.child.join_timeout(STOP_GRACE)? {
@@ -914,11 +985,11 @@ impl Inner {
     /// the dead worker it replaces.
     fn spawn_into(&mut self, slot: usize, replacing: Option<i32>) -> Result<()> {
         let shm = Rc::new(Shared::<WorkerSlot>::new_zeroed().context("mmap(MAP_SHARED) slot")?);
-        let (tasks, ch, shm2) = (self.tasks.clone(), self.ch.clone(), shm.clone());
+        let (tasks, channels, slot_mem) = (self.tasks.clone(), self.channels.clone(), shm.clone());
         let (max, spin) = (self.opts.max_tasks_per_child, self.opts.spin);
         // The closure runs in the child, on the child's copy of everything captured here.
         let child = common::spawn(format!("pool-worker-{slot}"), move || {
-            worker::main(&tasks, &ch, &shm2, max, spin)
+            worker::main(&tasks, &channels, &slot_mem, max, spin)
         })?;
         self.stats.workers_started += 1;
         if self.opts.events {
@@ -972,7 +1043,7 @@ impl Inner {
         }
         // A result is often a moment away: look again before sleeping (step 1: a microsecond
         // or so, `common::backoff`; step 2: up to `opts.spin`, see `spin.rs`).
-        let results = &self.ch.results;
+        let results = &self.channels.results;
         if common::backoff::spin_then(|| !results.is_empty())
             || crate::spin::spin_until(self.opts.spin, || !results.is_empty())
         {
@@ -999,16 +1070,19 @@ impl Inner {
             .filter(|&i| self.workers[i].is_some())
             .collect();
         let exited: Vec<usize> = {
-            let mut fds = vec![PollFd::new(self.ch.bell_read.as_fd(), PollFlags::POLLIN)];
+            let mut fds = vec![PollFd::new(
+                self.channels.bell_read.as_fd(),
+                PollFlags::POLLIN,
+            )];
             for w in self.workers.iter().flatten() {
                 fds.push(PollFd::new(w.child.pidfd(), PollFlags::POLLIN));
             }
             if sleeping {
                 // Announce, then look again (Dekker): a result put before the announcement
                 // is seen here; a worker that puts one after it sees the flag and rings.
-                self.ch.turn.parent_sleeping.announce();
+                self.channels.turn.parent_sleeping.announce();
             }
-            if sleeping && !self.ch.results.is_empty() {
+            if sleeping && self.work_waiting() {
                 Vec::new()
             } else {
                 let ms = match timeout {
@@ -1032,10 +1106,10 @@ impl Inner {
             }
         };
         if sleeping {
-            self.ch.turn.parent_sleeping.clear();
+            self.channels.turn.parent_sleeping.clear();
             let mut buf = [0u8; 64];
             // Empty the doorbell (non-blocking: EAGAIN ends it).
-            while matches!(nix::unistd::read(self.ch.bell_read.as_raw_fd(), &mut buf), Ok(n) if n > 0)
+            while matches!(nix::unistd::read(self.channels.bell_read.as_raw_fd(), &mut buf), Ok(n) if n > 0)
             {
             }
         }
@@ -1064,11 +1138,11 @@ impl Inner {
         let now = out::t_ms();
         // 2. A put it did not finish is a hole the queue repairs by its pid; everything it put
         //    before dying is still on the queue: read it now.
-        self.ch.results.recover_dead_producer(pid);
+        self.channels.results.recover_dead_producer(pid);
         self.collect()?;
         // 3. It died holding the turn: settle what it took.
         let mut failed = None;
-        if self.ch.turn.taker.load(SeqCst) == pid as u32 {
+        if self.channels.turn.taker.load(SeqCst) == pid as u32 {
             failed = self.settle_take(pid, &cause, now);
         }
         // 4. The task its slot names, if that task has no outcome yet.
@@ -1148,16 +1222,29 @@ impl Inner {
     /// Then the parent gives the turn back, which the dead worker never will.
     fn settle_take(&mut self, pid: i32, cause: &str, now: f64) -> Option<u64> {
         self.forget_taken();
-        let taken = self.ch.turn.parts_taken.load(SeqCst);
-        let consumed = self.parts_put - self.ch.tasks.len() as u64;
+        let taken = self.channels.turn.parts_taken.load(SeqCst);
+        let consumed = self.parts_put - self.channels.tasks.len() as u64;
         let mut lost = None;
         if consumed > taken {
             if let Some((id, parts)) = self.on_queue.pop_front() {
-                let left = (taken + parts).saturating_sub(consumed);
-                for _ in 0..left {
-                    let _ = self.ch.tasks.get_timeout(Duration::ZERO);
+                // Parts of it on the queue so far: all, unless it is still being streamed.
+                let put = match &self.streaming {
+                    Some(st) if st.id == id => st.parts_sent,
+                    _ => parts,
+                };
+                if self.streaming.as_ref().is_some_and(|st| st.id == id) {
+                    // Stop streaming it. Its parts never put count as put and taken, so that
+                    // "put - on the queue = taken" holds again for the next taker.
+                    if let Some(st) = self.streaming.take() {
+                        self.recycle(st.args);
+                    }
+                    self.parts_put += parts - put;
                 }
-                self.ch.turn.parts_taken.store(taken + parts, SeqCst);
+                let left = (taken + put).saturating_sub(consumed);
+                for _ in 0..left {
+                    let _ = self.channels.tasks.get_timeout(Duration::ZERO);
+                }
+                self.channels.turn.parts_taken.store(taken + parts, SeqCst);
                 self.parts_before += parts;
                 let err = TaskError::DiedTaking {
                     pid,
@@ -1167,7 +1254,7 @@ impl Inner {
                 lost = Some(id);
             }
         }
-        self.ch.turn.release();
+        self.channels.turn.release();
         lost
     }
 

@@ -299,7 +299,7 @@ pub static DIE_TAKING: AtomicU64 = AtomicU64::new(0);
 /// plain pool; see `spin.rs`, step 2).
 pub fn main(
     tasks: &Tasks,
-    ch: &Channels,
+    channels: &Channels,
     slot: &WorkerSlot,
     max_tasks: Option<u64>,
     spin: Duration,
@@ -312,24 +312,24 @@ pub fn main(
     loop {
         // 1. Take the turn, then the task. Holding the turn, this worker may wait in `get`
         //    for the parent's next task; the others wait for the turn (as CPython's do).
-        // Step 2 spins only here, holding the turn: the holder is the one worker the next task
-        // goes to. The others wait for the turn as step 1 does; on a machine with as many CPUs
-        // as processes, one more spinner would take the CPU the holder or the parent needs.
-        ch.turn.acquire(me);
-        crate::spin::spin_until(spin, || !ch.tasks.is_empty());
-        let header = match take(ch, slot, &mut part, &mut args) {
+        //    Step 2 spins only here, holding the turn: the next task goes to the holder, and
+        //    on a two-CPU machine a third spinner would take the CPU the holder or the parent
+        //    needs.
+        channels.turn.acquire(me);
+        crate::spin::spin_until(spin, || !channels.tasks.is_empty());
+        let header = match take(channels, slot, &mut part, &mut args) {
             Ok(h) => h,
             Err(QueueError::Closed) => {
                 // `join`: the parent closed the queue once every task was done.
-                ch.turn.release();
+                channels.turn.release();
                 return Ok(());
             }
             Err(e) => {
-                ch.turn.release();
+                channels.turn.release();
                 bail!("task queue: {e}");
             }
         };
-        ch.turn.release();
+        channels.turn.release();
 
         // 2. Run the registered function on the arguments (a panic here ends this process).
         let start = slot.running().map_or_else(out::t_ms, |(_, s)| s);
@@ -359,7 +359,7 @@ pub fn main(
             start_ms: start,
             end_ms: out::t_ms(),
         };
-        put_result(ch, answer, &result, &mut part)?;
+        put_result(channels, answer, &result, &mut part)?;
         done += 1;
         if max_tasks.is_some_and(|m| done >= m) {
             // Retire (max_tasks_per_child): the parent reaps us and forks a fresh worker.
@@ -371,12 +371,12 @@ pub fn main(
 /// Holding the turn: get every part of the next task into `args`, noting the task in `slot`
 /// as soon as its first part is here, and count the parts in `turn.parts_taken`.
 fn take(
-    ch: &Channels,
+    channels: &Channels,
     slot: &WorkerSlot,
     part: &mut Vec<u8>,
     args: &mut Vec<u8>,
 ) -> Result<PartHeader, QueueError> {
-    ch.tasks.get_into(part)?;
+    channels.tasks.get_into(part)?;
     let first = PartHeader::read(part).ok_or(QueueError::TooLarge)?;
     #[cfg(feature = "fault-injection")]
     if DIE_TAKING.load(SeqCst) == first.task + 1 {
@@ -388,19 +388,27 @@ fn take(
     args.extend_from_slice(&part[HEADER..]);
     let mut parts = 1;
     while args.len() < first.total as usize {
-        // The parent puts a task's parts one after the other and only when all fit, and
-        // nobody else takes while we hold the turn: the next part is ours, and already there.
-        ch.tasks.get_into(part)?;
+        // The parent puts a task's parts one after the other, and nobody else takes while we
+        // hold the turn: the next part is ours. It is already there, unless the task is bigger
+        // than the queue: then each part we take makes room, and the doorbell tells a
+        // sleeping parent to come and put the next one.
+        channels.ring();
+        channels.tasks.get_into(part)?;
         args.extend_from_slice(&part[HEADER..]);
         parts += 1;
     }
-    ch.turn.parts_taken.fetch_add(parts, SeqCst);
+    channels.turn.parts_taken.fetch_add(parts, SeqCst);
     Ok(first)
 }
 
 /// Put a whole result on the result queue. A result larger than the queue streams: `put`
 /// waits for the parent to make room, and the doorbell rung after each part wakes it.
-fn put_result(ch: &Channels, header: PartHeader, data: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+fn put_result(
+    channels: &Channels,
+    header: PartHeader,
+    data: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     let cut = CUT_AFTER.swap(0, SeqCst) as usize;
     let mut sent = 0;
     for_each_part(header, data, buf, |part| {
@@ -408,9 +416,9 @@ fn put_result(ch: &Channels, header: PartHeader, data: &[u8], buf: &mut Vec<u8>)
             // The injected fault: die with the result half sent, as a SIGKILL from outside would.
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
-        ch.results.put(part).context("result queue")?;
+        channels.results.put(part).context("result queue")?;
         sent += part.len() - HEADER;
-        ch.ring();
+        channels.ring();
         Ok::<(), anyhow::Error>(())
     })?;
     if cut > 0 {

@@ -674,7 +674,9 @@ fn pool_cases() -> Vec<Case> {
                     s("--crash-task"),
                     s(r.gen_range(0..tasks)),
                     s("--crash-kind"),
-                    s(["panic", "abort", "kill", "exit", "truncate", "take"][r.gen_range(0..6)]),
+                    s([
+                        "panic", "abort", "kill", "exit", "truncate", "take", "take-big",
+                    ][r.gen_range(0..7)]),
                     s("--workers"),
                     s(r.gen_range(1..=4)),
                 ]

@@ -266,6 +266,14 @@ fn map_with_chunks_larger_than_a_queue_part() {
     );
     let s: MapSummary = run.ok_summary_as();
     run.check(s.in_order && s.chunks == 1, "one big chunk, in order");
+    // 1.5 M items of 12 bytes in one chunk: 18 MB, more than the whole task queue holds, so
+    // the parent puts it part by part as the worker takes them.
+    let run = cmd(
+        "pool",
+        "map --items 1500000 --chunksize 1500000 --workers 1 --sleep-ms 0 --json --time-scale 0",
+    );
+    let s: MapSummary = run.ok_summary_as();
+    run.check(s.in_order && s.chunks == 1, "a chunk bigger than the queue");
 }
 
 #[test]
@@ -410,9 +418,16 @@ fn every_crash_kind_fails_only_its_task() {
 fn a_worker_killed_in_the_middle_of_taking_a_task_fails_that_task() {
     // The forced worst moment: the task has left the queue, the worker has not noted it yet.
     // The parent counts what the dead taker removed and fails exactly that task.
-    for (task, tasks, workers) in [(2u64, 6u64, 2u64), (0, 4, 1), (5, 6, 3)] {
+    for (kind, task, tasks, workers) in [
+        ("take", 2u64, 6u64, 2u64),
+        ("take", 0, 4, 1),
+        ("take", 5, 6, 3),
+        // An argument bigger than the task queue: the parent is still putting it part by part.
+        ("take-big", 1, 4, 2),
+        ("take-big", 0, 3, 1),
+    ] {
         let run = crash_case(
-            "take",
+            kind,
             task,
             tasks,
             workers,

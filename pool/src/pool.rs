@@ -649,7 +649,7 @@ impl Inner {
                 ..PartHeader::default()
             };
             if parts > room {
-                if parts + 1 <= self.channels.tasks.capacity() || room == 0 {
+                if parts < self.channels.tasks.capacity() || room == 0 {
                     break; // it will fit whole once the workers have taken some
                 }
                 // Bigger than the queue: it goes on part by part from here.

@@ -405,8 +405,14 @@ impl Pool {
         let mut ids = Vec::with_capacity(items.len().div_ceil(chunksize.max(1)));
         for chunk in items.chunks(chunksize.max(1)) {
             ids.push(self.inner.borrow_mut().submit_chunk(task, chunk));
-            work_ready(&self.inner);
+            // Hand the chunks over as they are encoded, so the workers start on the first
+            // while the parent encodes the next; tiny chunks 32 at a time, since each look at
+            // the queues reads words the workers are writing (a cache miss each).
+            if chunksize >= 32 || ids.len() % 32 == 0 {
+                work_ready(&self.inner);
+            }
         }
+        work_ready(&self.inner);
         let mut out = Vec::with_capacity(items.len());
         let mut first_err = None;
         let mut next = 0;

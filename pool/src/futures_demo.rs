@@ -2,12 +2,19 @@
 //!
 //! Python:
 //!
-//! ```text
-//! with ProcessPoolExecutor(2) as ex:
-//!     print(ex.submit(work, 7).result())           # synchronous: submit, then wait at once
-//!     fs = [ex.submit(work, i) for i in range(5)]  # asynchronous: handles now, values later
-//!     for f in fs: f.add_done_callback(report)     # notification ...
-//!     for f in as_completed(fs): print(f.result()) # ... in the order they complete
+//! ```python
+//! import time
+//! from concurrent.futures import ProcessPoolExecutor, as_completed
+//!
+//! def work(i):
+//!     time.sleep((5 - i) * 0.1); return i * i
+//!
+//! if __name__ == "__main__":
+//!     with ProcessPoolExecutor(2) as ex:
+//!         print(ex.submit(work, 4).result())           # synchronous: submit, then wait at once
+//!         fs = [ex.submit(work, i) for i in range(5)]  # asynchronous: handles now, values later
+//!         for f in fs: f.add_done_callback(lambda f: print("done:", f.result()))
+//!         for f in as_completed(fs): print(f.result()) # in the order they complete
 //! ```
 //!
 //! Task i sleeps `(tasks - i) * 0.3 s`: the later a task is submitted, the shorter it is, so

@@ -2,10 +2,18 @@
 //!
 //! Python:
 //!
-//! ```text
-//! pool.map(work, range(10))                    # [0, 1, 4, 9, ...]: input order, always
-//! pool.map(work, range(10), chunksize=3)
-//! for r in pool.imap_unordered(work, range(10)): print(r)   # completion order
+//! ```python
+//! import random, time
+//! from multiprocessing import Pool
+//!
+//! def work(i):
+//!     time.sleep(random.random() * 0.2); return i * i
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         print(pool.map(work, range(10)))                  # [0, 1, 4, 9, ...]: input order
+//!         print(pool.map(work, range(10), chunksize=3))
+//!         print(list(pool.imap_unordered(work, range(10))))  # completion order
 //! ```
 //!
 //! Each item sleeps a random time (from `--seed`), so the chunks finish in a shuffled order;

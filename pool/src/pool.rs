@@ -40,10 +40,10 @@
 //! that close), then raises `parent_sleeping` and sleeps in `poll(2)` on every worker's
 //! **pidfd** (readable when the process exits, whatever killed it) and the **doorbell** pipe a
 //! worker writes one byte to after putting a result while the parent sleeps. A death is seen
-//! the moment it happens, never by a sleep-and-check loop. Then, in [`Inner::worker_exited`]:
+//! the moment it happens, never by a sleep-and-check loop. Then, in `Inner::worker_exited`:
 //! 1. reap it and say how it ended (`common::child::describe_failure`);
 //! 2. repair the result queue if it died in the middle of a put, and read everything it put;
-//! 3. if it died holding the turn at the task queue, count what it took ([`Inner::settle_take`]);
+//! 3. if it died holding the turn at the task queue, count what it took (`Inner::settle_take`);
 //! 4. fail the task its slot names, if that task has no result: **truncated** if part of the
 //!    result arrived, else with the kernel's cause (signal, exit code, panic message);
 //! 5. fork a replacement, if there is or may be work for it.

@@ -3,9 +3,17 @@
 //!
 //! Python:
 //!
-//! ```text
-//! with Pool(2) as pool: pool.map(work, range(20))          # 2 processes, 20 tasks
-//! for i in range(20): p = Process(target=work, args=(i,)); p.start(); p.join()   # 20 processes
+//! ```python
+//! from multiprocessing import Pool, Process
+//!
+//! def work(i):
+//!     return i * i
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         pool.map(work, range(20))              # 2 processes, 20 tasks
+//!     for i in range(20):                        # 20 processes
+//!         p = Process(target=work, args=(i,)); p.start(); p.join()
 //! ```
 //!
 //! The same trivial tasks, two ways. With the pool, at most `workers` distinct pids ever run

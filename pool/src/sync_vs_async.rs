@@ -2,10 +2,21 @@
 //!
 //! Python:
 //!
-//! ```text
-//! t = time(); [pool.apply(work, (i,)) for i in range(4)]             # each call waits
-//! t = time(); rs = [pool.apply_async(work, (i,)) for i in range(4)]  # none waits
-//! [r.get() for r in rs]
+//! ```python
+//! import time
+//! from multiprocessing import Pool, TimeoutError
+//!
+//! def work(i):
+//!     time.sleep(0.5); return i * 10
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         t = time.time(); print([pool.apply(work, (i,)) for i in range(4)], time.time() - t)
+//!         t = time.time(); rs = [pool.apply_async(work, (i,)) for i in range(4)]  # none waits
+//!         print([r.get() for r in rs], time.time() - t)
+//!         r = pool.apply_async(work, (7,))
+//!         try: r.get(timeout=0.2)
+//!         except TimeoutError: print("timed out; the task goes on:", r.get())
 //! ```
 //!
 //! `apply` is synchronous: the call returns only when the task is done, with its value, so the

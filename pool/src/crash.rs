@@ -14,7 +14,7 @@
 //! | `abort` | `std::process::abort()` | `killed by SIGABRT (abort)` |
 //! | `kill` | waits; a separate *killer* process SIGKILLs the worker | `killed by SIGKILL` |
 //! | `exit` | `_exit(3)` without a result | `exited with code 3` |
-//! | `truncate` | returns 4 MiB (64 parts, a quarter of the result queue) and the worker dies half-way through putting it | `truncated result: 2097152 of 4194308 bytes arrived, then ... SIGKILL` |
+//! | `truncate` | returns 4 MiB (256 parts, a quarter of the result queue) and the worker dies half-way through putting it | `truncated result: 2097152 of 4194308 bytes arrived, then ... SIGKILL` |
 //! | `external` | waits for *you* to `kill -9` its worker (another terminal, or a test) | `killed by SIGKILL` (or, after `--wait-limit`, the pool is terminated) |
 //! | `take` (tests only: a build with the `fault-injection` feature) | its worker dies just after taking it off the task queue, before noting it in its slot | `killed by SIGKILL while taking the task from the queue` |
 //! | `take-big` (tests only) | the same, with an argument bigger than the task queue, still being put | the same |
@@ -94,7 +94,7 @@ common::shared_struct! {
 /// Each task's outcome, filled in by its callbacks (in the parent).
 type Outcomes = Rc<RefCell<Vec<Option<Result<u64, TaskError>>>>>;
 
-/// The size of the `truncate` task's result: 4 MiB, 64 parts on the result queue.
+/// The size of the `truncate` task's result: 4 MiB, 256 parts on the result queue.
 const BIG: usize = 4 << 20;
 
 /// Block this process until a signal kills it (the task that waits for its killer).

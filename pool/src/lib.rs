@@ -44,7 +44,7 @@
 //! - **One task queue** that every worker takes from and **one result queue** that every worker
 //!   puts on: the `queue` member's `Queue`, a ring in `MAP_SHARED` memory with futex wake-ups
 //!   (`pool.rs` says why not a pipe and a lock, as CPython). Values travel as bytes
-//!   ([`codec`]), in parts of at most 64 KiB ([`worker`]).
+//!   ([`codec`]), in parts of at most 16 KiB ([`worker`]).
 //! - Each worker notes the task it runs in **its own slot** of shared memory
 //!   (`slot.running_task`), so a death tells which task died with it.
 //! - The parent has no helper thread. When it waits (`get`, `map`, `join`) it sleeps in

@@ -60,7 +60,7 @@ use queue::{Queue, QueueError};
 use crate::registry::Tasks;
 
 /// Bytes of task or result data one part carries at most. Larger tasks and results go in parts.
-pub const PART_DATA: usize = 64 * 1024;
+pub const PART_DATA: usize = 16 * 1024;
 /// Bytes of a [`PartHeader`].
 pub const HEADER: usize = 44;
 /// Largest message on either queue: a header and a part's data.
@@ -246,8 +246,9 @@ impl std::fmt::Debug for Channels {
 }
 
 /// Parts each queue holds. Shared memory is fixed at creation, so this bounds how much the
-/// parent can hand over before it has to come back: 256 small tasks, or 16 MiB of arguments.
-pub const QUEUE_PARTS: usize = 256;
+/// parent can hand over before it has to come back: 1023 small tasks (more than any demo
+/// submits), or 16 MiB of arguments (a bigger task streams in while its taker makes room).
+pub const QUEUE_PARTS: usize = 1024;
 
 impl Channels {
     /// Map both queues and the turn, open the doorbell pipe. Before any fork.

@@ -142,7 +142,10 @@ pub fn build(source: &Path, exercises: &[&Exercise]) -> Result<Vec<Built>> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut exes = std::collections::HashMap::new();
     let mut errors: std::collections::HashMap<String, String> = Default::default();
-    for v in stdout.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+    for v in stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
         let target = v["target"]["name"].as_str().unwrap_or("").to_string();
         let Some(name) = target.strip_prefix(&format!("{tag}-")).map(str::to_string) else {
             continue;

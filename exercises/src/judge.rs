@@ -146,7 +146,10 @@ pub fn judge(ex: &Exercise, out: &Outcome, timeout: Duration) -> Option<Failure>
                 "the program {status} (expected {}). Its last error line: {err}",
                 c.exit_code
             ),
-            format!("程序{status}（应为 {}）。最后一行错误输出：{err}", c.exit_code),
+            format!(
+                "程序{status}（应为 {}）。最后一行错误输出：{err}",
+                c.exit_code
+            ),
         ));
     }
     for prefix in c.absent {
@@ -179,7 +182,10 @@ pub fn judge(ex: &Exercise, out: &Outcome, timeout: Duration) -> Option<Failure>
             None => {
                 if lines.contains(want) {
                     return Some(Failure::new(
-                        format!("`{want}` came too early: the expected order is {:?}.", c.lines),
+                        format!(
+                            "`{want}` came too early: the expected order is {:?}.",
+                            c.lines
+                        ),
                         format!("`{want}` 出现得太早：正确的顺序是 {:?}。", c.lines),
                     ));
                 }

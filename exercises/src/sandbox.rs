@@ -189,7 +189,9 @@ pub fn run(exe: &Path, timeout: Duration) -> Result<Outcome> {
             Ok(Event::Exited(_)) => {}
         }
     }
-    out.stderr = err_rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+    out.stderr = err_rx
+        .recv_timeout(Duration::from_secs(2))
+        .unwrap_or_default();
     out.leaked_names = remove_leaked_names(pid);
     out.elapsed = started.elapsed();
     Ok(out)
@@ -304,7 +306,9 @@ fn open_fds(pid: i32) -> Vec<String> {
         .filter(|entry| !inherited.contains(entry))
         .collect();
     fds.sort();
-    fds.into_iter().map(|(fd, t)| format!("{fd} -> {t}")).collect()
+    fds.into_iter()
+        .map(|(fd, t)| format!("{fd} -> {t}"))
+        .collect()
 }
 
 /// Context switches of every thread of `pid`, and its CPU ticks (utime + stime).
@@ -352,12 +356,15 @@ fn clock_ticks_per_second() -> u64 {
     100
 }
 
+/// The message queues the exercises create are named `/ex-<pid>-<suffix>`, with these suffixes.
+const QUEUE_SUFFIXES: &[&str] = &["jobs"];
+
 /// Names containing `ex-<pid>` left in /dev/mqueue (where mounted) or /dev/shm. Each is
 /// unlinked, so a failed attempt leaves nothing either.
 fn remove_leaked_names(pid: i32) -> Vec<String> {
     let marker = format!("ex-{pid}-");
     let mut leaked = Vec::new();
-    for (dir, kind) in [("/dev/mqueue", "mqueue"), ("/dev/shm", "shm")] {
+    for dir in ["/dev/mqueue", "/dev/shm"] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -368,10 +375,9 @@ fn remove_leaked_names(pid: i32) -> Vec<String> {
                 leaked.push(format!("{dir}/{name}"));
             }
         }
-        let _ = kind;
     }
     // Without a mounted mqueue filesystem the queue is invisible there: ask for it by name.
-    for suffix in ["jobs"] {
+    for suffix in QUEUE_SUFFIXES {
         let name = format!("/{marker}{suffix}");
         if let Ok(cname) = std::ffi::CString::new(name.clone()) {
             let opened = nix::mqueue::mq_open(

@@ -33,7 +33,10 @@ impl PipeSemaphore {
         let (r, w) = nix::unistd::pipe()?;
         let mut give = File::from(w);
         give.write_all(&vec![b'+'; licences])?;
-        Ok(PipeSemaphore { take: File::from(r), give })
+        Ok(PipeSemaphore {
+            take: File::from(r),
+            give,
+        })
     }
     fn acquire(&self) -> std::io::Result<()> {
         (&self.take).read_exact(&mut [0u8; 1])

@@ -170,10 +170,12 @@ pub fn run(cli: Cli) -> Result<()> {
         lang,
         timeout: Duration::from_secs_f64(cli.timeout),
     };
-    if ctx.student {
+    let command = cli.command.unwrap_or(Cmd::List);
+    // The student's copies are created by the commands that read them (not by `hint`).
+    if ctx.student && !matches!(command, Cmd::Hint { .. }) {
         create_missing_copies()?;
     }
-    match cli.command.unwrap_or(Cmd::List) {
+    match command {
         Cmd::List => list(&ctx),
         Cmd::Check { names, all } => {
             let chosen: Vec<&Exercise> = if all {

@@ -33,6 +33,8 @@ pub enum Built {
     Ok(PathBuf),
     /// The compiler's messages, as cargo rendered them.
     CompileError(String),
+    /// There is no such file in the source folder.
+    Missing(PathBuf),
 }
 
 /// A short tag naming a source folder, used in the package and binary names.
@@ -187,9 +189,5 @@ pub fn build(source: &Path, exercises: &[&Exercise]) -> Result<Vec<Built>> {
 }
 
 fn missing(source: &Path, ex: &Exercise) -> Built {
-    Built::CompileError(format!(
-        "{} does not exist (restore it with `cargo run -p exercises -- reset {}`)",
-        source.join(format!("{}.rs", ex.name)).display(),
-        ex.name
-    ))
+    Built::Missing(source.join(format!("{}.rs", ex.name)))
 }

@@ -7,8 +7,9 @@ use crate::sandbox::{IdleSample, Outcome};
 use crate::Lang;
 
 /// More wake-ups than this in [`crate::sandbox::IDLE_WINDOW`] is a polling loop. A process
-/// blocked in the kernel wakes 0 times; the first steps of a backoff (a few yields) may count.
-pub const MAX_IDLE_WAKEUPS: u64 = 5;
+/// blocked in the kernel wakes 0 times (the few yields of a backoff happen before the window);
+/// a loop that naps 100 ms wakes 3 times.
+pub const MAX_IDLE_WAKEUPS: u64 = 2;
 /// More CPU than this in the window is a busy loop.
 pub const MAX_IDLE_CPU_MS: u64 = 30;
 

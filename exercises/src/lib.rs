@@ -82,6 +82,8 @@ enum Cmd {
         #[arg(long, conflicts_with = "names")]
         all: bool,
     },
+    /// Build and run an exercise in this terminal, to watch what it does (no verdict).
+    Run { name: String },
     /// Show the hint of an exercise.
     Hint { name: String },
     /// Restore an exercise as shipped (your changes to it are lost).
@@ -220,6 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
             summary(json!({"exercise": ex.name}));
             Ok(())
         }
+        Cmd::Run { name } => run_here(&ctx, find(&name)?),
         Cmd::Watch => watch(&ctx),
     }
 }
@@ -381,6 +384,18 @@ fn check_one(ctx: &Ctx, ex: &Exercise, built: Built) -> Result<bool> {
             en: format!("it does not compile:\n{text}"),
             zh: format!("编译失败：\n{text}"),
         }),
+        Built::Missing(path) => Some(judge::Failure {
+            en: format!(
+                "{} does not exist (`cargo run -p exercises -- reset {}` restores it)",
+                path.display(),
+                ex.name
+            ),
+            zh: format!(
+                "{} 不存在（`cargo run -p exercises -- reset {}` 可以恢复它）",
+                path.display(),
+                ex.name
+            ),
+        }),
         Built::Ok(exe) => {
             let mut failure = None;
             for _ in 0..ex.check.runs {
@@ -430,6 +445,35 @@ fn check_one(ctx: &Ctx, ex: &Exercise, built: Built) -> Result<bool> {
     Ok(failure.is_none())
 }
 
+/// `run NAME`: build the exercise and run it in the foreground, in the checker's own process
+/// group, so that Ctrl-C from the terminal reaches it as it reaches any program.
+fn run_here(ctx: &Ctx, ex: &Exercise) -> Result<()> {
+    let exe = match build::build(&ctx.source, &[ex])?.remove(0) {
+        Built::Ok(exe) => exe,
+        Built::CompileError(text) => bail!("{} does not compile:\n{text}", ex.name),
+        Built::Missing(path) => bail!("{} does not exist", path.display()),
+    };
+    common::out::say(format!(
+        "Running {} (at a `== checkpoint ==` or `== waiting ... ==` line it waits for Enter; Ctrl-C stops it).",
+        ex.name
+    ));
+    common::out::flush();
+    let mut child = std::process::Command::new(&exe)
+        .spawn()
+        .with_context(|| format!("start {}", exe.display()))?;
+    // Registered with the stop handler: a Ctrl-C to the checker alone still ends the program.
+    let mut tracked = common::child::adopt(child.id() as i32)?;
+    let status = tracked.join()?;
+    drop(child.stdin.take());
+    event(
+        "ran",
+        json!({"exercise": ex.name, "exitcode": status.python_exitcode()}),
+        format!("{} {status}", ex.name),
+    );
+    summary(json!({"exercise": ex.name, "exitcode": status.python_exitcode()}));
+    Ok(())
+}
+
 /// A path relative to the workspace root when it is inside it (shorter to read).
 fn rel(path: &Path) -> String {
     let root = build::workspace_root();
@@ -471,7 +515,10 @@ fn watch(ctx: &Ctx) -> Result<()> {
             }
         }
         if !names.is_empty() {
-            check_many(ctx, &names)?;
+            // A failed build (cargo missing, a broken manifest) is reported, and watching goes on.
+            if let Err(e) = check_many(ctx, &names) {
+                eprintln!("error: {e:#}");
+            }
         }
     }
 }

@@ -59,8 +59,9 @@ pub struct Args {
     /// Consumer processes (1..=16).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
     pub consumers: u32,
-    /// Fault injection (issue 8): the producer of (2, I) dies by SIGKILL in the middle of that
-    /// put, after claiming its slot and writing garbage into it, before publishing.
+    /// Test hook (feature `fault-injection`): the producer of (2, I) dies by SIGKILL in the
+    /// middle of that put, after claiming its slot and writing garbage into it, before publishing.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, value_name = "I", hide = true)]
     pub kill_producer_mid_message: Option<u32>,
 }
@@ -72,6 +73,7 @@ impl Default for Args {
             capacity: 10,
             producers: 1,
             consumers: 1,
+            #[cfg(feature = "fault-injection")]
             kill_producer_mid_message: None,
         }
     }
@@ -135,6 +137,7 @@ fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
     let mut i = k;
     while i < a.count {
         sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
+        #[cfg(feature = "fault-injection")]
         if a.kill_producer_mid_message == Some(i) {
             q.die_in_next_put();
         }
@@ -199,6 +202,7 @@ pub fn run(a: &Args) -> Result<()> {
             format!("more producers than messages (--count {})", a.count),
         ));
     }
+    #[cfg(feature = "fault-injection")]
     if let Some(i) = a.kill_producer_mid_message.filter(|&i| i >= a.count) {
         return Err(common::cli::usage(
             "--kill-producer-mid-message",

@@ -154,7 +154,8 @@ type Header = (
     [AtomicU32; 16],
 );
 
-/// See [`Queue::die_in_next_put`]: set only by fault injection.
+/// See [`Queue::die_in_next_put`]. A test hook: only in builds with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 static DIE_IN_NEXT_PUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A bounded FIFO shared by processes. Create it before forking; every child forked afterwards
@@ -180,10 +181,11 @@ impl std::fmt::Debug for Queue {
 }
 
 /// The outcome of one attempt that does not wait.
-enum Try<T> {
-    Done(T),
-    /// Full (put) or empty (get): worth waiting.
-    Wait,
+enum Attempt<T> {
+    /// The put or get happened (or failed for good: closed).
+    Finished(T),
+    /// The queue was full (put) or empty (get): worth waiting and trying again.
+    NotReady,
 }
 
 impl Queue {
@@ -390,7 +392,7 @@ impl Queue {
             return Err(QueueError::Closed);
         }
         // Fast path: room right now. The deadline (a clock read) is only computed if we wait.
-        if let Try::Done(r) = self.try_put(msg) {
+        if let Attempt::Finished(r) = self.try_put(msg) {
             return r;
         }
         let deadline = deadline_of(timeout);
@@ -398,7 +400,7 @@ impl Queue {
         loop {
             let mut backoff = Backoff::default();
             while backoff.snooze() {
-                if let Try::Done(r) = self.try_put(msg) {
+                if let Attempt::Finished(r) = self.try_put(msg) {
                     return r;
                 }
             }
@@ -415,7 +417,7 @@ impl Queue {
             if self.is_closed() {
                 return Err(QueueError::Closed);
             }
-            if let Try::Done(r) = self.try_put(msg) {
+            if let Attempt::Finished(r) = self.try_put(msg) {
                 return r;
             }
             ev.sleep(key, left);
@@ -429,7 +431,7 @@ impl Queue {
     /// `tail` moves `tail` on for its owner (which may have died just before doing so), so a
     /// dead producer never blocks the others' claims; its half-written slot is repaired by
     /// [`Queue::recover_dead_producer`].
-    fn try_put(&self, msg: &[u8]) -> Try<Result<(), QueueError>> {
+    fn try_put(&self, msg: &[u8]) -> Attempt<Result<(), QueueError>> {
         let tail = self.tail();
         let mut pos = tail.load(Ordering::Relaxed);
         loop {
@@ -449,7 +451,7 @@ impl Queue {
                     // module doc, "close".
                     let _ =
                         tail.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
-                    return Try::Done(self.write_claimed(pos, slot, msg));
+                    return Attempt::Finished(self.write_claimed(pos, slot, msg));
                 }
             } else if is_claim_of(turn, pos) {
                 // Claimed at `pos` by another producer that has not moved `tail` yet: help.
@@ -458,7 +460,7 @@ impl Queue {
             } else if turn < empty_turn || turn & CLAIMED != 0 {
                 // Still holds the message of the previous lap (or a consumer is copying it out,
                 // or its producer died writing it and it awaits repair): the queue is full here.
-                return Try::Wait;
+                return Attempt::NotReady;
             } else {
                 // Another producer claimed `pos` already; `tail` has moved on.
                 pos = tail.load(Ordering::Relaxed);
@@ -466,12 +468,13 @@ impl Queue {
         }
     }
 
-    /// Fault injection (issue 8): this process's next `put` claims its slot, writes the length
-    /// and garbage where the message should be, and dies by SIGKILL before publishing, exactly
-    /// where a producer killed in the middle of its copy would stop. The flag is a plain static,
-    /// so after fork it belongs to one process: only the producer that sets it dies. Used by
-    /// `powers --kill-producer-mid-message`, to show that a torn message is never delivered.
-    #[doc(hidden)]
+    /// Test hook (feature `fault-injection`): this process's next `put` claims its slot, writes
+    /// the length and garbage where the message should be, and dies by SIGKILL before
+    /// publishing, exactly where a producer killed in the middle of its copy would stop. The flag
+    /// is a plain static, so after fork it belongs to one process: only the producer that sets it
+    /// dies. Used by `powers --kill-producer-mid-message`, to show that a torn message is never
+    /// delivered.
+    #[cfg(feature = "fault-injection")]
     pub fn die_in_next_put(&self) {
         DIE_IN_NEXT_PUT.store(true, Ordering::SeqCst);
     }
@@ -487,6 +490,7 @@ impl Queue {
         } else {
             slot[1].store(msg.len() as u64, Ordering::Relaxed);
             let words = &slot[2..];
+            #[cfg(feature = "fault-injection")]
             if DIE_IN_NEXT_PUT.load(Ordering::Relaxed) {
                 for w in words.iter().take(msg.len().div_ceil(8)) {
                     w.store(u64::MAX, Ordering::Relaxed);
@@ -529,7 +533,7 @@ impl Queue {
     }
 
     fn get_wait(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<(), QueueError> {
-        if let Try::Done(r) = self.try_get(buf) {
+        if let Attempt::Finished(r) = self.try_get(buf) {
             return r;
         }
         let deadline = deadline_of(timeout);
@@ -537,7 +541,7 @@ impl Queue {
         loop {
             let mut backoff = Backoff::default();
             while backoff.snooze() {
-                if let Try::Done(r) = self.try_get(buf) {
+                if let Attempt::Finished(r) = self.try_get(buf) {
                     return r;
                 }
             }
@@ -546,7 +550,7 @@ impl Queue {
                 left => left,
             };
             let key = ev.prepare();
-            if let Try::Done(r) = self.try_get(buf) {
+            if let Attempt::Finished(r) = self.try_get(buf) {
                 return r;
             }
             ev.sleep(key, left);
@@ -564,7 +568,7 @@ impl Queue {
     /// it, so no producer can have overwritten it while we copied (that producer would need
     /// the slot freed first). If the claim fails, another consumer took the message and our
     /// copy is thrown away. What is left between claiming and freeing is one store.
-    fn try_get(&self, buf: &mut Vec<u8>) -> Try<Result<(), QueueError>> {
+    fn try_get(&self, buf: &mut Vec<u8>) -> Attempt<Result<(), QueueError>> {
         let head = self.head();
         let mut pos = head.load(Ordering::Relaxed);
         loop {
@@ -580,7 +584,7 @@ impl Queue {
                         slot[0].store(2 * (pos + self.capacity as u64), Ordering::Release);
                         self.not_full().notify();
                         if !tombstone {
-                            return Try::Done(Ok(()));
+                            return Attempt::Finished(Ok(()));
                         }
                         pos += 1; // a tombstone: skip it, the next position is ours to try
                     }
@@ -592,14 +596,14 @@ impl Queue {
                 if self.closed_flag().load(Ordering::SeqCst) != 0 {
                     let h = head.load(Ordering::SeqCst);
                     if h >= self.tail().load(Ordering::SeqCst) {
-                        return Try::Done(Err(QueueError::Closed));
+                        return Attempt::Finished(Err(QueueError::Closed));
                     }
                     if h != pos {
                         pos = h;
                         continue;
                     }
                 }
-                return Try::Wait;
+                return Attempt::NotReady;
             } else {
                 // Another consumer took `pos`.
                 pos = head.load(Ordering::Relaxed);

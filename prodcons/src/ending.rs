@@ -27,9 +27,11 @@ pub struct Ending {
 pub enum Outcome {
     /// Finished; items put or got.
     Done(u32),
-    /// Returned an error, or (a process) was killed or exited with an error.
+    /// Did not finish: the whole sentence saying how (`killed by SIGKILL`, `exited with code
+    /// 1`, from [`common::child::describe_failure`] for a process; `failed: why` for a thread
+    /// whose role returned an error).
     Failed(String),
-    /// Panicked (message and place).
+    /// Panicked: the panic's message (and place).
     Panicked(String),
 }
 
@@ -43,13 +45,13 @@ impl Ending {
             outcome: Outcome::Done(items),
         }
     }
-    /// An error.
-    pub fn failed(side: Side, index: u32, why: String) -> Ending {
+    /// Any other failure; `how` is the whole sentence (`killed by SIGKILL`).
+    pub fn failed(side: Side, index: u32, how: String) -> Ending {
         Ending {
             side,
             index,
             pid: None,
-            outcome: Outcome::Failed(why),
+            outcome: Outcome::Failed(how),
         }
     }
     /// A panic.
@@ -73,12 +75,13 @@ impl Ending {
         format!("{} {}{pid}", self.side.name(), self.index + 1)
     }
 
-    /// `panicked: why` or `failed: why`; `None` for a normal end.
+    /// How it failed (`panicked: boom`, `killed by SIGKILL`), the words of
+    /// [`common::child::describe_failure`]; `None` for a normal end.
     pub fn failure(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Done(_) => None,
-            Outcome::Failed(why) => Some(format!("failed: {why}")),
-            Outcome::Panicked(why) => Some(format!("panicked: {why}")),
+            Outcome::Failed(how) => Some(how.clone()),
+            Outcome::Panicked(message) => Some(format!("panicked: {message}")),
         }
     }
 
@@ -103,16 +106,17 @@ impl Ending {
                     format!("{}{} {what}", self.side.letter(), self.index + 1),
                 );
             }
-            Outcome::Failed(why) | Outcome::Panicked(why) => {
+            Outcome::Failed(message) | Outcome::Panicked(message) => {
                 let name = match self.outcome {
                     Outcome::Panicked(_) => "panicked",
                     _ => "failed",
                 };
-                fields.insert("message".into(), json!(why));
+                fields.insert("message".into(), json!(message));
+                let how = self.failure().unwrap_or_default();
                 out::event(
                     name,
                     fields.into(),
-                    format!("!! {} {name}: {why}. The others go on.", self.who()),
+                    format!("!! {} {how}. The others go on.", self.who()),
                 );
             }
         }

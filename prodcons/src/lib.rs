@@ -5,24 +5,37 @@
 //! only talk to a **blocking queue** (阻塞队列) between them, which acts as a buffer (缓冲区),
 //! evens out their speeds (平衡速度差) and decouples them (解耦): `生产者 <---> 队列 <---> 消费者`.
 //!
-//! The Python shape:
+//! The Python shape (it runs as written; `Queue(maxsize=4)` is the bounded buffer):
 //!
-//! ```text
+//! ```python
 //! from multiprocessing import Process, Queue        # or threading.Thread + queue.Queue
-//! q = Queue(maxsize=4)                               # bounded: put blocks while full
-//! def producer(n):
-//!     for i in range(items): time.sleep(random...); q.put((n, i))
-//! def consumer():
+//! import random, time
+//!
+//! def producer(q, n, items):
+//!     for i in range(items):
+//!         time.sleep(random.uniform(0.025, 0.075))  # make an item
+//!         q.put((n, i))                              # blocks while the buffer is full
+//!
+//! def consumer(q):
 //!     while True:
-//!         item = q.get()                             # blocks while empty
-//!         if item is None: break                     # the sentinel: "no more items"
-//!         time.sleep(random...)
-//! ps = [Process(target=producer, args=(n,)) for n in range(P)]
-//! cs = [Process(target=consumer) for _ in range(C)]
-//! for x in ps + cs: x.start()
-//! for p in ps: p.join()
-//! for _ in cs: q.put(None)                           # one sentinel per consumer
-//! for c in cs: c.join()
+//!         item = q.get()                             # blocks while it is empty
+//!         if item is None:                           # the sentinel: "no more items"
+//!             break
+//!         time.sleep(random.uniform(0.1, 0.3))       # handle it
+//!         print("got", item)
+//!
+//! if __name__ == "__main__":
+//!     q = Queue(maxsize=4)
+//!     ps = [Process(target=producer, args=(q, n, 5)) for n in range(2)]
+//!     cs = [Process(target=consumer, args=(q,)) for _ in range(2)]
+//!     for x in ps + cs:
+//!         x.start()
+//!     for p in ps:
+//!         p.join()
+//!     for _ in cs:
+//!         q.put(None)                                # one sentinel per consumer
+//!     for c in cs:
+//!         c.join()
 //! ```
 //!
 //! What the OS really does: a blocking `put` on a full queue, or `get` on an empty one, puts the

@@ -121,18 +121,19 @@ pub fn run(spec: &Spec, recorders: Recorders<'_>) -> Result<(Vec<Ending>, Vec<It
             Side::Producer => recorders.ledger.produced_by(i),
             Side::Consumer => recorders.ledger.consumed_by(i),
         };
-        let mut ending = match (c.status(), c.panic_message()) {
-            (Some(s), _) if s.success() => Ending::ok(side, i, done as u32),
-            (_, Some(msg)) => Ending::panicked(side, i, msg.to_string()),
-            (Some(s), None) => Ending::failed(side, i, s.to_string()),
-            (None, None) => Ending::failed(side, i, "not reaped".into()),
+        // `wait_any` returns reaped children only, so the status is there.
+        let status = c.status().context("a reaped child without a status")?;
+        let mut ending = match c.panic_message() {
+            _ if status.success() => Ending::ok(side, i, done as u32),
+            Some(message) => Ending::panicked(side, i, message.to_string()),
+            None => Ending::failed(side, i, child::describe_failure(status, None)),
         };
         ending.pid = Some(c.pid());
         ending.report();
         match side {
             Side::Producer => {
                 producers_left -= 1;
-                if !c.status().is_some_and(|s| s.success()) {
+                if !status.success() {
                     // Killed in the middle of a put, it would leave a claimed, never-published
                     // slot: consumers would stop there and the other producers block behind it.
                     // Repair exactly its claim now (see queue::Queue::recover_dead_producer); no

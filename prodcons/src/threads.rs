@@ -177,7 +177,7 @@ fn run_on(
                     }));
                     let ending = match r {
                         Ok(Ok(n)) => Ending::ok(side, i, n),
-                        Ok(Err(e)) => Ending::failed(side, i, format!("{e:#}")),
+                        Ok(Err(e)) => Ending::failed(side, i, format!("failed: {e:#}")),
                         Err(_) => Ending::panicked(
                             side,
                             i,

@@ -61,7 +61,7 @@
 //! - **Notify only when someone sleeps, after unlocking.** The waiting counts are read on every
 //!   call but written only by sleepers, so when the two sides keep pace a put or a get is one
 //!   uncontended lock and unlock and one plain store, no syscall.
-//! - **Spin a little before sleeping.** A caller that finds the queue full (empty) first watches
+//! - **Spin a little before sleeping** ([`common::backoff`]). A caller that finds the queue full (empty) first watches
 //!   the counters without any lock for a few microseconds at most, since the other side is
 //!   usually about to make room (an item); only then does it sleep on the condvar. A sleep costs
 //!   the sleeper a futex wait *and* the other side a futex wake syscall, several microseconds
@@ -88,11 +88,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-
-/// Spin steps before sleeping: `SPIN_DOUBLINGS` of busy-waiting (1, 2, 4 ... 64 pauses), then
-/// yields up to `SPIN_STEPS` (the shape of crossbeam's `Backoff`).
-const SPIN_DOUBLINGS: u32 = 7;
-const SPIN_STEPS: u32 = 10;
 
 /// The queue was closed: no more puts; for `get`, also nothing left to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,22 +374,12 @@ impl<T> TwoLockQueue<T> {
 
     /// Before sleeping, watch the counters for a short while *without* any lock: the other side
     /// is often a few hundred nanoseconds from making the change we wait for, and a futex sleep
-    /// plus the wake-up syscall it forces on the other side costs several microseconds. Bounded:
-    /// a few doublings of `spin_loop` (the CPU's pause instruction), then a few `yield_now` (let
-    /// the other thread run if it shares our CPU), then give up and sleep.
+    /// plus the wake-up syscall it forces on the other side costs far more. Bounded: the
+    /// workspace's one backoff ([`common::backoff::spin_then`]: a few doublings of the CPU's
+    /// pause instruction, then a few `yield_now`, to let the other thread run if it shares our
+    /// CPU), then give up and sleep.
     fn spin_until(&self, ready: impl Fn(usize) -> bool) {
-        for step in 0..SPIN_STEPS {
-            if ready(self.len()) || self.closed.load(Ordering::Relaxed) {
-                return;
-            }
-            if step < SPIN_DOUBLINGS {
-                for _ in 0..1u32 << step {
-                    std::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        common::backoff::spin_then(|| ready(self.len()) || self.closed.load(Ordering::Relaxed));
     }
 
     /// No more puts. Sleepers on both sides wake: putters fail, getters drain what is left and

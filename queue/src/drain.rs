@@ -152,7 +152,9 @@ pub fn run(a: &Args) -> Result<()> {
         json!({"bytes": recovered, "exit_code": st.python_exitcode()}),
         format!("  drained {recovered} bytes; now the child could finish its write and exit: {st}"),
     );
-    anyhow::ensure!(st.success(), "producer-1 {st}");
+    if let Some(failure) = child.failure() {
+        anyhow::bail!(failure);
+    }
 
     // 2. Right order: drain, then join.
     out::say("right order: read until EOF, then join");

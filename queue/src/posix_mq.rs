@@ -191,8 +191,10 @@ pub fn run(a: &Args) -> Result<()> {
         nix::unistd::close(rx_fd).context("close(receive descriptor)")?;
         send_range(txr, 0..first, false)
     })?;
-    let st = s1.join()?;
-    anyhow::ensure!(st.success(), "sender-1 {st}");
+    s1.join()?;
+    if let Some(failure) = s1.failure() {
+        anyhow::bail!(failure);
+    }
 
     // 2. What the kernel says, and what a send into a full queue does.
     let attr = mq_getattr(rx.get()).context("mq_getattr")?;
@@ -249,14 +251,14 @@ pub fn run(a: &Args) -> Result<()> {
                 received.push(receive(rx.get(), &mut buf)?);
                 got += 1;
             } else {
-                anyhow::bail!(
-                    "sender-2 ended after {got} of {expect} messages: {:?}",
-                    s2.status()
-                );
+                let how = s2.failure().unwrap_or_else(|| "sender-2 exited".into());
+                anyhow::bail!("{how} after {got} of {expect} messages");
             }
         }
-        let st = s2.join()?;
-        anyhow::ensure!(st.success(), "sender-2 {st}");
+        s2.join()?;
+        if let Some(failure) = s2.failure() {
+            anyhow::bail!(failure);
+        }
     }
     drop(tx);
     drop(rx);

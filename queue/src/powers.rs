@@ -1,13 +1,8 @@
 //! `powers` (note 000, (2) 消息队列): the notes' example, then as many producers and consumers
 //! as you like.
 //!
-//! Python (the notes' shape, in our words):
-//!
-//! ```text
-//! q = Queue()
-//! producer: for i in range(10): sleep(1);   q.put((2, i))
-//! consumer: for _ in range(10): sleep(1.5); a, b = q.get(); print(a ** b)
-//! ```
+//! The Python is the program in the [crate doc](crate): a producer sleeps 1 s and puts `(2, i)`
+//! ten times, a consumer sleeps 1.5 s, gets and prints `a ** b` ten times.
 //!
 //! Here the queue is [`crate::Queue`], created before the fork so every child inherits it. A
 //! message is 12 bytes: `a`, `b` and the producer's number, little-endian `u32`s (CPython would
@@ -37,7 +32,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use common::child::wait_any;
-use common::{json, out, secs, sleep, Child, SharedBox, SharedSlice};
+use common::{json, out, secs, sleep, Child, Shared, SharedSlice};
 
 use crate::{Queue, QueueError, MAX_CAPACITY, MAX_COUNT, MAX_PROCS};
 
@@ -125,13 +120,21 @@ struct Record {
     log: SharedSlice<AtomicU64>,
     /// `sent[k]`: successful puts of producer k.
     sent: SharedSlice<AtomicU64>,
-    /// log length, FIFO violations, largest len() a producer saw after its put.
-    counters: SharedBox<[AtomicU64; 3]>,
+    /// The run-wide counters.
+    counters: Shared<Counters>,
 }
 
-const LOG_LEN: usize = 0;
-const FIFO_BROKEN: usize = 1;
-const MAX_LEN: usize = 2;
+common::shared_struct! {
+    /// The run-wide counters, by name.
+    struct Counters {
+        /// Entries written in the receipt log (can exceed its length if something duplicated).
+        log_len: AtomicU64,
+        /// Receptions out of their producer's order.
+        fifo_broken: AtomicU64,
+        /// The largest `len()` a producer saw right after its put.
+        max_len: AtomicU64,
+    }
+}
 
 fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
     let mut i = k;
@@ -146,7 +149,9 @@ fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
             Err(e) => return Err(e).context(format!("put (2, {i})")),
         }
         rec.sent[k as usize].fetch_add(1, Ordering::SeqCst);
-        rec.counters[MAX_LEN].fetch_max(q.len() as u64, Ordering::SeqCst);
+        rec.counters
+            .max_len
+            .fetch_max(q.len() as u64, Ordering::SeqCst);
         out::event(
             "put",
             json!({"producer": k, "a": 2, "b": i}),
@@ -175,11 +180,11 @@ fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
         let (base, b, p) = decode(&buf)?;
         anyhow::ensure!(b < a.count && p < a.producers, "garbage message {buf:?}");
         if last[p as usize].is_some_and(|l| l >= b) {
-            rec.counters[FIFO_BROKEN].fetch_add(1, Ordering::SeqCst);
+            rec.counters.fifo_broken.fetch_add(1, Ordering::SeqCst);
         }
         last[p as usize] = Some(b);
         rec.seen[b as usize].fetch_add(1, Ordering::SeqCst);
-        let at = rec.counters[LOG_LEN].fetch_add(1, Ordering::SeqCst) as usize;
+        let at = rec.counters.log_len.fetch_add(1, Ordering::SeqCst) as usize;
         if let Some(slot) = rec.log.get(at) {
             slot.store((u64::from(c) << 32) | u64::from(b), Ordering::SeqCst);
         }
@@ -215,7 +220,7 @@ pub fn run(a: &Args) -> Result<()> {
         seen: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
         log: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
         sent: SharedSlice::new_zeroed(a.producers as usize).context("mmap(MAP_SHARED)")?,
-        counters: SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?,
+        counters: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
     };
     out::say(format!(
         "q = Queue(capacity {}); {} producer(s) put (2, i) for i in 0..{}, sleeping 1 s before each put; \
@@ -247,21 +252,14 @@ pub fn run(a: &Args) -> Result<()> {
     while let Some(i) = wait_any(&mut children, None)? {
         let child = &children[i];
         let status = child.status().context("reaped child without status")?;
-        if !status.success() {
-            let why = child
-                .panic_message()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            failures.push(format!(
-                "{} (pid {}) {status}{why}",
-                child.name(),
-                child.pid()
-            ));
+        // `producer-0 (pid 42) killed by SIGKILL`: the workspace's one sentence for it.
+        if let Some(failure) = child.failure() {
             out::event(
                 "child_failed",
                 json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
-                format!("{} (pid {}) {status}{why}", child.name(), child.pid()),
+                &failure,
             );
+            failures.push(failure);
         }
         if is_producer(i) {
             producers_left -= 1;
@@ -323,7 +321,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
         duplicated += n.saturating_sub(1);
     }
-    let logged = (rec.counters[LOG_LEN].load(Ordering::SeqCst) as usize).min(a.count as usize);
+    let logged = (rec.counters.log_len.load(Ordering::SeqCst) as usize).min(a.count as usize);
     let mut per_consumer = vec![0u64; a.consumers as usize];
     let received: Vec<serde_json::Value> = rec.log[..logged]
         .iter()
@@ -335,12 +333,12 @@ pub fn run(a: &Args) -> Result<()> {
             power_json(2, e as u32)
         })
         .collect();
-    let in_order = rec.counters[FIFO_BROKEN].load(Ordering::SeqCst) == 0;
-    let max_len = rec.counters[MAX_LEN].load(Ordering::SeqCst);
+    let in_order = rec.counters.fifo_broken.load(Ordering::SeqCst) == 0;
+    let max_len = rec.counters.max_len.load(Ordering::SeqCst);
     out::say(format!(
         "sent {sent}, received {}, lost {lost}, duplicated {duplicated}, FIFO per producer: {}; \
          the queue held at most {max_len} of its {} slots",
-        rec.counters[LOG_LEN].load(Ordering::SeqCst),
+        rec.counters.log_len.load(Ordering::SeqCst),
         if in_order { "yes" } else { "NO" },
         a.capacity
     ));

@@ -122,8 +122,10 @@ pub fn run(a: &Args) -> Result<()> {
             ms(in_time_waited)
         ),
     );
-    let status = consumer.join()?;
-    anyhow::ensure!(status.success(), "consumer {status}");
+    consumer.join()?;
+    if let Some(failure) = consumer.failure() {
+        anyhow::bail!(failure);
+    }
 
     // Everything put is still there, in order: the timed-out put added nothing.
     let mut left = Vec::new();

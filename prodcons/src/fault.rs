@@ -127,17 +127,17 @@ fn panics_here(spec: &Spec, side: Side, index: u32, done: u32) -> bool {
         .is_some_and(|i| i.side == side && i.index == index + 1 && i.after == done)
 }
 
-/// Producer `p` (0-based), about to make item `seq`: panic, or arm the kill, if asked to.
-pub fn before_put(spec: &Spec, buf: &dyn Buffer, p: u32, seq: u32) {
-    if panics_here(spec, Side::Producer, p, seq) {
+/// Producer `producer` (0-based), about to make item `seq`: panic, or arm the kill, if asked to.
+pub fn before_put(spec: &Spec, buf: &dyn Buffer, producer: u32, seq: u32) {
+    if panics_here(spec, Side::Producer, producer, seq) {
         panic!(
             "injected panic: producer {} after putting {seq} items",
-            p + 1
+            producer + 1
         );
     }
     if spec.fault.inject_kill_mid_put
         == Some(KillMidPut {
-            producer: p + 1,
+            producer: producer + 1,
             seq,
         })
     {
@@ -145,21 +145,24 @@ pub fn before_put(spec: &Spec, buf: &dyn Buffer, p: u32, seq: u32) {
     }
 }
 
-/// Consumer `c` (0-based), before its first get: panic if asked to.
-pub fn before_first_get(spec: &Spec, c: u32) {
-    if panics_here(spec, Side::Consumer, c, 0) {
-        panic!("injected panic: consumer {} before its first get", c + 1);
+/// Consumer `consumer` (0-based), before its first get: panic if asked to.
+pub fn before_first_get(spec: &Spec, consumer: u32) {
+    if panics_here(spec, Side::Consumer, consumer, 0) {
+        panic!(
+            "injected panic: consumer {} before its first get",
+            consumer + 1
+        );
     }
 }
 
-/// Consumer `c` (0-based) holds `item`, its `got`-th: panic if asked to. The item is out of the
+/// Consumer `consumer` (0-based) holds `item`, its `got`-th: panic if asked to. The item is out of the
 /// queue and will never be recorded: the demo must report it lost, which is what the test of
 /// this path checks.
-pub fn after_get(spec: &Spec, c: u32, got: u32, item: crate::Item) {
-    if panics_here(spec, Side::Consumer, c, got) {
+pub fn after_get(spec: &Spec, consumer: u32, got: u32, item: crate::Item) {
+    if panics_here(spec, Side::Consumer, consumer, got) {
         panic!(
             "injected panic: consumer {} holding item {}.{} (its item number {got})",
-            c + 1,
+            consumer + 1,
             item.producer + 1,
             item.seq
         );

@@ -176,22 +176,22 @@ impl Ledger {
     }
 
     /// Add time spent in a call that had to wait.
-    pub fn add_blocked(&self, side: Side, d: Duration) {
+    pub fn add_blocked(&self, side: Side, waited: Duration) {
         let c = match side {
             Side::Producer => &self.counters.producer_blocked_ns,
             Side::Consumer => &self.counters.consumer_blocked_ns,
         };
-        c.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        c.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Items producer `p` has put so far.
-    pub fn produced_by(&self, p: u32) -> u64 {
-        self.produced[p as usize].load(Ordering::Relaxed)
+    /// Items `producer` has put so far.
+    pub fn produced_by(&self, producer: u32) -> u64 {
+        self.produced[producer as usize].load(Ordering::Relaxed)
     }
 
     /// Items consumer `c` has received so far.
-    pub fn consumed_by(&self, c: u32) -> u64 {
-        self.consumed[c as usize].load(Ordering::Relaxed)
+    pub fn consumed_by(&self, consumer: u32) -> u64 {
+        self.consumed[consumer as usize].load(Ordering::Relaxed)
     }
 
     fn slot(&self, item: Item) -> Option<usize> {
@@ -210,10 +210,10 @@ impl Ledger {
             }
         }
         let (mut lost, mut duplicated, mut unexpected) = (0u64, 0u64, 0u64);
-        for p in 0..self.producers {
-            let put = self.produced_by(p);
+        for producer in 0..self.producers {
+            let put = self.produced_by(producer);
             for s in 0..self.items {
-                let i = p as usize * self.items as usize + s as usize;
+                let i = producer as usize * self.items as usize + s as usize;
                 let n = u64::from(self.seen[i].load(Ordering::Relaxed));
                 if u64::from(s) < put {
                     if n == 0 && !left_mark[i] {
@@ -227,13 +227,15 @@ impl Ledger {
             }
         }
         unexpected += self.counters.unexpected.load(Ordering::Relaxed);
-        let ms = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e6;
+        let ms = |consumer: &AtomicU64| consumer.load(Ordering::Relaxed) as f64 / 1e6;
         Verdict {
-            produced: (0..self.producers).map(|p| self.produced_by(p)).sum(),
+            produced: (0..self.producers)
+                .map(|producer| self.produced_by(producer))
+                .sum(),
             consumed: self
                 .consumed
                 .iter()
-                .map(|c| c.load(Ordering::Relaxed))
+                .map(|consumer| consumer.load(Ordering::Relaxed))
                 .sum(),
             lost,
             duplicated,

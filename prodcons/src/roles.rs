@@ -191,45 +191,53 @@ impl Recorders<'_> {
     }
 }
 
-/// Producer number `p` (0-based): make `items` items `p.0, p.1, ...` and put each. Returns how
+/// Producer number `index` (0-based): make `items` items `index.0, index.1, ...` and put each. Returns how
 /// many it put (fewer than `items` only if the buffer was closed under it: no consumer left).
-pub fn producer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, p: u32) -> Result<u32> {
-    let mut rng = spec.rng(Side::Producer, p);
+pub fn producer(
+    buf: &dyn Buffer,
+    recorders: Recorders<'_>,
+    spec: &Spec,
+    index: u32,
+) -> Result<u32> {
+    let mut rng = spec.rng(Side::Producer, index);
     let mut put = 0;
     for seq in 0..spec.items {
         #[cfg(feature = "fault-injection")]
-        crate::fault::before_put(spec, buf, p, seq);
+        crate::fault::before_put(spec, buf, index, seq);
         common::sleep(jittered(spec.produce_ms, &mut rng));
-        let item = Item { producer: p, seq };
+        let item = Item {
+            producer: index,
+            seq,
+        };
         let len = match buf.try_put(item)? {
             Put::Done(len) => len,
             Put::Closed => break,
             Put::Full => {
-                recorders.start_waiting(Side::Producer, p, spec);
+                recorders.start_waiting(Side::Producer, index, spec);
                 let t0 = Instant::now();
                 let r = buf.put(item)?;
                 let len = match r {
                     Put::Done(len) => len,
                     _ => spec.capacity,
                 };
-                recorders.stop_waiting(Side::Producer, p, t0.elapsed(), len, spec);
+                recorders.stop_waiting(Side::Producer, index, t0.elapsed(), len, spec);
                 match r {
                     Put::Done(len) => len,
                     _ => break,
                 }
             }
         };
-        recorders.ledger.record_put(p, len);
+        recorders.ledger.record_put(index, len);
         recorders.sample(len);
         put += 1;
         if spec.verbose {
             out::event(
                 "put",
-                json!({"producer": p + 1, "seq": seq, "occupancy": len, "capacity": spec.capacity}),
+                json!({"producer": index + 1, "seq": seq, "occupancy": len, "capacity": spec.capacity}),
                 format!(
                     "P{} put {}.{seq:<4}   {}",
-                    p + 1,
-                    p + 1,
+                    index + 1,
+                    index + 1,
                     bar(len, spec.capacity)
                 ),
             );
@@ -238,10 +246,10 @@ pub fn producer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, p: u32)
     if put < spec.items {
         out::event(
             "producer_stopped",
-            json!({"producer": p + 1, "put": put, "items": spec.items}),
+            json!({"producer": index + 1, "put": put, "items": spec.items}),
             format!(
                 "P{} stops after {put} of {} items: the buffer was closed (no consumer left)",
-                p + 1,
+                index + 1,
                 spec.items
             ),
         );
@@ -249,29 +257,34 @@ pub fn producer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, p: u32)
     Ok(put)
 }
 
-/// Consumer number `c` (0-based): get items until the buffer is closed and drained. Checks, for
+/// Consumer number `index` (0-based): get items until the buffer is closed and drained. Checks, for
 /// each producer, that its items come in increasing order. Returns how many it got.
-pub fn consumer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, c: u32) -> Result<u32> {
-    let mut rng = spec.rng(Side::Consumer, c);
+pub fn consumer(
+    buf: &dyn Buffer,
+    recorders: Recorders<'_>,
+    spec: &Spec,
+    index: u32,
+) -> Result<u32> {
+    let mut rng = spec.rng(Side::Consumer, index);
     let mut last: Vec<Option<u32>> = vec![None; spec.producers as usize];
     let mut got = 0u32;
     loop {
         #[cfg(feature = "fault-injection")]
         if got == 0 {
-            crate::fault::before_first_get(spec, c);
+            crate::fault::before_first_get(spec, index);
         }
         let (item, len) = match buf.try_get()? {
             Get::Item(item, len) => (item, len),
             Get::Closed => break,
             Get::Empty => {
-                recorders.start_waiting(Side::Consumer, c, spec);
+                recorders.start_waiting(Side::Consumer, index, spec);
                 let t0 = Instant::now();
                 let r = buf.get()?;
                 let len = match r {
                     Get::Item(_, len) => len,
                     _ => 0,
                 };
-                recorders.stop_waiting(Side::Consumer, c, t0.elapsed(), len, spec);
+                recorders.stop_waiting(Side::Consumer, index, t0.elapsed(), len, spec);
                 match r {
                     Get::Item(item, len) => (item, len),
                     _ => break,
@@ -280,8 +293,8 @@ pub fn consumer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, c: u32)
         };
         got += 1;
         #[cfg(feature = "fault-injection")]
-        crate::fault::after_get(spec, c, got, item);
-        recorders.ledger.record_got(c, item);
+        crate::fault::after_get(spec, index, got, item);
+        recorders.ledger.record_got(index, item);
         if let Some(p) = last.get_mut(item.producer as usize) {
             if p.is_some_and(|l| l >= item.seq) {
                 recorders.ledger.record_order_violation();
@@ -292,11 +305,11 @@ pub fn consumer(buf: &dyn Buffer, recorders: Recorders<'_>, spec: &Spec, c: u32)
         if spec.verbose {
             out::event(
                 "got",
-                json!({"consumer": c + 1, "producer": item.producer + 1, "seq": item.seq, "occupancy": len, "capacity": spec.capacity}),
+                json!({"consumer": index + 1, "producer": item.producer + 1, "seq": item.seq, "occupancy": len, "capacity": spec.capacity}),
                 format!(
                     "{:>28}C{} got {}.{:<4}   {}",
                     "",
-                    c + 1,
+                    index + 1,
                     item.producer + 1,
                     item.seq,
                     bar(len, spec.capacity)

@@ -65,12 +65,12 @@ common::shared_struct! {
 }
 
 /// One round: a producer child and a consumer child, polling or not.
-fn round(a: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
-    let q = Queue::new(a.messages as usize, 8)?;
+fn round(args: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
+    let q = Queue::new(args.messages as usize, 8)?;
     let report: Shared<Report> = Shared::new_zeroed().context("mmap(MAP_SHARED)")?;
     let (q, report) = (&q, &report);
-    let n = a.messages;
-    let interval = secs(a.interval);
+    let n = args.messages;
+    let interval = secs(args.interval);
     let t0 = Instant::now();
 
     let mut consumer = common::spawn(
@@ -135,13 +135,13 @@ fn round(a: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "a producer puts {} messages, sleeping {} s before each; round 1: a consumer that POLLS \
          (get_nowait in a loop: the bad example, on purpose)",
-        a.messages, a.interval
+        args.messages, args.interval
     ));
-    let (p_got, p_cpu, p_tries, p_wall) = round(a, true)?;
+    let (p_got, p_cpu, p_tries, p_wall) = round(args, true)?;
     out::event(
         "round",
         json!({"consumer": "polling", "received": p_got, "cpu_ms": p_cpu as f64 / 1e3, "failed_tries": p_tries, "wall_ms": p_wall}),
@@ -151,7 +151,7 @@ pub fn run(a: &Args) -> Result<()> {
         ),
     );
     out::say("round 2: a consumer that BLOCKS (get: sleeps in the kernel until a put wakes it)");
-    let (b_got, b_cpu, _, b_wall) = round(a, false)?;
+    let (b_got, b_cpu, _, b_wall) = round(args, false)?;
     out::event(
         "round",
         json!({"consumer": "blocking", "received": b_got, "cpu_ms": b_cpu as f64 / 1e3, "wall_ms": b_wall}),
@@ -172,12 +172,12 @@ pub fn run(a: &Args) -> Result<()> {
         "polling_failed_tries": p_tries,
         "polling_wall_ms": p_wall,
         "blocking_wall_ms": b_wall,
-        "messages": a.messages,
+        "messages": args.messages,
     }));
     anyhow::ensure!(
-        p_got == u64::from(a.messages) && b_got == u64::from(a.messages),
+        p_got == u64::from(args.messages) && b_got == u64::from(args.messages),
         "invariant broken: received {p_got} (polling) and {b_got} (blocking) of {}",
-        a.messages
+        args.messages
     );
     Ok(())
 }

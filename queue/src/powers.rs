@@ -82,13 +82,14 @@ fn encode(a: u32, b: u32, producer: u32) -> [u8; MSG_BYTES] {
     m
 }
 
-fn decode(m: &[u8]) -> Result<(u32, u32, u32)> {
+fn decode(message: &[u8]) -> Result<(u32, u32, u32)> {
     anyhow::ensure!(
-        m.len() == MSG_BYTES,
+        message.len() == MSG_BYTES,
         "message of {} bytes, expected {MSG_BYTES}",
-        m.len()
+        message.len()
     );
-    let word = |k: usize| u32::from_le_bytes([m[k], m[k + 1], m[k + 2], m[k + 3]]);
+    let word =
+        |k: usize| u32::from_le_bytes([message[k], message[k + 1], message[k + 2], message[k + 3]]);
     Ok((word(0), word(4), word(8)))
 }
 
@@ -136,36 +137,36 @@ common::shared_struct! {
     }
 }
 
-fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
-    let mut i = k;
-    while i < a.count {
+fn producer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
+    let mut i = index;
+    while i < args.count {
         sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
         #[cfg(feature = "fault-injection")]
-        if a.kill_producer_mid_message == Some(i) {
+        if args.kill_producer_mid_message == Some(i) {
             q.die_in_next_put();
         }
-        match q.put(&encode(2, i, k)) {
+        match q.put(&encode(2, i, index)) {
             Ok(()) => {}
             Err(e) => return Err(e).context(format!("put (2, {i})")),
         }
-        rec.sent[k as usize].fetch_add(1, Ordering::SeqCst);
+        rec.sent[index as usize].fetch_add(1, Ordering::SeqCst);
         rec.counters
             .max_len
             .fetch_max(q.len() as u64, Ordering::SeqCst);
         out::event(
             "put",
-            json!({"producer": k, "a": 2, "b": i}),
-            format!("  producer {k}: put (2, {i})"),
+            json!({"producer": index, "a": 2, "b": i}),
+            format!("  producer {index}: put (2, {i})"),
         );
-        i += a.producers;
+        i += args.producers;
     }
     Ok(())
 }
 
-fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
+fn consumer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
     let mut buf = Vec::with_capacity(MSG_BYTES);
     // Last b received from each producer: FIFO means each one's numbers arrive increasing.
-    let mut last: Vec<Option<u32>> = vec![None; a.producers as usize];
+    let mut last: Vec<Option<u32>> = vec![None; args.producers as usize];
     loop {
         // Closed and drained: the stream is over, no need to "work" 1.5 s before learning it.
         if q.is_closed() && q.is_empty() {
@@ -178,7 +179,10 @@ fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
             Err(e) => return Err(e).context("get"),
         }
         let (base, b, p) = decode(&buf)?;
-        anyhow::ensure!(b < a.count && p < a.producers, "garbage message {buf:?}");
+        anyhow::ensure!(
+            b < args.count && p < args.producers,
+            "garbage message {buf:?}"
+        );
         if last[p as usize].is_some_and(|l| l >= b) {
             rec.counters.fifo_broken.fetch_add(1, Ordering::SeqCst);
         }
@@ -186,11 +190,11 @@ fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
         rec.seen[b as usize].fetch_add(1, Ordering::SeqCst);
         let at = rec.counters.log_len.fetch_add(1, Ordering::SeqCst) as usize;
         if let Some(slot) = rec.log.get(at) {
-            slot.store((u64::from(c) << 32) | u64::from(b), Ordering::SeqCst);
+            slot.store((u64::from(index) << 32) | u64::from(b), Ordering::SeqCst);
         }
         out::event(
             "got",
-            json!({"consumer": c, "producer": p, "a": base, "b": b, "value": power_json(base, b)}),
+            json!({"consumer": index, "producer": p, "a": base, "b": b, "value": power_json(base, b)}),
             // The notes' print(a ** b), nothing else on the line, as Python shows it.
             power_text(base, b),
         );
@@ -199,55 +203,55 @@ fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    if a.producers > a.count {
+pub fn run(args: &Args) -> Result<()> {
+    if args.producers > args.count {
         return Err(common::cli::usage(
             "--producers",
-            a.producers,
-            format!("more producers than messages (--count {})", a.count),
+            args.producers,
+            format!("more producers than messages (--count {})", args.count),
         ));
     }
     #[cfg(feature = "fault-injection")]
-    if let Some(i) = a.kill_producer_mid_message.filter(|&i| i >= a.count) {
+    if let Some(i) = args.kill_producer_mid_message.filter(|&i| i >= args.count) {
         return Err(common::cli::usage(
             "--kill-producer-mid-message",
             i,
-            format!("no such message: i runs over 0..{}", a.count),
+            format!("no such message: i runs over 0..{}", args.count),
         ));
     }
-    let q = Queue::new(a.capacity as usize, MSG_BYTES)?;
+    let q = Queue::new(args.capacity as usize, MSG_BYTES)?;
     let rec = Record {
-        seen: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
-        log: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
-        sent: SharedSlice::new_zeroed(a.producers as usize).context("mmap(MAP_SHARED)")?,
+        seen: SharedSlice::new_zeroed(args.count as usize).context("mmap(MAP_SHARED)")?,
+        log: SharedSlice::new_zeroed(args.count as usize).context("mmap(MAP_SHARED)")?,
+        sent: SharedSlice::new_zeroed(args.producers as usize).context("mmap(MAP_SHARED)")?,
         counters: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
     };
     out::say(format!(
         "q = Queue(capacity {}); {} producer(s) put (2, i) for i in 0..{}, sleeping 1 s before each put; \
          {} consumer(s) sleep 1.5 s before each get and print a ** b",
-        a.capacity, a.producers, a.count, a.consumers
+        args.capacity, args.producers, args.count, args.consumers
     ));
 
     // Producers first, as the notes start p1 then p2. Each child gets the Queue by fork: the
     // closure borrows `q`, and the child's copy of that handle maps the same shared pages.
     let mut children: Vec<Child> = Vec::new();
-    for k in 0..a.producers {
+    for k in 0..args.producers {
         let (q, rec) = (&q, &rec);
         children.push(common::spawn(format!("producer-{k}"), move || {
-            producer(q, rec, k, a)
+            producer(q, rec, k, args)
         })?);
     }
-    for c in 0..a.consumers {
+    for c in 0..args.consumers {
         let (q, rec) = (&q, &rec);
         children.push(common::spawn(format!("consumer-{c}"), move || {
-            consumer(q, rec, c, a)
+            consumer(q, rec, c, args)
         })?);
     }
-    let is_producer = |i: usize| i < a.producers as usize;
+    let is_producer = |i: usize| i < args.producers as usize;
 
     // Wait for children as they end (poll on their pidfds: blocks in the kernel).
-    let mut producers_left = a.producers;
-    let mut consumers_left = a.consumers;
+    let mut producers_left = args.producers;
+    let mut consumers_left = args.consumers;
     let mut failures = Vec::new();
     while let Some(i) = wait_any(&mut children, None)? {
         let child = &children[i];
@@ -309,20 +313,20 @@ pub fn run(a: &Args) -> Result<()> {
     let sent_sets: Vec<u64> = rec.sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();
     let sent: u64 = sent_sets.iter().sum();
     let was_sent = |i: u32| {
-        let k = i % a.producers;
-        u64::from(i / a.producers) < sent_sets[k as usize]
+        let k = i % args.producers;
+        u64::from(i / args.producers) < sent_sets[k as usize]
     };
     let mut lost = 0u64;
     let mut duplicated = 0u64;
-    for i in 0..a.count {
+    for i in 0..args.count {
         let n = u64::from(rec.seen[i as usize].load(Ordering::SeqCst));
         if n == 0 && was_sent(i) {
             lost += 1;
         }
         duplicated += n.saturating_sub(1);
     }
-    let logged = (rec.counters.log_len.load(Ordering::SeqCst) as usize).min(a.count as usize);
-    let mut per_consumer = vec![0u64; a.consumers as usize];
+    let logged = (rec.counters.log_len.load(Ordering::SeqCst) as usize).min(args.count as usize);
+    let mut per_consumer = vec![0u64; args.consumers as usize];
     let received: Vec<serde_json::Value> = rec.log[..logged]
         .iter()
         .map(|e| {
@@ -340,7 +344,7 @@ pub fn run(a: &Args) -> Result<()> {
          the queue held at most {max_len} of its {} slots",
         rec.counters.log_len.load(Ordering::SeqCst),
         if in_order { "yes" } else { "NO" },
-        a.capacity
+        args.capacity
     ));
     out::summary(json!({
         "received": received,
@@ -348,10 +352,10 @@ pub fn run(a: &Args) -> Result<()> {
         "lost": lost,
         "duplicated": duplicated,
         "in_order": in_order,
-        "count": a.count,
-        "capacity": a.capacity,
-        "producers": a.producers,
-        "consumers": a.consumers,
+        "count": args.count,
+        "capacity": args.capacity,
+        "producers": args.producers,
+        "consumers": args.consumers,
         "per_consumer": per_consumer,
         "max_len": max_len,
         // Sent but never taken (only when every consumer died): part of `lost`.
@@ -365,10 +369,10 @@ pub fn run(a: &Args) -> Result<()> {
             failures.join("; ")
         );
     }
-    if lost > 0 || duplicated > 0 || !in_order || sent != u64::from(a.count) {
+    if lost > 0 || duplicated > 0 || !in_order || sent != u64::from(args.count) {
         anyhow::bail!(
             "invariant broken: sent {sent} of {}, lost {lost}, duplicated {duplicated}, in_order {in_order}",
-            a.count
+            args.count
         );
     }
     Ok(())

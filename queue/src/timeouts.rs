@@ -48,14 +48,14 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let t = secs(a.timeout);
-    let q = Queue::new(a.capacity as usize, 64)?;
+pub fn run(args: &Args) -> Result<()> {
+    let t = secs(args.timeout);
+    let q = Queue::new(args.capacity as usize, 64)?;
 
     // 1. Empty: nobody will put.
     out::say(format!(
         "q = Queue(capacity {}); q.get(timeout={}) on the empty queue...",
-        a.capacity, a.timeout
+        args.capacity, args.timeout
     ));
     let t0 = Instant::now();
     let r = q.get_timeout(t);
@@ -71,13 +71,13 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 2. Full: fill it, then nobody will get.
-    for i in 0..a.capacity {
+    for i in 0..args.capacity {
         q.put(format!("item {i}").as_bytes()).context("put")?;
     }
     out::say(format!(
         "filled it with {} message(s); q.put(x, timeout={}) on the full queue...",
         q.len(),
-        a.timeout
+        args.timeout
     ));
     let t0 = Instant::now();
     let r = q.put_timeout(b"one too many", t);
@@ -140,7 +140,7 @@ pub fn run(a: &Args) -> Result<()> {
         "put_waited_ms": ms(put_waited),
         "in_time_ok": in_time_ok,
         "in_time_waited_ms": ms(in_time_waited),
-        "capacity": a.capacity,
+        "capacity": args.capacity,
         "left_in_queue": left,
     }));
     anyhow::ensure!(

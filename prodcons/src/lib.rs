@@ -212,7 +212,7 @@ pub enum Cmd {
 /// Where the roles run.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Threads of one process; the buffer is `--queue` (step 1, the monitor, by default).
+    /// Threads of one process; the buffer is the one --queue names (the monitor by default).
     Threads,
     /// Forked child processes; the buffer is the `queue` member's cross-process queue.
     Processes,
@@ -231,10 +231,10 @@ impl Mode {
 /// The threads-mode buffer, by step.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueueKind {
-    /// Step 1: one lock, two conditions (Python's `queue.Queue`): [`monitor::Monitor`].
+    /// Step 1: one lock and two conditions, as Python's queue.Queue (prodcons/src/monitor.rs).
     #[default]
     Monitor,
-    /// Step 2: a lock and a condition per end: [`two_lock::TwoLockQueue`].
+    /// Step 2: a lock and a condition at each end (prodcons/src/two_lock.rs).
     TwoLock,
 }
 

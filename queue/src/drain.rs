@@ -1,13 +1,24 @@
 //! `drain`: the join-before-drain trap ("joining processes that use queues", in Python's
 //! `multiprocessing` programming guidelines).
 //!
-//! Python:
+//! Python (it runs as written; a plain `p.join()` in place of the `join(timeout=1)` would hang
+//! forever):
 //!
-//! ```text
-//! def producer(q): q.put("x" * 1_000_000)     # returns at once...
-//! p = Process(target=producer, args=(q,)); p.start()
-//! p.join()                                     # ...but this hangs forever
-//! data = q.get()                               # never reached
+//! ```python
+//! from multiprocessing import Process, Queue
+//!
+//! def producer(q):
+//!     q.put("x" * 1_000_000)                   # returns at once...
+//!
+//! if __name__ == "__main__":
+//!     q = Queue()
+//!     p = Process(target=producer, args=(q,))
+//!     p.start()
+//!     p.join(timeout=1)                        # ...but the child cannot exit yet
+//!     print("exited before the get:", p.exitcode is not None)   # False
+//!     data = q.get()                           # drain first...
+//!     p.join()                                 # ...then join: now it returns
+//!     print("exited after the get:", p.exitcode == 0)           # True
 //! ```
 //!
 //! `q.put` only hands the object to the process's **feeder thread**, which writes it into the

@@ -1,13 +1,21 @@
 //! `timeouts`: `get(timeout=...)` and `put(timeout=...)`, Python's `queue.Empty` and
 //! `queue.Full`.
 //!
-//! Python:
+//! Python (`multiprocessing.Queue` raises the same two exceptions, from the `queue` module):
 //!
-//! ```text
-//! q = Queue(maxsize=1)
-//! try: q.get(timeout=1)        except queue.Empty: ...   # nothing came within 1 s
-//! q.put(x)
-//! try: q.put(y, timeout=1)     except queue.Full:  ...   # no room within 1 s
+//! ```python
+//! import queue
+//!
+//! q = queue.Queue(maxsize=1)
+//! try:
+//!     q.get(timeout=0.1)
+//! except queue.Empty:
+//!     print("Empty: nothing came within 0.1 s")
+//! q.put("x")
+//! try:
+//!     q.put("y", timeout=0.1)
+//! except queue.Full:
+//!     print("Full: no room within 0.1 s")
 //! ```
 //!
 //! Here [`crate::Queue::get_timeout`] and [`crate::Queue::put_timeout`] return

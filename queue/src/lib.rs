@@ -68,9 +68,9 @@
 //!   shared memory. This one is; CPython's is a pipe. The cost difference is the
 //!   syscalls and the pickling, not the idea of a queue.
 //! - The notes' `Queue()` looks unbounded (no `maxsize`), and `put` never blocks. But the pipe
-//!   underneath is bounded (64 KiB by default on Linux; `drain` prints this machine's): a producer that has put more than that cannot exit
-//!   until a consumer reads, because its feeder thread is still writing. `join` before `get`
-//!   then hangs (`drain`). Python's documentation warns about it; the notes do not. This queue
+//!   underneath is bounded (64 KiB by default on Linux; `drain` prints this machine's): a
+//!   producer that has put more than that cannot exit until a consumer reads, because its
+//!   feeder thread is still writing. `join` before `get` then hangs (`drain`). Python's documentation warns about it; the notes do not. This queue
 //!   is bounded in plain sight: `put` blocks in the producer's own code when it is full.
 //! - The consumer in the notes does exactly ten `get`s, because it knows the count. In general
 //!   consumers do not: CPython uses one sentinel (`None`) per consumer; this queue has `close`,

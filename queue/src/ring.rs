@@ -34,7 +34,7 @@
 //! - then wake the other side if (and only if) somebody sleeps: [`common::sync::Event`].
 //!
 //! The bytes are copied as `AtomicU64` words with Relaxed loads and stores
-//! ([`common::words::store_bytes`] / [`load_bytes`](common::words::load_bytes)). A plain byte
+//! ([`common::words::store_bytes`] / [`common::words::load_bytes`]). A plain byte
 //! copy into memory that another process may read at the same time would be a data race
 //! (undefined behaviour) without `unsafe`; Relaxed atomic words compile to the same plain
 //! `mov`s, and the `turn` word provides the ordering. No `unsafe` in this crate.

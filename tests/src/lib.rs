@@ -38,6 +38,7 @@ pub use serde_json::json;
 
 pub mod soak;
 pub mod soak_cases;
+pub mod trace;
 
 /// How long one demo run may take before the harness kills it and fails the test.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);

@@ -8,6 +8,7 @@
 //! cargo run -p exercises                      # the list, with your progress
 //! cargo run -p exercises -- check NAME        # exit 0: solved; 1: not yet, and why
 //! cargo run -p exercises -- hint NAME
+//! cargo run -p exercises -- run NAME          # just run it in this terminal, no verdict
 //! cargo run -p exercises -- watch             # re-check every time you save
 //! cargo run -p exercises -- reset NAME        # back to the file as shipped
 //! ```

@@ -46,7 +46,8 @@ pub struct Proc {
 #[derive(Debug, Clone, Copy)]
 pub struct IdleSample {
     pub pid: i32,
-    /// Voluntary plus involuntary context switches of all its threads during the window.
+    /// Voluntary context switches of all its threads during the window: each time a thread
+    /// went to sleep (so each time it had been woken up).
     pub wakeups: u64,
     /// CPU time it used during the window (clock ticks turned into milliseconds).
     pub cpu_ms: u64,
@@ -311,7 +312,7 @@ fn open_fds(pid: i32) -> Vec<String> {
         .collect()
 }
 
-/// Context switches of every thread of `pid`, and its CPU ticks (utime + stime).
+/// Voluntary context switches of every thread of `pid`, and its CPU ticks (utime + stime).
 fn activity(pid: i32) -> Option<(u64, u64)> {
     let mut switches = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
@@ -320,10 +321,9 @@ fn activity(pid: i32) -> Option<(u64, u64)> {
             continue;
         };
         for line in status.lines() {
-            if let Some(v) = line
-                .strip_prefix("voluntary_ctxt_switches:")
-                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
-            {
+            // Voluntary only: the thread gave up the CPU itself (to sleep, to wait). Being
+            // preempted on a busy machine, or a backoff's sched_yield, is not a wake-up.
+            if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:") {
                 switches += v.trim().parse::<u64>().unwrap_or(0);
             }
         }

@@ -7,7 +7,6 @@
 //! close its end (it still reads the reply): it must shut down the writing half only.
 
 use std::io::{Read, Write};
-use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 
 fn main() -> anyhow::Result<()> {
@@ -25,7 +24,6 @@ fn main() -> anyhow::Result<()> {
 
     client.write_all(b"hello server")?;
     // TODO: the server reads until EOF. When does it get one?
-    let _ = Shutdown::Write;
     let mut reply = String::new();
     client.read_to_string(&mut reply)?;
     println!("reply: {reply}");

@@ -19,7 +19,6 @@ fn main() -> anyhow::Result<()> {
     // pipe(2): two descriptors, a read end and a write end.
     let (reader, writer) = nix::unistd::pipe()?;
     let mut children = Vec::new();
-    let _ = &writer;
     for name in ["Tom", "Jerry", "Spike"] {
         let child_writer = writer.try_clone()?;
         children.push(common::spawn(name, move || {

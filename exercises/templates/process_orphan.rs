@@ -11,12 +11,11 @@ use std::process::Command;
 
 fn main() -> std::io::Result<()> {
     // The backup takes a while (0.3 s of "copying").
-    let mut backup = Command::new("sh")
+    let backup = Command::new("sh")
         .args(["-c", "sleep 0.3; echo 'backup: finished'"])
         .spawn()?;
     println!("main: started the backup, pid {}", backup.id());
     // TODO: Python's p.join(). Leaving now abandons the backup.
-    let _ = &mut backup;
     println!("main: bye");
     Ok(())
 }

@@ -112,6 +112,20 @@ fn package_for(source: &Path) -> Result<(PathBuf, String)> {
 /// Compile the given exercises of `source` in one cargo run (`--keep-going`: one that does not
 /// compile does not stop the others). Returns one result per exercise, in the order given.
 pub fn build(source: &Path, exercises: &[&Exercise]) -> Result<Vec<Built>> {
+    // One checker at a time writes a package and builds (tests run several at once): flock(2)
+    // blocks in the kernel until the other has finished; cargo would serialise the builds on
+    // its own lock anyway, but not our writes of the manifest and of the lock file before it.
+    let lock_dir = workspace_root().join("target").join("exercises");
+    std::fs::create_dir_all(&lock_dir).with_context(|| format!("create {}", lock_dir.display()))?;
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_dir.join("build.lock"))
+        .context("open target/exercises/build.lock")?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .context("flock(target/exercises/build.lock)")?;
     let (manifest, tag) = package_for(source)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -359,6 +359,16 @@ fn check_many(ctx: &Ctx, chosen: &[&Exercise]) -> Result<Vec<String>> {
     let total = ALL.len();
     if ctx.student {
         common::out::say(format!("Progress: {}/{total} solved.", solved.len()));
+        if failed.is_empty() {
+            match ALL.iter().find(|e| !solved.contains(e.name)) {
+                Some(next) => common::out::say(format!(
+                    "Next: {} (`cargo run -p exercises -- check {}`)",
+                    rel(&ctx.source.join(format!("{}.rs", next.name))),
+                    next.name
+                )),
+                None => common::out::say("Every exercise is solved."),
+            }
+        }
     }
     summary(json!({
         "checked": chosen.len(),

@@ -231,3 +231,117 @@ fn tail_text(text: &str, n: usize) -> String {
         .collect();
     tail(&lines, n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{IdleSample, Outcome, Proc};
+
+    fn ok_run(lines: &[&str]) -> Outcome {
+        Outcome {
+            exit: Some(0),
+            stdout: lines.iter().map(|l| l.to_string()).collect(),
+            ..Outcome::default()
+        }
+    }
+
+    const T: Duration = Duration::from_secs(4);
+
+    #[test]
+    fn lines_must_come_in_order() {
+        let ex = crate::catalog::find("process_orphan").unwrap();
+        assert!(judge(ex, &ok_run(&["backup: finished", "main: bye"]), T).is_none());
+        let f = judge(ex, &ok_run(&["main: bye", "backup: finished"]), T).unwrap();
+        assert!(f.en.contains("too early"), "{}", f.en);
+        let f = judge(ex, &ok_run(&["main: bye"]), T).unwrap();
+        assert!(f.en.contains("never appeared"), "{}", f.en);
+    }
+
+    #[test]
+    fn a_timeout_or_a_leftover_fails_whatever_the_output() {
+        let ex = crate::catalog::find("process_orphan").unwrap();
+        let mut out = ok_run(&["backup: finished", "main: bye"]);
+        out.leftovers = vec![Proc {
+            pid: 42,
+            comm: "sh".into(),
+            state: 'S',
+        }];
+        assert!(judge(ex, &out, T).unwrap().en.contains("pid 42"));
+        out.leftovers.clear();
+        out.timed_out = true;
+        assert!(judge(ex, &out, T)
+            .unwrap()
+            .en
+            .contains("still running after 4 s"));
+    }
+
+    #[test]
+    fn a_waiter_that_wakes_up_is_polling() {
+        let ex = crate::catalog::find("ipc_signal_wait").unwrap();
+        let mut out = ok_run(&["got SIGUSR1"]);
+        let sample = |wakeups, cpu_ms| {
+            Some(IdleSample {
+                pid: 7,
+                wakeups,
+                cpu_ms,
+            })
+        };
+        out.idle = sample(0, 0);
+        assert!(judge(ex, &out, T).is_none());
+        out.idle = sample(MAX_IDLE_WAKEUPS + 1, 0);
+        assert!(judge(ex, &out, T).unwrap().en.contains("polling"));
+        out.idle = sample(0, MAX_IDLE_CPU_MS + 10);
+        assert!(judge(ex, &out, T).unwrap().en.contains("polling"));
+        out.idle = None;
+        assert!(judge(ex, &out, T).unwrap().en.contains("waiting pid="));
+    }
+
+    #[test]
+    fn zombies_at_the_checkpoint_are_counted() {
+        let ex = crate::catalog::find("process_zombie").unwrap();
+        let mut out = ok_run(&[
+            "worker 0: done",
+            "worker 1: done",
+            "worker 2: done",
+            "== checkpoint ==",
+            "main: still serving, no zombies",
+        ]);
+        out.checkpoint_seen = true;
+        assert!(judge(ex, &out, T).is_none());
+        out.children_at_checkpoint = vec![Proc {
+            pid: 9,
+            comm: "sh".into(),
+            state: 'Z',
+        }];
+        let f = judge(ex, &out, T).unwrap();
+        assert!(f.en.contains("1 of them zombies"), "{}", f.en);
+        assert!(f.zh.contains("僵尸"), "{}", f.zh);
+    }
+
+    #[test]
+    fn every_exercise_has_both_languages_and_a_member() {
+        let members = [
+            "process",
+            "pool",
+            "pipe",
+            "queue",
+            "shared-mem",
+            "threads",
+            "prodcons",
+            "ipc",
+        ];
+        for ex in crate::catalog::ALL {
+            assert!(members.contains(&ex.member), "{}", ex.name);
+            for t in [ex.title, ex.expected, ex.hint] {
+                assert!(!t.en.is_empty() && !t.zh.is_empty(), "{}", ex.name);
+            }
+            let shipped = crate::exercises_dir().join(format!("templates/{}.rs", ex.name));
+            let answer = crate::exercises_dir().join(format!("solutions/{}.rs", ex.name));
+            assert!(shipped.exists() && answer.exists(), "{}", ex.name);
+        }
+        for m in members {
+            let n = crate::catalog::ALL.iter().filter(|e| e.member == m).count();
+            assert!(n >= 2, "{m} has {n} exercises");
+        }
+    }
+}

@@ -30,6 +30,10 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+/// How much of a run's output is kept (the rest is read and dropped).
+const MAX_STDOUT_LINES: usize = 10_000;
+const MAX_STDERR: usize = 64 * 1024;
+
 /// How long the checker watches a waiting process.
 pub const IDLE_WINDOW: Duration = Duration::from_millis(300);
 
@@ -122,8 +126,18 @@ pub fn run(exe: &Path, timeout: Duration) -> Result<Outcome> {
     });
     let (err_tx, err_rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keep the beginning, and keep reading after it: a program that fills a pipe nobody
+        // reads would block, and its verdict would wrongly say "deadlock".
         let mut text = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut text);
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if text.len() < MAX_STDERR {
+                text.extend_from_slice(&buf[..n]);
+            }
+        }
         let _ = err_tx.send(String::from_utf8_lossy(&text).into_owned());
     });
     std::thread::spawn(move || {
@@ -154,7 +168,9 @@ pub fn run(exe: &Path, timeout: Duration) -> Result<Outcome> {
                     out.idle = sample_idle(n);
                     go_on(&mut stdin);
                 }
-                out.stdout.push(line);
+                if out.stdout.len() < MAX_STDOUT_LINES {
+                    out.stdout.push(line);
+                }
             }
             Ok(Event::StdoutClosed) => stdout_open = false,
             Ok(Event::Exited(code)) => {

@@ -136,6 +136,7 @@ struct Ctx {
 
 /// The demo's `run`: parse, dispatch, map "not solved" to an error (exit 1).
 pub fn run(cli: Cli) -> Result<()> {
+    // `--json`, `--seed`, `--time-scale`: already read by `common::cli::main`.
     let _ = &cli.common;
     if !(0.1..=60.0).contains(&cli.timeout) {
         return Err(common::cli::usage(
@@ -174,6 +175,18 @@ pub fn run(cli: Cli) -> Result<()> {
         timeout: Duration::from_secs_f64(cli.timeout),
     };
     let command = cli.command.unwrap_or(Cmd::List);
+    // A usage error (an unknown name) is reported before anything is created or started.
+    match &command {
+        Cmd::Check { names, .. } => {
+            for n in names {
+                find(n)?;
+            }
+        }
+        Cmd::Hint { name } | Cmd::Reset { name } | Cmd::Run { name } => {
+            find(name)?;
+        }
+        Cmd::List | Cmd::Watch => {}
+    }
     // The student's copies are created by the commands that read them (not by `hint`).
     if ctx.student && !matches!(command, Cmd::Hint { .. }) {
         create_missing_copies()?;

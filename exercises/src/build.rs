@@ -101,10 +101,13 @@ fn package_for(source: &Path) -> Result<(PathBuf, String)> {
     }
     write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
     // The workspace's lock file: the same versions as the demos, already downloaded and built.
-    let lock_path = dir.join("Cargo.lock");
-    if !lock_path.exists() {
-        let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("read Cargo.lock")?;
-        write_if_changed(&lock_path, &lock)?;
+    // Cargo trims the copy to this package's dependencies, so compare with the copy of the
+    // workspace's lock taken last time, and copy again when the workspace's has changed.
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("read Cargo.lock")?;
+    let seen = dir.join("Cargo.lock.workspace");
+    if std::fs::read_to_string(&seen).ok().as_deref() != Some(lock.as_str()) {
+        write_if_changed(&dir.join("Cargo.lock"), &lock)?;
+        write_if_changed(&seen, &lock)?;
     }
     Ok((dir.join("Cargo.toml"), tag))
 }

@@ -22,6 +22,8 @@ pub mod rng;
 pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
+#[allow(unsafe_code)]
+pub mod sys_ipc;
 
 pub use child::{spawn, Child, ExitStatus};
 pub use clock::{secs, sleep};

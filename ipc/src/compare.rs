@@ -71,6 +71,15 @@ fn human(x: f64) -> String {
     }
 }
 
+/// `s` padded with spaces to `width` terminal columns (a CJK character takes two).
+fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s
+        .chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+        .sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
+}
+
 /// Run the comparison.
 pub fn run(a: &Args) -> Result<()> {
     let n = a.messages;
@@ -80,8 +89,9 @@ pub fn run(a: &Args) -> Result<()> {
         a.rounds
     ));
     out::say(format!(
-        "{:<17} {:<5} {:>16} {:>9} {:>10}  {:<15} {:<17} {}",
-        "mechanism", "notes", "delivered", "msgs/s", "rtt", "boundaries", "unrelated procs",
+        "{:<17} {} {:>16} {:>9} {:>10}  {:<15} {:<17} {}",
+        "mechanism",
+        pad("notes", 8), "delivered", "msgs/s", "rtt", "boundaries", "unrelated procs",
         "if the writer dies"
     ));
     let mut rows = Vec::new();
@@ -106,9 +116,9 @@ pub fn run(a: &Args) -> Result<()> {
                 "writer_dies": m.writer_dies, "note": o.note,
             }),
             format!(
-                "{:<17} {:<5} {:>16} {:>9} {:>7.1} us  {:<15} {:<17} {}",
+                "{:<17} {} {:>16} {:>9} {:>7.1} us  {:<15} {:<17} {}",
                 m.name,
-                m.note_name,
+                pad(m.note_name, 8),
                 format!("{} of {n}", o.delivered),
                 human(msgs_per_s),
                 rtt_us,

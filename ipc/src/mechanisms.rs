@@ -9,7 +9,9 @@
 //!    it would be measuring memcpy, not the channel), and then ends the stream the way the
 //!    mechanism allows (EOF, `close`, an end marker, or simply exiting). The parent counts what
 //!    arrives and checks the order. Messages per second = delivered / time from the end of the
-//!    round trips to the last arrival.
+//!    round trips to the last arrival. The child starts the stream only when the parent says
+//!    "go" (one more message, not echoed), so the time counts the whole stream and the parent
+//!    is not still waking up from the last round trip when it begins.
 //!
 //! Waiting is always in the kernel: `read`, `mq_receive`, `sem_wait`, `sigwaitinfo`, or a futex
 //! (the queue and the slot). Nobody polls.
@@ -182,6 +184,7 @@ fn stream_child(mut rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> R
         let k = read_u64(&mut rx)?.context("EOF during the round trips")?;
         tx.write_all(&k.to_le_bytes()).context("write (echo)")?;
     }
+    read_u64(&mut rx)?.context("EOF instead of go")?;
     for k in 1..=n {
         tx.write_all(&k.to_le_bytes()).context("write")?;
     }
@@ -200,6 +203,7 @@ fn stream_parent(rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> Resu
     }
     let rtt = mean(t0.elapsed(), rounds);
     let t1 = Instant::now();
+    tx.write_all(&0u64.to_le_bytes()).context("write (go)")?;
     let mut delivered = 0;
     while let Some(k) = read_u64(&mut rx).context("read")? {
         ensure!(
@@ -287,6 +291,7 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
             down.get_into(&mut buf)?;
             up.put(&buf)?;
         }
+        down.get_into(&mut buf)?; // go
         for k in 1..=n {
             up.put(&k.to_le_bytes())?;
         }
@@ -302,6 +307,7 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
     }
     let rtt = mean(t0.elapsed(), rounds);
     let t1 = Instant::now();
+    down.put(&0u64.to_le_bytes())?; // go
     let mut delivered = 0u64;
     loop {
         match up.get_into(&mut buf) {
@@ -379,6 +385,7 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
             let len = mq_receive(down.get(), &mut buf, &mut prio).context("mq_receive")?;
             mq_send(up.get(), &buf[..len], 0).context("mq_send (echo)")?;
         }
+        mq_receive(down.get(), &mut buf, &mut prio).context("mq_receive (go)")?;
         for k in 1..=n {
             mq_send(up.get(), &k.to_le_bytes(), 0).context("mq_send")?;
         }
@@ -395,6 +402,7 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
     }
     let rtt = mean(t0.elapsed(), rounds);
     let t1 = Instant::now();
+    mq_send(down.get(), &0u64.to_le_bytes(), 0).context("mq_send (go)")?;
     let mut delivered = 0u64;
     loop {
         let len = mq_receive(up.get(), &mut buf, &mut prio).context("mq_receive")?;
@@ -443,6 +451,7 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
             wait_for_value(&down, k)?;
             up.write(k);
         }
+        wait_for_value(&down, rounds + 1)?; // go
         for k in 1..=n {
             stream.write(k); // no waiting for the reader: that is what "a slot" means
         }
@@ -455,6 +464,7 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
     }
     let rtt = mean(t0.elapsed(), rounds);
     let t1 = Instant::now();
+    down.write(rounds + 1); // go
     let (mut last, mut delivered, mut torn) = (0u64, 0u64, 0u64);
     loop {
         let (k, v) = stream.read(&mut torn)?;
@@ -549,6 +559,7 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
             down_full.wait().context("sem_wait")?;
             send_up(mail.down().load(Ordering::Relaxed))?;
         }
+        down_full.wait().context("sem_wait (go)")?;
         for k in 1..=n {
             send_up(k)?;
         }
@@ -563,6 +574,7 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
     }
     let rtt = mean(t0.elapsed(), rounds);
     let t1 = Instant::now();
+    down_full.post().context("sem_post (go)")?;
     for k in 1..=n {
         let got = receive_up()?;
         ensure!(got == k, "message {got} where {k} was due");
@@ -634,6 +646,9 @@ pub fn standard_signal(n: u64, rounds: u64) -> Result<Outcome> {
                 mine.wait(None)?;
                 kill(parent, Signal::SIGUSR1).context("kill")?;
             }
+            // Wait for "go": a stream sent while the parent is still waking up from the last
+            // round trip would merge into that round's signal and count for nothing.
+            mine.wait(None)?;
             for _ in 0..n {
                 kill(parent, Signal::SIGUSR1).context("kill")?;
             }
@@ -647,6 +662,7 @@ pub fn standard_signal(n: u64, rounds: u64) -> Result<Outcome> {
             only.wait(None)?;
         }
         let rtt = mean(t0.elapsed(), rounds);
+        kill(pid, Signal::SIGUSR1).context("kill (go)")?;
         let (delivered, _, stream) = receive_signals(usr1, n)?;
         finish(child)?;
         Ok(Outcome {
@@ -672,6 +688,7 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
                 let info = mine.wait(None)?.context("sigwaitinfo")?;
                 sigqueue(parent, rt, info.value).context("sigqueue")?;
             }
+            mine.wait(None)?; // go
             for k in 1..=n {
                 match sigqueue(parent, rt, k as i32) {
                     Ok(()) => {}
@@ -691,6 +708,7 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
             ensure!(info.value as u64 == k, "sent {k}, got {} back", info.value);
         }
         let rtt = mean(t0.elapsed(), rounds);
+        sigqueue(child.pid(), rt, 0).context("sigqueue (go)")?;
         let (delivered, in_order, stream) = receive_signals(rt, n)?;
         finish(child)?;
         ensure!(in_order, "realtime signals arrived out of order");

@@ -201,6 +201,11 @@ pub fn run(a: &Args) -> Result<()> {
                 log[log_len.fetch_add(1, Ordering::SeqCst) as usize]
                     .store(entry(who, false, now), Ordering::SeqCst);
                 inside.fetch_sub(1, Ordering::SeqCst);
+                out::event(
+                    "leave",
+                    json!({"who": who, "inside": now}),
+                    format!("  P{who} leaves ({now} inside)"),
+                );
                 sem.post().context("sem_post")?;
             }
             Ok(())

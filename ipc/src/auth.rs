@@ -101,7 +101,10 @@ pub fn deliver_challenge(s: &mut (impl Read + Write), key: &[u8]) -> Result<()> 
 pub fn answer_challenge(s: &mut (impl Read + Write), key: &[u8]) -> Result<()> {
     let frame = recv_bytes(s, MAX_HANDSHAKE_FRAME)?;
     let Some(message) = frame.strip_prefix(CHALLENGE) else {
-        bail!("protocol error: expected a challenge, got {} bytes", frame.len());
+        bail!(
+            "protocol error: expected a challenge, got {} bytes",
+            frame.len()
+        );
     };
     let digest = hmac_sha256(key, message).finalize().into_bytes();
     let mut answer = DIGEST_PREFIX.to_vec();
@@ -128,7 +131,8 @@ mod tests {
     fn handshake(server_key: &'static [u8], client_key: &'static [u8]) -> (bool, bool) {
         let (mut a, mut b) = UnixStream::pair().unwrap();
         let t = std::thread::spawn(move || {
-            answer_challenge(&mut b, client_key).is_ok() && deliver_challenge(&mut b, client_key).is_ok()
+            answer_challenge(&mut b, client_key).is_ok()
+                && deliver_challenge(&mut b, client_key).is_ok()
         });
         let server = deliver_challenge(&mut a, server_key).is_ok()
             && answer_challenge(&mut a, server_key).is_ok();
@@ -148,7 +152,9 @@ mod tests {
 
     #[test]
     fn the_hmac_is_rfc_4231_test_case_2() {
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?").finalize().into_bytes();
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+            .finalize()
+            .into_bytes();
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
             hex,

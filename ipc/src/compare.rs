@@ -91,7 +91,12 @@ pub fn run(a: &Args) -> Result<()> {
     out::say(format!(
         "{:<17} {} {:>16} {:>9} {:>10}  {:<15} {:<17} {}",
         "mechanism",
-        pad("notes", 8), "delivered", "msgs/s", "rtt", "boundaries", "unrelated procs",
+        pad("notes", 8),
+        "delivered",
+        "msgs/s",
+        "rtt",
+        "boundaries",
+        "unrelated procs",
         "if the writer dies"
     ));
     let mut rows = Vec::new();

@@ -485,12 +485,8 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
         delivered,
         stream: elapsed,
         rtt,
-        note: (delivered < n).then(|| {
-            format!(
-                "{} overwritten before the reader looked",
-                n - delivered
-            )
-        }),
+        note: (delivered < n)
+            .then(|| format!("{} overwritten before the reader looked", n - delivered)),
     })
 }
 

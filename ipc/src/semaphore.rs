@@ -196,7 +196,7 @@ pub fn run(a: &Args) -> Result<()> {
                     format!("  P{who} enters ({now} inside)"),
                 );
                 sleep(secs(0.3)); // the work done while holding a permit
-                // Logged before the post: whoever the post lets in logs after us.
+                                  // Logged before the post: whoever the post lets in logs after us.
                 let now = inside.load(Ordering::SeqCst) - 1;
                 log[log_len.fetch_add(1, Ordering::SeqCst) as usize]
                     .store(entry(who, false, now), Ordering::SeqCst);
@@ -267,8 +267,7 @@ fn print_timeline(log: &[AtomicU64], processes: u32, permits: u32) {
 /// permits found one missing.
 fn leaked_permit(permits: u32) -> Result<bool> {
     let sem = crate::mechanisms::anonymous_semaphore("leak", permits)?;
-    let (ready_r, ready_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     let mut holder = common::spawn("holder", || {
         sem.wait().context("sem_wait")?;
         std::fs::File::from(ready_w).write_all(b"x")?; // "I hold a permit"
@@ -286,9 +285,7 @@ fn leaked_permit(permits: u32) -> Result<bool> {
     out::event(
         "holder_killed",
         json!({"status": st.to_string(), "value": value}),
-        format!(
-            "a holder took a permit and was {st}; sem_getvalue now says {value} of {permits}"
-        ),
+        format!("a holder took a permit and was {st}; sem_getvalue now says {value} of {permits}"),
     );
     let timeout = Duration::from_millis(200);
     let mut taken = 0;
@@ -328,8 +325,10 @@ fn over_release(permits: u32) -> Result<bool> {
              {plain_value} (a bug nobody is told about)"
         ),
     );
-    let bounded =
-        BoundedSemaphore::new(crate::mechanisms::anonymous_semaphore("bounded", permits)?, permits);
+    let bounded = BoundedSemaphore::new(
+        crate::mechanisms::anonymous_semaphore("bounded", permits)?,
+        permits,
+    );
     bounded.acquire()?;
     bounded.release()?;
     let refused = match bounded.release() {

@@ -173,9 +173,8 @@ fn demo(count: u32, usr1: i32, rt: i32) -> Result<()> {
         .wait(None)
         .context("sigwaitinfo(SIGCHLD)")?
         .context("sigwaitinfo returned nothing")?;
-    let sigchld_ok = info.pid == child.pid()
-        && info.value == CHILD_EXIT_CODE
-        && info.code == libc::CLD_EXITED;
+    let sigchld_ok =
+        info.pid == child.pid() && info.value == CHILD_EXIT_CODE && info.code == libc::CLD_EXITED;
     out::event(
         "sigchld",
         json!({"child": child.pid(), "si_pid": info.pid, "si_status": info.value}),

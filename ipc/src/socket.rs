@@ -150,9 +150,7 @@ pub fn run(a: &Args) -> Result<()> {
     out::event(
         "unix_done",
         json!({"name": format!("@{name}"), "received": n}),
-        format!(
-            "AF_UNIX socket @{name} (abstract name: no file): {n} lines received and echoed"
-        ),
+        format!("AF_UNIX socket @{name} (abstract name: no file): {n} lines received and echoed"),
     );
     received += n;
     expect_success(peer, "unix client")?;
@@ -250,7 +248,7 @@ fn memfd() -> Result<bool> {
     .context("memfd_create")?;
     nix::unistd::ftruncate(&fd, (MEMFD_WORDS * 8) as i64).context("ftruncate")?;
     let shared = SharedFd::map(fd.as_fd(), MEMFD_WORDS).context("mmap(memfd)")?;
-    let question = 41 + u64::from(common::rng::seed() % 1000);
+    let question = 41 + common::rng::seed() % 1000;
     shared[CREATOR].store(u64::from(std::process::id()), Ordering::SeqCst);
     shared[QUESTION].store(question, Ordering::SeqCst);
     let (listener, name) = listen_abstract("fd")?;

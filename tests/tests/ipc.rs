@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::Deserialize;
-use serde_json::Value;
 use tests::{named_objects_of, run_json, start, SEEDS};
 
 #[derive(Debug, Deserialize)]
@@ -135,7 +134,12 @@ fn compare_delivers_every_message_where_it_must_and_never_more() {
 
 #[test]
 fn standard_signals_merge_and_realtime_signals_queue_in_order() {
-    for (count, seed) in [(1, SEEDS[0]), (2, SEEDS[1]), (10, SEEDS[3]), (200, SEEDS[4])] {
+    for (count, seed) in [
+        (1, SEEDS[0]),
+        (2, SEEDS[1]),
+        (10, SEEDS[3]),
+        (200, SEEDS[4]),
+    ] {
         let run = ipc(&format!("signals --count {count}"), seed);
         let s: SignalsSummary = summary_of(&run);
         run.check(
@@ -186,9 +190,11 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
             "each process entered twice",
         );
         run.check(
-            enters
-                .iter()
-                .all(|e| e["inside"].as_u64().is_some_and(|n| n <= u64::from(permits))),
+            enters.iter().all(|e| {
+                e["inside"]
+                    .as_u64()
+                    .is_some_and(|n| n <= u64::from(permits))
+            }),
             "every enter saw at most `permits` inside",
         );
         run.check(
@@ -200,9 +206,12 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
         let pid = run.pid.to_string();
         run.check(
             named.len() == 1
-                && named[0]["while_open"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1 && a[0].as_str().is_some_and(|n| n.starts_with("sem.") && n.contains(&pid)))
+                && named[0]["while_open"].as_array().is_some_and(|a| {
+                    a.len() == 1
+                        && a[0]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with("sem.") && n.contains(&pid))
+                })
                 && named[0]["after_unlink"] == serde_json::json!([]),
             "/dev/shm/sem.* with our pid while open, gone after sem_unlink",
         );
@@ -231,7 +240,7 @@ fn sockets_carry_every_line_between_exec_d_processes_and_refuse_a_wrong_key() {
         // The clients are other processes (exec'd), not the server.
         let lines = run.events_named("line");
         run.check(
-            lines.iter().all(|l| l["pid"] == Value::from(run.pid)),
+            lines.iter().all(|l| l["pid"] == run.pid),
             "the server printed the lines",
         );
     }
@@ -267,7 +276,14 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
     // Forked children inside the semaphore, at the notes' pace (they sleep while holding it).
     let mut r = start(
         "ipc",
-        &["semaphore", "--json", "--time-scale", "1", "--processes", "5"],
+        &[
+            "semaphore",
+            "--json",
+            "--time-scale",
+            "1",
+            "--processes",
+            "5",
+        ],
     );
     r.wait_for_event("enter", Duration::from_secs(20));
     r.signal(Signal::SIGKILL);
@@ -278,14 +294,7 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
     // Exec'd socket peers in the middle of a long exchange.
     let mut r = start(
         "ipc",
-        &[
-            "socket",
-            "--json",
-            "--clients",
-            "3",
-            "--messages",
-            "100000",
-        ],
+        &["socket", "--json", "--clients", "3", "--messages", "100000"],
     );
     r.wait_for_event("line", Duration::from_secs(20));
     r.signal(Signal::SIGKILL);
@@ -295,7 +304,14 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
     for (group, sig, code) in [(true, Signal::SIGINT, 130), (false, Signal::SIGTERM, 143)] {
         let mut r = start(
             "ipc",
-            &["compare", "--json", "--messages", "1000000", "--rounds", "10"],
+            &[
+                "compare",
+                "--json",
+                "--messages",
+                "1000000",
+                "--rounds",
+                "10",
+            ],
         );
         r.wait_for_event("mechanism", Duration::from_secs(30));
         if group {
@@ -306,7 +322,10 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
         let run = r.finish();
         let left = named_objects_of(run.pid);
         run.check(left.is_empty(), &format!("named objects left: {left:?}"));
-        run.check(run.code() == Some(code), &format!("exit {code} after {sig}"));
+        run.check(
+            run.code() == Some(code),
+            &format!("exit {code} after {sig}"),
+        );
         run.expect_one_error_line();
     }
 }

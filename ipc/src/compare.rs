@@ -141,13 +141,15 @@ pub fn run(a: &Args) -> Result<()> {
         }
     }
     out::say(
-        "Reading it: the shared-memory queue is fastest because a message costs no syscall when \
-         nobody sleeps; the bare slot is as fast but keeps one message, so the reader misses \
-         most; standard signals merge while one is pending (a signal is an event, not a \
-         message); realtime signals queue with one integer each. The semaphore row is shared \
-         memory plus a protocol paid in syscalls. Sockets are the slowest here, and the only row \
-         that also works between unrelated programs on different machines: that is why they \
-         are used most.",
+        "How to read it: the queue row is shared memory with a protocol; while both sides run, \
+         a message costs no syscall, which is how it can lead the msgs/s column (on a busy \
+         machine every wait becomes a trip through the scheduler and the lead shrinks: the \
+         bench member measures properly). The bare slot costs as little but keeps one message, \
+         so the reader saw only some. Standard signals merge while one is pending: a signal is \
+         an event, not a message. Realtime signals queue, one integer each. The semaphore row \
+         is shared memory plus a protocol paid in syscalls. Sockets, like a pipe, copy every \
+         message into the kernel and out again; they are the only rows whose peer can be any \
+         program on any machine, which is why they are used most.",
     );
     out::summary(json!({
         "messages": n,

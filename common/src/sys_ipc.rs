@@ -9,7 +9,7 @@
 //! | [`SignalSet`] | sigemptyset, sigaddset, pthread_sigmask, sigpending | nix's `SigSet` takes only the standard signals, not `SIGRTMIN + n` |
 //! | [`SignalSet::wait`] | sigwaitinfo(2), sigtimedwait(2) | the sender's pid and value are fields of a C union in `siginfo_t` |
 //! | [`NamedSemaphore`] | sem_open, sem_wait, sem_timedwait, sem_post, sem_getvalue, sem_close, sem_unlink | C calls on a `sem_t *` the C library mapped for us |
-//! | [`SharedFd`] | mmap(2) `MAP_SHARED` of a file descriptor | turning a mapping into `&[AtomicU64]` |
+//! | [`SharedFd`] | mmap(2) `MAP_SHARED` of a file descriptor (memmap2) | turning a mapping into `&T` |
 //! | [`recv_fd`] (and [`send_fd`]) | recvmsg(2) `SCM_RIGHTS` | taking ownership of the descriptor the kernel installed |
 //!
 //! Alternatives not taken: `signalfd` (nix has it) would make the signals readable through a
@@ -22,8 +22,9 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+
+use crate::sys::ShmSafe;
 
 // ---------------------------------------------------------------------------------------------
 // Signals
@@ -333,34 +334,32 @@ impl Drop for NamedSemaphore {
 // Memory shared through a file descriptor (a memfd passed over a Unix socket)
 // ---------------------------------------------------------------------------------------------
 
-/// `words` 64-bit words of the file behind a descriptor, mapped `MAP_SHARED`: every process that
-/// maps the same file (a memfd received over `SCM_RIGHTS`, say) sees the same memory.
-pub struct SharedFd {
-    ptr: NonNull<AtomicU64>,
-    words: usize,
+/// A shared struct `T` at the start of the file behind a descriptor, mapped `MAP_SHARED` (with
+/// memmap2): every process that maps the same file (a memfd received over `SCM_RIGHTS`, say)
+/// sees the same memory. [`crate::Shared`] is the same idea for a memfd that only forked
+/// children reach; this one maps a descriptor the caller holds, so it can be sent first.
+pub struct SharedFd<T: ShmSafe> {
+    map: memmap2::MmapMut,
+    _t: std::marker::PhantomData<T>,
 }
 
-// SAFETY: the mapping is only reached as `&[AtomicU64]`, which is Sync.
-unsafe impl Send for SharedFd {}
-// SAFETY: as above.
-unsafe impl Sync for SharedFd {}
-
-impl std::fmt::Debug for SharedFd {
+impl<T: ShmSafe> std::fmt::Debug for SharedFd<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedFd")
-            .field("words", &self.words)
+            .field("bytes", &self.map.len())
             .finish()
     }
 }
 
-impl SharedFd {
-    /// Map the first `words` words of `fd`'s file, which must be at least that long (the
-    /// creator sets the size with `ftruncate` first; reading past the end would be `SIGBUS`).
-    pub fn map(fd: BorrowedFd<'_>, words: usize) -> io::Result<SharedFd> {
-        let len = words
-            .checked_mul(8)
-            .filter(|&l| l > 0)
-            .ok_or_else(|| io::Error::other("bad mapping size"))?;
+impl<T: ShmSafe> SharedFd<T> {
+    /// Map a `T` from the start of `fd`'s file, which must be at least that long (the creator
+    /// sets the size with `ftruncate` first, which also zero-fills it: a valid `T`).
+    pub fn map(fd: BorrowedFd<'_>) -> io::Result<SharedFd<T>> {
+        assert!(
+            std::mem::align_of::<T>() <= 4096,
+            "page alignment is the most mmap gives"
+        );
+        let len = std::mem::size_of::<T>().max(1);
         let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io::Error::from)?;
         if (st.st_size as u64) < len as u64 {
             return Err(io::Error::other(format!(
@@ -368,42 +367,26 @@ impl SharedFd {
                 st.st_size
             )));
         }
-        // SAFETY: a fresh mapping at an address the kernel picks, of a file at least `len`
-        // bytes long (checked above), shared so that stores reach the other processes.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: memmap2 calls this unsafe because the file may change under the mapping. Its
+        // bytes changing is the point, and they are only reached as `T: ShmSafe` (atomics). A
+        // process holding the fd could also shrink the file, which would make an access raise
+        // SIGBUS (a crash); the processes sharing it here are the demo's own and none does.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&fd) }?;
         Ok(SharedFd {
-            ptr: NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?,
-            words,
+            map,
+            _t: std::marker::PhantomData,
         })
     }
 }
 
-impl std::ops::Deref for SharedFd {
-    type Target = [AtomicU64];
-    fn deref(&self) -> &[AtomicU64] {
-        // SAFETY: the mapping is page-aligned, `words * 8` bytes long and lives as long as
-        // `self`; any bit pattern is a valid AtomicU64, and atomics may be shared across
-        // processes.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.words) }
-    }
-}
-
-impl Drop for SharedFd {
-    fn drop(&mut self) {
-        // SAFETY: exactly the range mmap returned; no reference into it outlives `self`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.words * 8) };
+impl<T: ShmSafe> std::ops::Deref for SharedFd<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the mapping is page-aligned (so aligned for T), at least size_of::<T>() long
+        // (checked in `map`), lives as long as `self`; the file was zero-filled by ftruncate and
+        // written only through T's atomic fields, and `T: ShmSafe` makes every such state a
+        // valid, Sync T.
+        unsafe { &*self.map.as_ptr().cast::<T>() }
     }
 }
 

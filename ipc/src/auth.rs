@@ -1,11 +1,17 @@
 //! CPython's `multiprocessing.connection` handshake: an `authkey` proved with an HMAC challenge.
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process
 //! from multiprocessing.connection import Listener, Client
-//! with Listener(('127.0.0.1', 6000), authkey=b'secret') as l:     # server
-//!     with l.accept() as c: print(c.recv())
-//! with Client(('127.0.0.1', 6000), authkey=b'secret') as c:      # another program
-//!     c.send('hello')
+//! def client(address):                                    # could be another program
+//!     with Client(address, authkey=b'secret') as c:
+//!         c.send('hello')
+//! if __name__ == '__main__':
+//!     with Listener(('127.0.0.1', 0), authkey=b'secret') as l:
+//!         p = Process(target=client, args=(l.address,)); p.start()
+//!         with l.accept() as c:
+//!             print(c.recv())
+//!         p.join()
 //! ```
 //!
 //! The key never crosses the socket. The server sends `#CHALLENGE#{sha256}` and 40 random bytes;

@@ -8,15 +8,17 @@
 //!
 //! The Python shape (each mechanism as CPython exposes it; runnable as written):
 //!
-//! ```text
-//! import os, signal, socket, multiprocessing as mp
-//! from multiprocessing.connection import Listener, Client
-//! r, w = os.pipe()                                   # 管道: bytes, no boundaries
-//! q = mp.Queue(); q.put((2, 3))                      # 消息队列: whole objects, FIFO
-//! v = mp.Value('i', 0)                               # 共享内存: one slot, overwritten
-//! os.kill(os.getpid(), signal.SIGUSR1)               # 信号: a number, maybe merged with others
-//! s = mp.Semaphore(2); s.acquire(); s.release()      # 信号量: a counter, no data at all
-//! with Listener(('127.0.0.1', 0), authkey=b'k') as l:  # 套接字: any process, any machine
+//! ```python
+//! import os, signal
+//! import multiprocessing as mp
+//! from multiprocessing.connection import Listener
+//! r, w = os.pipe(); os.write(w, b'hi'); print(os.read(r, 2))   # 管道: bytes, no boundaries
+//! q = mp.Queue(); q.put((2, 3)); print(q.get())                # 消息队列: whole objects, FIFO
+//! v = mp.Value('i', 0); v.value = 5                            # 共享内存: one slot, overwritten
+//! signal.signal(signal.SIGUSR1, lambda sig, frame: print('got', sig))
+//! os.kill(os.getpid(), signal.SIGUSR1)                         # 信号: a number, may merge
+//! s = mp.Semaphore(2); s.acquire(); s.release()                # 信号量: a counter, no data
+//! with Listener(('127.0.0.1', 0), authkey=b'k') as l:          # 套接字: any process, any host
 //!     print(l.address)
 //! ```
 //!

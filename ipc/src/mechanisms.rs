@@ -151,12 +151,11 @@ pub const ALL: [Mechanism; 9] = [
 
 /// Wait for the writer and insist it succeeded: a failed writer makes the row meaningless.
 fn finish(mut child: Child) -> Result<()> {
-    let st = child.join()?;
-    if let Some(p) = child.panic_message() {
-        bail!("the writer process panicked: {p}");
+    child.join()?;
+    match child.failure() {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
     }
-    ensure!(st.success(), "the writer process {st}");
-    Ok(())
 }
 
 fn mean(total: Duration, rounds: u64) -> Duration {
@@ -490,25 +489,13 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
     })
 }
 
-/// The slot of the semaphore row: one word each way, read and written through named accessors.
-/// (`[AtomicU64; 2]` only because shared memory takes arrays and tuples of atomics today.)
-struct Mailbox {
-    words: SharedBox<[AtomicU64; 2]>,
-}
-
-impl Mailbox {
-    fn new() -> Result<Mailbox> {
-        Ok(Mailbox {
-            words: SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?,
-        })
-    }
-    /// Parent -> child.
-    fn down(&self) -> &AtomicU64 {
-        &self.words[0]
-    }
-    /// Child -> parent.
-    fn up(&self) -> &AtomicU64 {
-        &self.words[1]
+common::shared_struct! {
+    /// The slot of the semaphore row: one word each way.
+    pub struct Mailbox {
+        /// Parent -> child.
+        pub down: AtomicU64,
+        /// Child -> parent.
+        pub up: AtomicU64,
     }
 }
 
@@ -532,7 +519,7 @@ pub fn anonymous_semaphore(suffix: &str, value: u32) -> Result<NamedSemaphore> {
 /// `up_full` (0: it holds a message) and `down_full`. The classic bounded buffer of size one:
 /// nothing is overwritten, because the writer waits for the reader's `post`.
 pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
-    let mail = Mailbox::new()?;
+    let mail = common::Shared::<Mailbox>::new_zeroed().context("mmap(MAP_SHARED)")?;
     let up_empty = anonymous_semaphore("up-empty", 1)?;
     let up_full = anonymous_semaphore("up-full", 0)?;
     let down_full = anonymous_semaphore("down-full", 0)?;
@@ -540,20 +527,20 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
         up_empty.wait().context("sem_wait")?;
         // The semaphores order the accesses (sem_post/sem_wait are full barriers); the word is
         // atomic only because shared memory must be.
-        mail.up().store(k, Ordering::Relaxed);
+        mail.up.store(k, Ordering::Relaxed);
         up_full.post().context("sem_post")?;
         Ok(())
     };
     let receive_up = || -> Result<u64> {
         up_full.wait().context("sem_wait")?;
-        let k = mail.up().load(Ordering::Relaxed);
+        let k = mail.up.load(Ordering::Relaxed);
         up_empty.post().context("sem_post")?;
         Ok(k)
     };
     let child = common::spawn("writer", || {
         for _ in 0..rounds {
             down_full.wait().context("sem_wait")?;
-            send_up(mail.down().load(Ordering::Relaxed))?;
+            send_up(mail.down.load(Ordering::Relaxed))?;
         }
         down_full.wait().context("sem_wait (go)")?;
         for k in 1..=n {
@@ -563,7 +550,7 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
     })?;
     let t0 = Instant::now();
     for k in 1..=rounds {
-        mail.down().store(k, Ordering::Relaxed);
+        mail.down.store(k, Ordering::Relaxed);
         down_full.post().context("sem_post")?;
         let back = receive_up()?;
         ensure!(back == k, "sent {k}, got {back} back");

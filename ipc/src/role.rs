@@ -18,7 +18,7 @@ use anyhow::{ensure, Context, Result};
 use common::sys_ipc::SharedFd;
 use common::Child;
 use nix::sys::signal::Signal;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable carrying the authkey (hex) to an `auth-client`. CPython hands the
 /// key to its children in the pickled process object, never on the command line (which `ps`
@@ -27,19 +27,19 @@ pub const AUTHKEY_ENV: &str = "IPC_DEMO_AUTHKEY";
 /// Exit status of an `auth-client` whose key was refused.
 pub const EXIT_REFUSED: i32 = 3;
 
-/// Words of the shared memfd region.
-pub const MEMFD_WORDS: usize = 512;
-/// Word indices of the memfd region: who created it, a number the creator wrote, the peer's pid,
-/// and the peer's answer (that number + 1).
-pub mod memfd_words {
-    /// The creator's pid.
-    pub const CREATOR: usize = 0;
-    /// A number the creator wrote.
-    pub const QUESTION: usize = 1;
-    /// The peer's pid.
-    pub const PEER: usize = 2;
-    /// The question + 1, written by the peer.
-    pub const ANSWER: usize = 3;
+common::shared_struct! {
+    /// What the memfd of `socket` holds: written by its creator, answered by the peer that
+    /// received its descriptor.
+    pub struct MemfdNote {
+        /// The creator's pid.
+        pub creator: AtomicU64,
+        /// A number the creator wrote.
+        pub question: AtomicU64,
+        /// The pid of the peer that answered.
+        pub peer: AtomicU64,
+        /// The question + 1, written by the peer.
+        pub answer: AtomicU64,
+    }
 }
 
 /// Flags of the hidden `role` subcommand.
@@ -225,10 +225,11 @@ fn memfd_peer(name: &str) -> Result<()> {
     // recvmsg with room for one descriptor: the kernel installs a new fd in this process that
     // refers to the same memory file as the sender's.
     let (_, fd) = common::sys_ipc::recv_fd(s.as_fd()).context("recvmsg(SCM_RIGHTS)")?;
-    let shared = SharedFd::map(fd.as_fd(), MEMFD_WORDS).context("mmap(memfd)")?;
-    let question = shared[memfd_words::QUESTION].load(Ordering::SeqCst);
-    shared[memfd_words::PEER].store(u64::from(std::process::id()), Ordering::SeqCst);
-    shared[memfd_words::ANSWER].store(question + 1, Ordering::SeqCst);
+    let note = SharedFd::<MemfdNote>::map(fd.as_fd()).context("mmap(memfd)")?;
+    let question = note.question.load(Ordering::SeqCst);
+    note.peer
+        .store(u64::from(std::process::id()), Ordering::SeqCst);
+    note.answer.store(question + 1, Ordering::SeqCst);
     // "Done": one byte back, so the creator reads the answer only after it was written.
     (&s).write_all(b"d").context("write")?;
     Ok(())

@@ -2,11 +2,12 @@
 //!
 //! Python shape:
 //!
-//! ```text
+//! ```python
 //! import time, multiprocessing as mp
 //! def worker(i, sem):
 //!     with sem:                          # acquire ... release
-//!         print(i, 'inside'); time.sleep(0.3)
+//!         print(i, 'inside')
+//!         time.sleep(0.3)
 //! if __name__ == '__main__':
 //!     sem = mp.Semaphore(2)
 //!     ps = [mp.Process(target=worker, args=(i, sem)) for i in range(5)]
@@ -41,7 +42,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use common::sys_ipc::NamedSemaphore;
-use common::{json, out, secs, sleep, SharedBox, SharedSlice};
+use common::{json, out, secs, sleep, Shared, SharedSlice};
 
 use crate::object_name;
 
@@ -108,6 +109,18 @@ impl BoundedSemaphore {
     }
 }
 
+common::shared_struct! {
+    /// What the processes of the timeline share besides the semaphore.
+    pub struct Timeline {
+        /// Processes between `sem_wait` and `sem_post` right now.
+        pub inside: AtomicU32,
+        /// The most there ever were.
+        pub max_inside: AtomicU32,
+        /// Entries written to the log so far.
+        pub log_len: AtomicU32,
+    }
+}
+
 /// Names under `/dev/shm` that contain `needle`.
 fn dev_shm_entries(needle: &str) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
@@ -171,9 +184,9 @@ pub fn run(a: &Args) -> Result<()> {
         "expected one /dev/shm/sem.* entry while open and none after sem_unlink"
     );
 
-    // 2. The timeline. Shared memory: [inside, max_inside, log length] and the log.
-    let counters = SharedBox::<[AtomicU32; 3]>::new_zeroed().context("mmap(MAP_SHARED)")?;
-    let (inside, max_inside, log_len) = (&counters[0], &counters[1], &counters[2]);
+    // 2. The timeline: counters and a log of entries in shared memory.
+    let timeline = Shared::<Timeline>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    let (inside, max_inside, log_len) = (&timeline.inside, &timeline.max_inside, &timeline.log_len);
     let log = SharedSlice::<AtomicU64>::new_zeroed((processes * ROUNDS * 2) as usize)
         .context("mmap(MAP_SHARED)")?;
     out::say(format!(
@@ -212,8 +225,10 @@ pub fn run(a: &Args) -> Result<()> {
         })?);
     }
     for mut c in children {
-        let st = c.join()?;
-        ensure!(st.success(), "{} {st}", c.name());
+        c.join()?;
+        if let Some(why) = c.failure() {
+            bail!("{why}");
+        }
     }
     let max_inside = max_inside.load(Ordering::SeqCst);
     print_timeline(&log, processes, permits);

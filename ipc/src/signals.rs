@@ -2,15 +2,16 @@
 //!
 //! Python shape:
 //!
-//! ```text
+//! ```python
 //! import os, signal
 //! got = []
 //! signal.signal(signal.SIGUSR1, lambda sig, frame: got.append(sig))
 //! signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-//! for _ in range(10): os.kill(os.getpid(), signal.SIGUSR1)
-//! print(signal.sigpending())                          # {<Signals.SIGUSR1: 10>}: one bit
+//! for _ in range(10):
+//!     os.kill(os.getpid(), signal.SIGUSR1)
+//! print(signal.sigpending())                  # {<Signals.SIGUSR1: 10>}: one bit
 //! signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
-//! print(len(got))                                     # 1, not 10
+//! print(len(got))                             # 1, not 10
 //! ```
 //!
 //! What the kernel does:
@@ -95,8 +96,10 @@ fn demo(count: u32, usr1: i32, rt: i32) -> Result<()> {
         }
         Ok(())
     })?;
-    let st = sender.join()?;
-    ensure!(st.success(), "the sender {st}");
+    sender.join()?;
+    if let Some(why) = sender.failure() {
+        anyhow::bail!("{why}");
+    }
     let pending = SignalSet::pending().context("sigpending")?;
     out::event(
         "pending",
@@ -131,8 +134,10 @@ fn demo(count: u32, usr1: i32, rt: i32) -> Result<()> {
         Ok(())
     })?;
     let sender_pid = sender.pid();
-    let st = sender.join()?;
-    ensure!(st.success(), "the sender {st}");
+    sender.join()?;
+    if let Some(why) = sender.failure() {
+        anyhow::bail!("{why}");
+    }
     let realtime = take_pending(&SignalSet::of(&[rt]))?;
     let values: Vec<i32> = realtime.iter().map(|i| i.value).collect();
     for (i, info) in realtime.iter().enumerate().take(20) {

@@ -3,11 +3,12 @@
 //!
 //! Python shape:
 //!
-//! ```text
+//! ```python
 //! import socket, subprocess, sys
 //! srv = socket.create_server(('127.0.0.1', 0)); port = srv.getsockname()[1]
-//! client = f"import socket; s = socket.create_connection(('127.0.0.1', {port})); s.sendall(b'hi\\n'); print(s.recv(10))"
-//! p = subprocess.Popen([sys.executable, '-c', client])      # exec: a new program, nothing inherited
+//! client = ("import socket; s = socket.create_connection(('127.0.0.1', %d)); "
+//!           "s.sendall(b'hi'); print(s.recv(10))" % port)
+//! p = subprocess.Popen([sys.executable, '-c', client])   # exec: a new program, nothing inherited
 //! conn, _ = srv.accept(); conn.sendall(conn.recv(10)); p.wait()
 //! ```
 //!
@@ -38,7 +39,7 @@ use common::sys_ipc::SharedFd;
 use common::{json, out, Child};
 
 use crate::object_name;
-use crate::role::{memfd_words, spawn_peer, AUTHKEY_ENV, EXIT_REFUSED, MEMFD_WORDS};
+use crate::role::{spawn_peer, MemfdNote, AUTHKEY_ENV, EXIT_REFUSED};
 
 /// Most client processes (`--clients`).
 pub const MAX_CLIENTS: u32 = 32;
@@ -81,9 +82,11 @@ fn serve_echo(r: impl Read, mut w: impl Write, who: &str) -> Result<u64> {
 }
 
 fn expect_success(mut c: Child, what: &str) -> Result<()> {
-    let st = c.join()?;
-    ensure!(st.success(), "{what} (pid {}) {st}", c.pid());
-    Ok(())
+    c.join()?;
+    match c.failure() {
+        Some(why) => anyhow::bail!("{what}: {why}"),
+        None => Ok(()),
+    }
 }
 
 fn listen_abstract(suffix: &str) -> Result<(UnixListener, String)> {
@@ -240,17 +243,18 @@ fn authkey() -> Result<bool> {
 
 /// Share memory with an exec'd peer by sending it a memfd.
 fn memfd() -> Result<bool> {
-    use memfd_words::{ANSWER, CREATOR, PEER, QUESTION};
     let fd = nix::sys::memfd::memfd_create(
         c"ipc-demo-shared",
         nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
     )
     .context("memfd_create")?;
-    nix::unistd::ftruncate(&fd, (MEMFD_WORDS * 8) as i64).context("ftruncate")?;
-    let shared = SharedFd::map(fd.as_fd(), MEMFD_WORDS).context("mmap(memfd)")?;
+    // Sized to the struct; ftruncate zero-fills, and zero is a valid MemfdNote.
+    nix::unistd::ftruncate(&fd, std::mem::size_of::<MemfdNote>() as i64).context("ftruncate")?;
+    let note = SharedFd::<MemfdNote>::map(fd.as_fd()).context("mmap(memfd)")?;
     let question = 41 + common::rng::seed() % 1000;
-    shared[CREATOR].store(u64::from(std::process::id()), Ordering::SeqCst);
-    shared[QUESTION].store(question, Ordering::SeqCst);
+    note.creator
+        .store(u64::from(std::process::id()), Ordering::SeqCst);
+    note.question.store(question, Ordering::SeqCst);
     let (listener, name) = listen_abstract("fd")?;
     let peer = spawn_peer(&["memfd-peer".into(), format!("--name={name}")], None)?;
     let peer_pid = peer.pid();
@@ -262,8 +266,8 @@ fn memfd() -> Result<bool> {
     (&s).read_exact(&mut done).context("read (peer done)")?;
     expect_success(peer, "memfd peer")?;
     let (who, answer) = (
-        shared[PEER].load(Ordering::SeqCst),
-        shared[ANSWER].load(Ordering::SeqCst),
+        note.peer.load(Ordering::SeqCst),
+        note.answer.load(Ordering::SeqCst),
     );
     let ok = who == peer_pid as u64 && answer == question + 1;
     out::event(

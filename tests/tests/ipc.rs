@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::Deserialize;
-use tests::{named_objects_of, run_json, start, SEEDS};
+use tests::{named_objects_of, start, SEEDS};
 
 #[derive(Debug, Deserialize)]
 struct MechanismRow {
@@ -55,20 +55,25 @@ struct SocketSummary {
     memfd_shared: bool,
 }
 
-/// Parse the summary of a successful run into `T` (a missing field fails with the whole output).
-fn summary_of<T: serde::de::DeserializeOwned>(run: &tests::Run) -> T {
-    let v = run.ok_summary();
-    serde_json::from_value(v.clone())
-        .unwrap_or_else(|e| panic!("summary does not parse ({e}): {v}\n{}", run.report()))
+/// This run's named objects (semaphores in /dev/shm, message queues in /dev/mqueue): their names
+/// are `ipc-demo-PID-...`. Matching the whole prefix, not the pid alone, keeps a concurrent
+/// run whose pid merely contains ours (2415 in 24150) from being blamed on this one.
+fn objects_of(pid: i32) -> Vec<String> {
+    let prefix = format!("ipc-demo-{pid}-");
+    named_objects_of(pid)
+        .into_iter()
+        .filter(|n| n.contains(&prefix))
+        .collect()
 }
 
-/// Run `ipc ARGS --json --time-scale 0 --seed SEED`, check no named object is left.
+/// `ipc ARGS --json --time-scale 0 --seed SEED` to completion (the harness checks that no
+/// process is left); then check that no named object (mqueue, semaphore) is left either.
 fn ipc(args: &str, seed: u64) -> tests::Run {
-    let seed = seed.to_string();
-    let mut all: Vec<&str> = args.split_whitespace().collect();
-    all.extend(["--time-scale", "0", "--seed", &seed]);
-    let run = run_json("ipc", &all);
-    let left = named_objects_of(run.pid);
+    let run = tests::cmd(
+        "ipc",
+        &format!("{args} --json --time-scale 0 --seed {seed}"),
+    );
+    let left = objects_of(run.pid);
     run.check(left.is_empty(), &format!("named objects left: {left:?}"));
     run
 }
@@ -90,7 +95,7 @@ fn compare_delivers_every_message_where_it_must_and_never_more() {
             &format!("compare --messages {messages} --rounds {rounds}"),
             seed,
         );
-        let s: CompareSummary = summary_of(&run);
+        let s: CompareSummary = run.ok_summary_as();
         run.check(s.messages == messages, "messages echoed in the summary");
         let names: Vec<&str> = s.mechanisms.iter().map(|m| m.name.as_str()).collect();
         run.check(
@@ -141,7 +146,7 @@ fn standard_signals_merge_and_realtime_signals_queue_in_order() {
         (200, SEEDS[4]),
     ] {
         let run = ipc(&format!("signals --count {count}"), seed);
-        let s: SignalsSummary = summary_of(&run);
+        let s: SignalsSummary = run.ok_summary_as();
         run.check(
             s.standard_sent == count && s.realtime_sent == count,
             "sent counts",
@@ -174,7 +179,7 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
             &format!("semaphore --permits {permits} --processes {processes}"),
             seed,
         );
-        let s: SemaphoreSummary = summary_of(&run);
+        let s: SemaphoreSummary = run.ok_summary_as();
         run.check(
             s.permits == permits && s.processes == processes,
             "flags echoed",
@@ -225,7 +230,7 @@ fn sockets_carry_every_line_between_exec_d_processes_and_refuse_a_wrong_key() {
             &format!("socket --clients {clients} --messages {messages}"),
             seed,
         );
-        let s: SocketSummary = summary_of(&run);
+        let s: SocketSummary = run.ok_summary_as();
         let expected = (clients + 1) * messages;
         run.check(
             s.clients == clients && s.messages == messages,
@@ -258,8 +263,7 @@ fn bad_input_is_refused_with_one_line_and_nothing_spawned() {
         ("socket --clients 0", "--clients"),
         ("socket --messages x", "--messages"),
     ] {
-        let all: Vec<&str> = args.split_whitespace().collect();
-        tests::run("ipc", &all).expect_usage_error(&[flag]);
+        tests::cmd("ipc", args).expect_usage_error(&[flag]);
     }
     // The peers' role is not a subcommand for people: hidden from --help.
     let help = tests::help_of("ipc", "");
@@ -288,7 +292,7 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
     r.wait_for_event("enter", Duration::from_secs(20));
     r.signal(Signal::SIGKILL);
     let run = r.finish();
-    let left = named_objects_of(run.pid);
+    let left = objects_of(run.pid);
     run.check(left.is_empty(), &format!("named objects left: {left:?}"));
 
     // Exec'd socket peers in the middle of a long exchange.
@@ -320,7 +324,7 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
             r.signal(sig);
         }
         let run = r.finish();
-        let left = named_objects_of(run.pid);
+        let left = objects_of(run.pid);
         run.check(left.is_empty(), &format!("named objects left: {left:?}"));
         run.check(
             run.code() == Some(code),

@@ -589,6 +589,19 @@ fn with_blocked<T>(signo: i32, body: impl FnOnce() -> Result<T>) -> Result<T> {
     result
 }
 
+/// The parent's side of a round trip: wait for the echo, or fail if the writer exited instead
+/// (SIGCHLD) rather than wait forever.
+fn wait_echo(signo: i32) -> Result<common::sys_ipc::SigInfo> {
+    let info = SignalSet::of(&[signo, libc::SIGCHLD])
+        .wait(None)?
+        .context("sigwaitinfo returned nothing")?;
+    ensure!(
+        info.signo == signo,
+        "the writer exited during the round trips"
+    );
+    Ok(info)
+}
+
 /// The parent's side of the stream: count `signo` until SIGCHLD says the writer has exited,
 /// then take what is still pending. Returns (delivered, in order, elapsed).
 fn receive_signals(signo: i32, n: u64) -> Result<(u64, bool, Duration)> {
@@ -638,11 +651,10 @@ pub fn standard_signal(n: u64, rounds: u64) -> Result<Outcome> {
             Ok(())
         })?;
         let pid = Pid::from_raw(child.pid());
-        let only = SignalSet::of(&[usr1]);
         let t0 = Instant::now();
         for _ in 0..rounds {
             kill(pid, Signal::SIGUSR1).context("kill")?;
-            only.wait(None)?;
+            wait_echo(usr1)?;
         }
         let rtt = mean(t0.elapsed(), rounds);
         kill(pid, Signal::SIGUSR1).context("kill (go)")?;
@@ -683,11 +695,10 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
             }
             Ok(())
         })?;
-        let only = SignalSet::of(&[rt]);
         let t0 = Instant::now();
         for k in 1..=rounds {
             sigqueue(child.pid(), rt, k as i32).context("sigqueue")?;
-            let info = only.wait(None)?.context("sigwaitinfo")?;
+            let info = wait_echo(rt)?;
             ensure!(info.value as u64 == k, "sent {k}, got {} back", info.value);
         }
         let rtt = mean(t0.elapsed(), rounds);

@@ -89,6 +89,37 @@ fn expect_success(mut c: Child, what: &str) -> Result<()> {
     }
 }
 
+/// Block in `poll` until `listener` has a connection waiting, or fail if one of `peers` exited
+/// with a failure first (a client that died before connecting would otherwise leave `accept`
+/// waiting forever). A peer that exited cleanly has already been served: it is not watched again.
+fn wait_for_connection(listener: &impl AsFd, peers: &mut [Child]) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut done = vec![false; peers.len()];
+    loop {
+        let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let watched: Vec<usize> = (0..peers.len()).filter(|&i| !done[i]).collect();
+        for &i in &watched {
+            // A pidfd becomes readable when its process exits.
+            fds.push(PollFd::new(peers[i].pidfd(), PollFlags::POLLIN));
+        }
+        poll(&mut fds, PollTimeout::NONE).context("poll")?;
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+        drop(fds);
+        if ready[0] {
+            return Ok(());
+        }
+        for (k, &i) in watched.iter().enumerate() {
+            if ready[k + 1] {
+                peers[i].try_reap()?;
+                if let Some(why) = peers[i].failure() {
+                    anyhow::bail!("a client died before connecting: {why}");
+                }
+                done[i] = true;
+            }
+        }
+    }
+}
+
 fn listen_abstract(suffix: &str) -> Result<(UnixListener, String)> {
     let name = object_name(suffix);
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).context("abstract address")?;
@@ -123,6 +154,7 @@ pub fn run(a: &Args) -> Result<()> {
         peers.push(spawn_peer(&args, None)?);
     }
     for _ in 0..clients {
+        wait_for_connection(&listener, &mut peers)?;
         let (s, peer) = listener.accept().context("accept")?;
         s.set_nodelay(true)?;
         let n = serve_echo(&s, &s, &peer.to_string())?;
@@ -146,7 +178,9 @@ pub fn run(a: &Args) -> Result<()> {
         format!("--id={clients}"),
         format!("--messages={messages}"),
     ];
-    let peer = spawn_peer(&args, None)?;
+    let mut peer = [spawn_peer(&args, None)?];
+    wait_for_connection(&listener, &mut peer)?;
+    let [peer] = peer;
     let (s, _) = listener.accept().context("accept(unix)")?;
     drop(listener); // the name disappears; the connection stays
     let n = serve_echo(&s, &s, &format!("@{name}"))?;
@@ -188,16 +222,19 @@ fn authkey() -> Result<bool> {
         "Listener(@{name}, authkey=<32 random bytes>); two Client programs: one given the key, \
          one given the key with one bit flipped"
     ));
-    let right_peer = spawn_peer(
-        &["auth-client".into(), format!("--name={name}")],
-        Some((AUTHKEY_ENV, crate::role::to_hex(&key))),
-    )?;
-    let wrong_peer = spawn_peer(
-        &["auth-client".into(), format!("--name={name}")],
-        Some((AUTHKEY_ENV, crate::role::to_hex(&wrong))),
-    )?;
+    let mut peers = [
+        spawn_peer(
+            &["auth-client".into(), format!("--name={name}")],
+            Some((AUTHKEY_ENV, crate::role::to_hex(&key))),
+        )?,
+        spawn_peer(
+            &["auth-client".into(), format!("--name={name}")],
+            Some((AUTHKEY_ENV, crate::role::to_hex(&wrong))),
+        )?,
+    ];
     let (mut welcomed, mut refused) = (0, 0);
     for _ in 0..2 {
+        wait_for_connection(&listener, &mut peers)?;
         let (mut s, _) = listener.accept().context("accept(auth)")?;
         // Listener.accept(): challenge the client, then answer its challenge.
         match crate::auth::deliver_challenge(&mut s, &key)
@@ -229,8 +266,8 @@ fn authkey() -> Result<bool> {
         }
     }
     drop(listener);
+    let [right_peer, mut wrong_peer] = peers;
     expect_success(right_peer, "the client with the right key")?;
-    let mut wrong_peer = wrong_peer;
     let st = wrong_peer.join()?;
     let wrong_exit_refused = st.python_exitcode() == EXIT_REFUSED;
     ensure!(
@@ -256,8 +293,13 @@ fn memfd() -> Result<bool> {
         .store(u64::from(std::process::id()), Ordering::SeqCst);
     note.question.store(question, Ordering::SeqCst);
     let (listener, name) = listen_abstract("fd")?;
-    let peer = spawn_peer(&["memfd-peer".into(), format!("--name={name}")], None)?;
-    let peer_pid = peer.pid();
+    let mut peer = [spawn_peer(
+        &["memfd-peer".into(), format!("--name={name}")],
+        None,
+    )?];
+    let peer_pid = peer[0].pid();
+    wait_for_connection(&listener, &mut peer)?;
+    let [peer] = peer;
     let (s, _) = listener.accept().context("accept(fd)")?;
     drop(listener);
     common::sys_ipc::send_fd(s.as_fd(), b'm', fd.as_fd()).context("sendmsg(SCM_RIGHTS)")?;

@@ -312,7 +312,7 @@ fn a_killed_parent_leaves_no_process_and_no_name() {
                 "compare",
                 "--json",
                 "--messages",
-                "1000000",
+                "200000",
                 "--rounds",
                 "10",
             ],

@@ -188,3 +188,22 @@ pub fn run(a: &Args) -> Result<()> {
     }));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_counts_a_cjk_character_as_two_columns() {
+        assert_eq!(pad("管道", 6), "管道  ");
+        assert_eq!(pad("pipe", 6), "pipe  ");
+        assert_eq!(pad("消息队列", 6), "消息队列");
+    }
+
+    #[test]
+    fn rates_read_as_k_and_m() {
+        assert_eq!(human(12_345_678.0), "12.3 M");
+        assert_eq!(human(4_321.0), "4 k");
+        assert_eq!(human(999.0), "999");
+    }
+}

@@ -370,3 +370,44 @@ fn over_release(permits: u32) -> Result<bool> {
     );
     Ok(refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_semaphore_refuses_one_release_too_many_and_a_plain_one_does_not() {
+        let plain = crate::mechanisms::anonymous_semaphore("unit-plain", 1).unwrap();
+        plain.post().unwrap();
+        assert_eq!(
+            plain.value().unwrap(),
+            2,
+            "a plain semaphore counts past its start"
+        );
+
+        let sem = crate::mechanisms::anonymous_semaphore("unit-bounded", 1).unwrap();
+        let bounded = BoundedSemaphore::new(sem, 1);
+        bounded.acquire().unwrap();
+        bounded.release().unwrap();
+        let err = bounded.release().unwrap_err();
+        assert!(
+            err.downcast_ref::<ReleasedTooManyTimes>().is_some(),
+            "{err}"
+        );
+        assert_eq!(bounded.value().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_timed_wait_on_an_empty_semaphore_times_out() {
+        let sem = crate::mechanisms::anonymous_semaphore("unit-empty", 0).unwrap();
+        assert!(!sem.wait_timeout(Duration::from_millis(10)).unwrap());
+        sem.post().unwrap();
+        assert!(sem.wait_timeout(Duration::from_millis(10)).unwrap());
+    }
+
+    #[test]
+    fn log_entries_round_trip() {
+        assert_eq!(unpack(entry(7, true, 3)), (7, true, 3));
+        assert_eq!(unpack(entry(0, false, 0)), (0, false, 0));
+    }
+}

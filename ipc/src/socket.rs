@@ -16,8 +16,9 @@
 //! 1. **TCP on 127.0.0.1, port 0** (the kernel picks a free port). The clients are started by
 //!    *exec* (`ipc role tcp-client --port P`): new programs that inherit no descriptor and no
 //!    memory from the server. They need only the address. Each sends `--messages` lines and
-//!    checks every echo. The server takes them one connection at a time: `accept` sleeps in the
-//!    kernel until a client has connected, `read` until a line has arrived.
+//!    checks every echo. The server takes them one connection at a time: it sleeps in `poll`
+//!    on the listening socket and the clients' pidfds (so a client that dies before connecting
+//!    is reported, not waited for), then `accept`s, then sleeps in `read` until a line arrives.
 //! 2. **A named `AF_UNIX` socket**: the same stream API, found by a name instead of a port. The
 //!    name is in Linux's abstract namespace (`@ipc-demo-PID-unix` in `ss -x`): no file is
 //!    created, and the name goes away with the listening socket, so none can be left behind.

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use common::sys_ipc::{sigqueue, sigrtmin, NamedSemaphore, SignalSet};
-use common::{Child, SharedBox};
+use common::{Child, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getppid, Pid};
 
@@ -674,7 +674,7 @@ pub fn standard_signal(n: u64, rounds: u64) -> Result<Outcome> {
 /// EAGAIN and the sender knows that one was not sent.
 pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
     let rt = sigrtmin();
-    let refused = SharedBox::<AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    let refused = Shared::<AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
     with_blocked(rt, || {
         let child = common::spawn("writer", || {
             let parent = getppid().as_raw();

@@ -650,7 +650,7 @@ pub fn named_objects_of(pid: i32) -> Vec<String> {
 pub const SEEDS: [u64; 5] = [1, 2, 3, 42, 20261122];
 
 /// Every demo binary of the workspace.
-pub const DEMOS: [&str; 7] = [
+pub const DEMOS: [&str; 8] = [
     "process",
     "pipe",
     "queue",
@@ -658,6 +658,7 @@ pub const DEMOS: [&str; 7] = [
     "threads",
     "pool",
     "prodcons",
+    "ipc",
 ];
 
 /// The `--help` text of `demo` (or of one of its subcommands).

@@ -28,8 +28,6 @@ pub mod shared;
 pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
-#[allow(unsafe_code)]
-pub mod sys_ipc;
 pub mod trace;
 pub mod words;
 

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use common::sys_ipc::{sigqueue, sigrtmin, NamedSemaphore, SignalSet};
+use common::sys::ipc::{sigqueue, sigrtmin, NamedSemaphore, SignalSet};
 use common::{Child, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getppid, Pid};
@@ -591,7 +591,7 @@ fn with_blocked<T>(signo: i32, body: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// The parent's side of a round trip: wait for the echo, or fail if the writer exited instead
 /// (SIGCHLD) rather than wait forever.
-fn wait_echo(signo: i32) -> Result<common::sys_ipc::SigInfo> {
+fn wait_echo(signo: i32) -> Result<common::sys::ipc::SigInfo> {
     let info = SignalSet::of(&[signo, libc::SIGCHLD])
         .wait(None)?
         .context("sigwaitinfo returned nothing")?;

@@ -15,7 +15,7 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
-use common::sys_ipc::SharedFd;
+use common::sys::ipc::SharedFd;
 use common::Child;
 use nix::sys::signal::Signal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -224,7 +224,7 @@ fn memfd_peer(name: &str) -> Result<()> {
     let s = connect_abstract(name)?;
     // recvmsg with room for one descriptor: the kernel installs a new fd in this process that
     // refers to the same memory file as the sender's.
-    let (_, fd) = common::sys_ipc::recv_fd(s.as_fd()).context("recvmsg(SCM_RIGHTS)")?;
+    let (_, fd) = common::sys::ipc::recv_fd(s.as_fd()).context("recvmsg(SCM_RIGHTS)")?;
     let note = SharedFd::<MemfdNote>::map(fd.as_fd()).context("mmap(memfd)")?;
     let question = note.question.load(Ordering::SeqCst);
     note.peer

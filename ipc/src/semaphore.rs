@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use common::sys_ipc::NamedSemaphore;
+use common::sys::ipc::NamedSemaphore;
 use common::{json, out, secs, sleep, Shared, SharedSlice};
 
 use crate::object_name;

@@ -39,7 +39,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use common::sys_ipc::{sigqueue, sigrtmin, SignalSet};
+use common::sys::ipc::{sigqueue, sigrtmin, SignalSet};
 use common::{json, out};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::getppid;
@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// Take every pending signal of `set` without waiting.
-fn take_pending(set: &SignalSet) -> Result<Vec<common::sys_ipc::SigInfo>> {
+fn take_pending(set: &SignalSet) -> Result<Vec<common::sys::ipc::SigInfo>> {
     let mut got = Vec::new();
     while let Some(i) = set.wait(Some(Duration::ZERO)).context("sigtimedwait")? {
         got.push(i);

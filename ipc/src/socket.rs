@@ -36,7 +36,7 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use std::sync::atomic::Ordering;
 
 use anyhow::{ensure, Context, Result};
-use common::sys_ipc::SharedFd;
+use common::sys::ipc::SharedFd;
 use common::{json, out, Child};
 
 use crate::object_name;
@@ -303,7 +303,7 @@ fn memfd() -> Result<bool> {
     let [peer] = peer;
     let (s, _) = listener.accept().context("accept(fd)")?;
     drop(listener);
-    common::sys_ipc::send_fd(s.as_fd(), b'm', fd.as_fd()).context("sendmsg(SCM_RIGHTS)")?;
+    common::sys::ipc::send_fd(s.as_fd(), b'm', fd.as_fd()).context("sendmsg(SCM_RIGHTS)")?;
     // Sleeps in read until the peer says it has written its answer.
     let mut done = [0u8; 1];
     (&s).read_exact(&mut done).context("read (peer done)")?;

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use common::sys_ipc::NamedSemaphore;
+use common::sys::ipc::NamedSemaphore;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::{getppid, Pid};
 

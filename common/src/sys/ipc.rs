@@ -1,5 +1,5 @@
-//! The `unsafe` pieces the `ipc` member needs, kept apart from [`crate::sys`] so they can be read
-//! (and folded into it) on their own. Same rules: each piece as small as it can be, a `// SAFETY:`
+//! The `unsafe` pieces the `ipc` member needs (signals with values, POSIX semaphores, passing a
+//! descriptor), a part of [`crate::sys`], the one module allowed `unsafe`. Same rules: each piece as small as it can be, a `// SAFETY:`
 //! line above every `unsafe` block, a `# Safety` section on every `unsafe fn` (there are none:
 //! every function here is safe to call).
 //!

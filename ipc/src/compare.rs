@@ -18,8 +18,14 @@
 //! - **if the writer dies**: what the reader still gets.
 //!
 //! The mechanisms themselves are in [`crate::mechanisms`], one function each.
+//!
+//! `--trace FILE` (see `common::trace`) records one slice per mechanism on the reader's track
+//! (this process), its two phases inside it, and the same phases on each writer's own track.
+
+use std::path::PathBuf;
 
 use anyhow::{ensure, Result};
+use common::trace::{self, Span};
 use common::{json, out};
 
 use crate::mechanisms::{Outcome, ALL};
@@ -40,6 +46,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=MAX_ROUNDS))]
     pub rounds: u64,
+    /// Write a timeline of every mechanism's phases to FILE (Chrome Trace Event Format: open it
+    /// with `vizviewer FILE`, ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for Args {
@@ -47,6 +57,7 @@ impl Default for Args {
         Args {
             messages: 10_000,
             rounds: 1_000,
+            trace: None,
         }
     }
 }
@@ -121,6 +132,11 @@ fn corrections(n: u64, measured: &[(&str, u64, f64)]) {
 /// Run the comparison.
 pub fn run(a: &Args) -> Result<()> {
     let n = a.messages;
+    if let Some(path) = &a.trace {
+        trace::begin(path)?; // before any fork: every writer inherits the trace file
+    }
+    let reader = trace::this_thread();
+    trace::thread_name(reader, "reader");
     out::say(format!(
         "The same {n} messages (8 bytes each: 1, 2, ..., {n}) from a child process to its parent \
          through each mechanism of the notes, after {} timed round trips.",
@@ -140,7 +156,9 @@ pub fn run(a: &Args) -> Result<()> {
     let mut rows = Vec::new();
     let mut measured = Vec::new();
     for m in &ALL {
-        let o = (m.measure)(n, a.rounds)?;
+        let row = Span::begin(m.name, "mechanism", reader);
+        let o = (m.measure)(n, a.rounds)?; // its writer is reaped inside
+        drop(row);
         if m.reliable {
             ensure!(
                 o.delivered == n,
@@ -181,6 +199,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
     }
     corrections(n, &measured);
+    trace::finish()?; // every writer is reaped: the events are all in
     out::summary(json!({
         "messages": n,
         "rounds": a.rounds,

@@ -15,6 +15,11 @@
 //!
 //! Waiting is always in the kernel: `read`, `mq_receive`, `sem_wait`, `sigwaitinfo`, or a futex
 //! (the queue and the slot). Nobody polls.
+//!
+//! With `--trace FILE` each side marks its two phases, "round trips" and "stream", as slices on
+//! its own track, and each writer names its track after its row: in the viewer the stream of
+//! one mechanism sits above the reader's, and the gap between a writer's last send and the
+//! reader's last arrival is what was still in flight.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -26,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use common::sys::ipc::{sigqueue, sigrtmin, NamedSemaphore, SignalSet};
+use common::trace::{self, Span};
 use common::{Child, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getppid, Pid};
@@ -149,6 +155,19 @@ pub const ALL: [Mechanism; 9] = [
     },
 ];
 
+/// A phase of a row ("round trips", "stream") as a slice on this process's track, ending when
+/// dropped; without `--trace`, nothing but the flag check.
+fn phase(name: &'static str) -> Option<Span> {
+    trace::enabled().then(|| Span::begin(name, "phase", trace::this_thread()))
+}
+
+/// The first thing a writer does: name its track after its row, `writer: pipe`.
+fn writer_track(row: &str) {
+    if trace::enabled() {
+        trace::process_name(&format!("writer: {row}"));
+    }
+}
+
 /// Wait for the writer and insist it succeeded: a failed writer makes the row meaningless.
 fn finish(mut child: Child) -> Result<()> {
     child.join()?;
@@ -179,11 +198,14 @@ fn read_u64(r: &mut impl Read) -> io::Result<Option<u64>> {
 /// The child's side: echo `rounds` messages, then stream `1..=n`, one `write` each. Returning
 /// drops (closes) the write end: the parent's read then sees EOF.
 fn stream_child(mut rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> Result<()> {
+    let round_trips = phase("round trips");
     for _ in 0..rounds {
         let k = read_u64(&mut rx)?.context("EOF during the round trips")?;
         tx.write_all(&k.to_le_bytes()).context("write (echo)")?;
     }
+    drop(round_trips);
     read_u64(&mut rx)?.context("EOF instead of go")?;
+    let _stream = phase("stream");
     for k in 1..=n {
         tx.write_all(&k.to_le_bytes()).context("write")?;
     }
@@ -194,6 +216,7 @@ fn stream_child(mut rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> R
 fn stream_parent(rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> Result<Outcome> {
     // Buffered: the reader takes whatever the kernel has in one read, then cuts it into messages.
     let mut rx = BufReader::with_capacity(64 * 1024, rx);
+    let round_trips = phase("round trips");
     let t0 = Instant::now();
     for k in 1..=rounds {
         tx.write_all(&k.to_le_bytes()).context("write (ping)")?;
@@ -201,6 +224,8 @@ fn stream_parent(rx: impl Read, mut tx: impl Write, n: u64, rounds: u64) -> Resu
         ensure!(back == k, "sent {k}, got {back} back");
     }
     let rtt = mean(t0.elapsed(), rounds);
+    drop(round_trips);
+    let _stream = phase("stream");
     let t1 = Instant::now();
     tx.write_all(&0u64.to_le_bytes()).context("write (go)")?;
     let mut delivered = 0;
@@ -230,7 +255,10 @@ fn pipe_pair() -> Result<(File, File)> {
 pub fn pipe(n: u64, rounds: u64) -> Result<Outcome> {
     let (up_r, up_w) = pipe_pair()?; // child -> parent
     let (down_r, down_w) = pipe_pair()?; // parent -> child
-    let child = common::spawn("writer", move || stream_child(down_r, up_w, n, rounds))?;
+    let child = common::spawn("writer", move || {
+        writer_track("pipe");
+        stream_child(down_r, up_w, n, rounds)
+    })?;
     // `spawn` dropped its closure here in the parent: our copies of up_w and down_r are closed,
     // so when the child exits, nobody holds up_w open and our read sees EOF.
     let out = stream_parent(up_r, down_w, n, rounds)?;
@@ -245,6 +273,7 @@ pub fn unix_socket(n: u64, rounds: u64) -> Result<Outcome> {
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).context("abstract address")?;
     let listener = UnixListener::bind_addr(&addr).context("bind (unix)")?;
     let child = common::spawn("writer", move || {
+        writer_track("unix socket");
         // Found by name, as an unrelated process would find it: nothing inherited is used.
         let s = UnixStream::connect_addr(&addr).context("connect (unix)")?;
         stream_child(&s, &s, n, rounds)
@@ -261,6 +290,7 @@ pub fn tcp_socket(n: u64, rounds: u64) -> Result<Outcome> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind (tcp)")?;
     let port = listener.local_addr()?.port();
     let child = common::spawn("writer", move || {
+        writer_track("tcp 127.0.0.1");
         let s = std::net::TcpStream::connect(("127.0.0.1", port)).context("connect (tcp)")?;
         // Without TCP_NODELAY, Nagle's algorithm holds a small write back until the previous one
         // is acknowledged: each round trip would wait for a delayed ACK (40 ms).
@@ -285,12 +315,16 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
     let up = queue::Queue::new(64, 8)?;
     let down = queue::Queue::new(64, 8)?;
     let child = common::spawn("writer", || {
+        writer_track("queue (shm ring)");
         let mut buf = Vec::with_capacity(8);
+        let round_trips = phase("round trips");
         for _ in 0..rounds {
             down.get_into(&mut buf)?;
             up.put(&buf)?;
         }
+        drop(round_trips);
         down.get_into(&mut buf)?; // go
+        let _stream = phase("stream");
         for k in 1..=n {
             up.put(&k.to_le_bytes())?;
         }
@@ -298,6 +332,7 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
         Ok(())
     })?;
     let mut buf = Vec::with_capacity(8);
+    let round_trips = phase("round trips");
     let t0 = Instant::now();
     for k in 1..=rounds {
         down.put(&k.to_le_bytes())?;
@@ -305,6 +340,8 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
         ensure!(buf == k.to_le_bytes(), "sent {k}, got {buf:?} back");
     }
     let rtt = mean(t0.elapsed(), rounds);
+    drop(round_trips);
+    let stream_phase = phase("stream");
     let t1 = Instant::now();
     down.put(&0u64.to_le_bytes())?; // go
     let mut delivered = 0u64;
@@ -320,6 +357,7 @@ pub fn shm_queue(n: u64, rounds: u64) -> Result<Outcome> {
         }
     }
     let stream = t1.elapsed();
+    drop(stream_phase);
     finish(child)?;
     Ok(Outcome {
         delivered,
@@ -378,13 +416,17 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
     let up = anonymous_mq("mq-up")?;
     let down = anonymous_mq("mq-down")?;
     let child = common::spawn("writer", || {
+        writer_track("POSIX mqueue");
         let mut buf = [0u8; 8];
         let mut prio = 0;
+        let round_trips = phase("round trips");
         for _ in 0..rounds {
             let len = mq_receive(down.get(), &mut buf, &mut prio).context("mq_receive")?;
             mq_send(up.get(), &buf[..len], 0).context("mq_send (echo)")?;
         }
+        drop(round_trips);
         mq_receive(down.get(), &mut buf, &mut prio).context("mq_receive (go)")?;
+        let _stream = phase("stream");
         for k in 1..=n {
             mq_send(up.get(), &k.to_le_bytes(), 0).context("mq_send")?;
         }
@@ -393,6 +435,7 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
     })?;
     let mut buf = [0u8; 8];
     let mut prio = 0;
+    let round_trips = phase("round trips");
     let t0 = Instant::now();
     for k in 1..=rounds {
         mq_send(down.get(), &k.to_le_bytes(), 0).context("mq_send (ping)")?;
@@ -400,6 +443,8 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
         ensure!(len == 8 && buf == k.to_le_bytes(), "sent {k}, got {buf:?}");
     }
     let rtt = mean(t0.elapsed(), rounds);
+    drop(round_trips);
+    let stream_phase = phase("stream");
     let t1 = Instant::now();
     mq_send(down.get(), &0u64.to_le_bytes(), 0).context("mq_send (go)")?;
     let mut delivered = 0u64;
@@ -413,6 +458,7 @@ pub fn posix_mqueue(n: u64, rounds: u64) -> Result<Outcome> {
         delivered += 1;
     }
     let stream = t1.elapsed();
+    drop(stream_phase);
     finish(child)?;
     Ok(Outcome {
         delivered,
@@ -446,22 +492,29 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
     use shared_mem::overwrite::Slot;
     let (down, up, stream) = (Slot::new()?, Slot::new()?, Slot::new()?);
     let child = common::spawn("writer", || {
+        writer_track("shm slot");
+        let round_trips = phase("round trips");
         for k in 1..=rounds {
             wait_for_value(&down, k)?;
             up.write(k);
         }
+        drop(round_trips);
         wait_for_value(&down, rounds + 1)?; // go
+        let _stream = phase("stream");
         for k in 1..=n {
             stream.write(k); // no waiting for the reader: that is what "a slot" means
         }
         Ok(())
     })?;
+    let round_trips = phase("round trips");
     let t0 = Instant::now();
     for k in 1..=rounds {
         down.write(k);
         wait_for_value(&up, k)?;
     }
     let rtt = mean(t0.elapsed(), rounds);
+    drop(round_trips);
+    let stream_phase = phase("stream");
     let t1 = Instant::now();
     down.write(rounds + 1); // go
     let (mut last, mut delivered, mut torn) = (0u64, 0u64, 0u64);
@@ -479,6 +532,7 @@ pub fn shm_slot(n: u64, rounds: u64) -> Result<Outcome> {
         stream.wait_newer(v);
     }
     let elapsed = t1.elapsed();
+    drop(stream_phase);
     finish(child)?;
     Ok(Outcome {
         delivered,
@@ -538,16 +592,21 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
         Ok(k)
     };
     let child = common::spawn("writer", || {
+        writer_track("semaphore + slot");
+        let round_trips = phase("round trips");
         for _ in 0..rounds {
             down_full.wait().context("sem_wait")?;
             send_up(mail.down.load(Ordering::Relaxed))?;
         }
+        drop(round_trips);
         down_full.wait().context("sem_wait (go)")?;
+        let _stream = phase("stream");
         for k in 1..=n {
             send_up(k)?;
         }
         Ok(())
     })?;
+    let round_trips = phase("round trips");
     let t0 = Instant::now();
     for k in 1..=rounds {
         mail.down.store(k, Ordering::Relaxed);
@@ -556,6 +615,8 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
         ensure!(back == k, "sent {k}, got {back} back");
     }
     let rtt = mean(t0.elapsed(), rounds);
+    drop(round_trips);
+    let stream_phase = phase("stream");
     let t1 = Instant::now();
     down_full.post().context("sem_post (go)")?;
     for k in 1..=n {
@@ -563,6 +624,7 @@ pub fn semaphore_slot(n: u64, rounds: u64) -> Result<Outcome> {
         ensure!(got == k, "message {got} where {k} was due");
     }
     let stream = t1.elapsed();
+    drop(stream_phase);
     finish(child)?;
     Ok(Outcome {
         delivered: n,
@@ -605,6 +667,7 @@ fn wait_echo(signo: i32) -> Result<common::sys::ipc::SigInfo> {
 /// The parent's side of the stream: count `signo` until SIGCHLD says the writer has exited,
 /// then take what is still pending. Returns (delivered, in order, elapsed).
 fn receive_signals(signo: i32, n: u64) -> Result<(u64, bool, Duration)> {
+    let _stream = phase("stream");
     let t1 = Instant::now();
     let both = SignalSet::of(&[signo, libc::SIGCHLD]);
     let only = SignalSet::of(&[signo]);
@@ -636,27 +699,33 @@ pub fn standard_signal(n: u64, rounds: u64) -> Result<Outcome> {
     let usr1 = libc::SIGUSR1;
     with_blocked(usr1, || {
         let child = common::spawn("writer", move || {
+            writer_track("signal SIGUSR1");
             let parent = getppid();
             let mine = SignalSet::of(&[usr1]);
+            let round_trips = phase("round trips");
             for _ in 0..rounds {
                 mine.wait(None)?;
                 kill(parent, Signal::SIGUSR1).context("kill")?;
             }
+            drop(round_trips);
             // Wait for "go": a stream sent while the parent is still waking up from the last
             // round trip would merge into that round's signal and count for nothing.
             mine.wait(None)?;
+            let _stream = phase("stream");
             for _ in 0..n {
                 kill(parent, Signal::SIGUSR1).context("kill")?;
             }
             Ok(())
         })?;
         let pid = Pid::from_raw(child.pid());
+        let round_trips = phase("round trips");
         let t0 = Instant::now();
         for _ in 0..rounds {
             kill(pid, Signal::SIGUSR1).context("kill")?;
             wait_echo(usr1)?;
         }
         let rtt = mean(t0.elapsed(), rounds);
+        drop(round_trips);
         kill(pid, Signal::SIGUSR1).context("kill (go)")?;
         let (delivered, _, stream) = receive_signals(usr1, n)?;
         finish(child)?;
@@ -677,13 +746,17 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
     let refused = Shared::<AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
     with_blocked(rt, || {
         let child = common::spawn("writer", || {
+            writer_track("signal SIGRTMIN");
             let parent = getppid().as_raw();
             let mine = SignalSet::of(&[rt]);
+            let round_trips = phase("round trips");
             for _ in 0..rounds {
                 let info = mine.wait(None)?.context("sigwaitinfo")?;
                 sigqueue(parent, rt, info.value).context("sigqueue")?;
             }
+            drop(round_trips);
             mine.wait(None)?; // go
+            let _stream = phase("stream");
             for k in 1..=n {
                 match sigqueue(parent, rt, k as i32) {
                     Ok(()) => {}
@@ -695,6 +768,7 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
             }
             Ok(())
         })?;
+        let round_trips = phase("round trips");
         let t0 = Instant::now();
         for k in 1..=rounds {
             sigqueue(child.pid(), rt, k as i32).context("sigqueue")?;
@@ -702,6 +776,7 @@ pub fn realtime_signal(n: u64, rounds: u64) -> Result<Outcome> {
             ensure!(info.value as u64 == k, "sent {k}, got {} back", info.value);
         }
         let rtt = mean(t0.elapsed(), rounds);
+        drop(round_trips);
         sigqueue(child.pid(), rt, 0).context("sigqueue (go)")?;
         let (delivered, in_order, stream) = receive_signals(rt, n)?;
         finish(child)?;

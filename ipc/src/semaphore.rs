@@ -35,13 +35,20 @@
 //! 4. `BoundedSemaphore`: a plain semaphore accepts a `release` nobody acquired (its count
 //!    grows past the start); CPython's bounded one checks the count first and raises
 //!    `ValueError`. [`BoundedSemaphore`] does the same.
+//!
+//! `--trace FILE` draws step 2 as a picture (see `common::trace`): one track per process, a
+//! "blocked" slice for each wait in `sem_wait`, a "held" slice for each stay inside, and an
+//! `inside` counter that never rises above the permits. The holder of step 3 has no "held"
+//! slice: a slice is written when it ends, and a SIGKILLed holder never ends its stay.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use common::sys::ipc::NamedSemaphore;
+use common::trace::{self, Span};
 use common::{json, out, secs, sleep, Shared, SharedSlice};
 
 use crate::object_name;
@@ -64,6 +71,10 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_PROCESSES as i64))]
     pub processes: u32,
+    /// Write a timeline of the processes to FILE (Chrome Trace Event Format: open it with
+    /// `vizviewer FILE`, ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 /// CPython's `multiprocessing.BoundedSemaphore`: a semaphore that refuses to be released above
@@ -165,6 +176,9 @@ fn unpack(e: u64) -> (u32, bool, u32) {
 /// Run the demo.
 pub fn run(a: &Args) -> Result<()> {
     let (permits, processes) = (a.permits, a.processes);
+    if let Some(path) = &a.trace {
+        trace::begin(path)?; // before any fork: every child inherits the trace file
+    }
 
     // 1. The name in /dev/shm, then unlinked.
     let (sem, while_open, after) = open_and_unlink(permits)?;
@@ -192,14 +206,23 @@ pub fn run(a: &Args) -> Result<()> {
     out::say(format!(
         "Semaphore({permits}) shared by {processes} processes, each entering {ROUNDS} times:"
     ));
+    trace::counter("inside", 0.0);
     let mut children = Vec::new();
     for who in 0..processes {
         let (sem, log) = (&sem, &log);
         children.push(common::spawn(format!("P{who}"), move || {
+            if trace::enabled() {
+                trace::process_name(&format!("P{who}")); // the track of this process
+            }
+            let tid = trace::this_thread();
             for round in 0..ROUNDS {
                 sleep(secs(0.05 * f64::from((who + round) % 3))); // arrive at different times
+                let blocked = Span::begin("sem_wait", "blocked", tid);
                 sem.wait().context("sem_wait")?; // sleeps in the kernel while no permit is free
+                drop(blocked);
+                let held = Span::begin("holding a permit", "held", tid);
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                trace::counter("inside", f64::from(now));
                 max_inside.fetch_max(now, Ordering::SeqCst);
                 log[log_len.fetch_add(1, Ordering::SeqCst) as usize]
                     .store(entry(who, true, now), Ordering::SeqCst);
@@ -208,17 +231,20 @@ pub fn run(a: &Args) -> Result<()> {
                     json!({"who": who, "inside": now}),
                     format!("  P{who} enters ({now} inside)"),
                 );
-                sleep(secs(0.3)); // the work done while holding a permit
-                                  // Logged before the post: whoever the post lets in logs after us.
+                // The work done while holding a permit.
+                sleep(secs(0.3));
+                // Logged before the post: whoever the post lets in logs after us.
                 let now = inside.load(Ordering::SeqCst) - 1;
                 log[log_len.fetch_add(1, Ordering::SeqCst) as usize]
                     .store(entry(who, false, now), Ordering::SeqCst);
                 inside.fetch_sub(1, Ordering::SeqCst);
+                trace::counter("inside", f64::from(now));
                 out::event(
                     "leave",
                     json!({"who": who, "inside": now}),
                     format!("  P{who} leaves ({now} inside)"),
                 );
+                drop(held); // ends before the post: whoever the post lets in starts after it
                 sem.post().context("sem_post")?;
             }
             Ok(())
@@ -247,6 +273,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     // 4. BoundedSemaphore refuses one release too many; a plain one does not.
     let refused = over_release(permits)?;
+    trace::finish()?; // every child is reaped: the events are all in
 
     out::summary(json!({
         "permits": permits,
@@ -284,6 +311,7 @@ fn leaked_permit(permits: u32) -> Result<bool> {
     let sem = crate::mechanisms::anonymous_semaphore("leak", permits)?;
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     let mut holder = common::spawn("holder", || {
+        trace::process_name("holder (SIGKILLed holding a permit)");
         sem.wait().context("sem_wait")?;
         std::fs::File::from(ready_w).write_all(b"x")?; // "I hold a permit"
         nix::unistd::pause(); // sleeps in the kernel until the SIGKILL
@@ -304,7 +332,9 @@ fn leaked_permit(permits: u32) -> Result<bool> {
     );
     let timeout = Duration::from_millis(200);
     let mut taken = 0;
+    let tid = trace::this_thread();
     for _ in 0..permits {
+        let _blocked = Span::begin("sem_timedwait", "blocked", tid);
         if sem.wait_timeout(timeout)? {
             taken += 1;
         } else {

@@ -5,10 +5,14 @@
 //! each mechanism must deliver, what it may lose, the semaphore's bound, the refused key, never
 //! how fast anything was.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::Deserialize;
+use serde_json::Value;
+use tests::trace::Trace;
 use tests::{named_objects_of, start, SEEDS};
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +82,54 @@ fn ipc(args: &str, seed: u64) -> tests::Run {
     run
 }
 
+/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
+struct TraceFile(PathBuf);
+
+impl TraceFile {
+    fn new(tag: &str) -> TraceFile {
+        TraceFile(
+            std::env::temp_dir().join(format!("ipc-test-trace-{}-{tag}.json", std::process::id())),
+        )
+    }
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Each process's track name, by pid.
+fn process_names(trace: &Trace) -> BTreeMap<u64, String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+        .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
+        .collect()
+}
+
+/// (start, end) of a slice, in microseconds.
+fn span(e: &Value) -> (f64, f64) {
+    let ts = e["ts"].as_f64().unwrap_or(0.0);
+    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
+}
+
+const ALL_NAMES: [&str; 9] = [
+    "pipe",
+    "queue (shm ring)",
+    "POSIX mqueue",
+    "shm slot",
+    "signal SIGUSR1",
+    "signal SIGRTMIN",
+    "semaphore + slot",
+    "unix socket",
+    "tcp 127.0.0.1",
+];
+
 const RELIABLE: [&str; 7] = [
     "pipe",
     "queue (shm ring)",
@@ -99,18 +151,7 @@ fn compare_delivers_every_message_where_it_must_and_never_more() {
         run.check(s.messages == messages, "messages echoed in the summary");
         let names: Vec<&str> = s.mechanisms.iter().map(|m| m.name.as_str()).collect();
         run.check(
-            names
-                == [
-                    "pipe",
-                    "queue (shm ring)",
-                    "POSIX mqueue",
-                    "shm slot",
-                    "signal SIGUSR1",
-                    "signal SIGRTMIN",
-                    "semaphore + slot",
-                    "unix socket",
-                    "tcp 127.0.0.1",
-                ],
+            names == ALL_NAMES,
             "the nine mechanisms, in the notes' order",
         );
         for m in &s.mechanisms {
@@ -219,6 +260,174 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
                 })
                 && named[0]["after_unlink"] == serde_json::json!([]),
             "/dev/shm/sem.* with our pid while open, gone after sem_unlink",
+        );
+    }
+}
+
+#[test]
+fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
+    for (permits, processes, seed) in [(1, 3, SEEDS[0]), (2, 5, SEEDS[1])] {
+        let file = TraceFile::new(&format!("semaphore-{permits}-{processes}"));
+        let run = ipc(
+            &format!(
+                "semaphore --permits {permits} --processes {processes} --trace {}",
+                file.arg()
+            ),
+            seed,
+        );
+        run.ok_summary_as::<SemaphoreSummary>();
+        let trace = Trace::load(&file.0, &run);
+        trace.check_counter_at_most(&run, "inside", f64::from(permits));
+        trace.check_pids_match(&run);
+
+        // One "held" slice per entry, on the track of the process that entered; a process that
+        // never entered (the parent, the killed holder, whose stay never ends) has none.
+        let names = process_names(&trace);
+        let mut enters: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in run.events_named("enter") {
+            *enters.entry(e["pid"].as_u64().unwrap_or(0)).or_default() += 1;
+        }
+        let held = trace.slices(Some("held"));
+        let waits: Vec<&Value> = trace
+            .slices(Some("blocked"))
+            .into_iter()
+            .filter(|e| e["name"] == "sem_wait")
+            .collect();
+        for (pid, name) in &names {
+            let expected = enters.get(pid).copied().unwrap_or(0);
+            let mine = held.iter().filter(|e| e["pid"] == *pid).count();
+            run.check(
+                mine == expected,
+                &format!("{name} (pid {pid}) entered {expected} times but has {mine} held slices"),
+            );
+            let blocked = waits.iter().filter(|e| e["pid"] == *pid).count();
+            run.check(
+                blocked == expected,
+                &format!("{name} (pid {pid}): {blocked} sem_wait slices for {expected} entries"),
+            );
+        }
+        let children = names.values().filter(|n| n.starts_with('P')).count();
+        run.check(
+            children == processes as usize,
+            "a named track for every competing process",
+        );
+        run.check(
+            held.len() == processes as usize * 2,
+            "two held slices per process",
+        );
+
+        // The slices themselves never show more holders at once than permits: a slice ends
+        // before its sem_post and the next one starts after the sem_wait that post ends.
+        let mut edges: Vec<(f64, i32)> = held
+            .iter()
+            .flat_map(|e| {
+                let (a, b) = span(e);
+                [(a, 1), (b, -1)]
+            })
+            .collect();
+        // At equal times a leave comes before an enter.
+        edges.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let (mut now, mut most) = (0, 0);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        run.check(
+            most <= permits as i32,
+            &format!("{most} held slices overlap, permits {permits}"),
+        );
+    }
+}
+
+#[test]
+fn compare_trace_has_each_mechanism_and_its_phases_on_reader_and_writer_tracks() {
+    let file = TraceFile::new("compare");
+    let run = ipc(
+        &format!("compare --messages 50 --rounds 5 --trace {}", file.arg()),
+        SEEDS[2],
+    );
+    run.ok_summary_as::<CompareSummary>();
+    let trace = Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let names = process_names(&trace);
+    let parent = run.pid as u64;
+    let phases_of = |pid: u64| -> Vec<(String, (f64, f64))> {
+        let mut v: Vec<(String, (f64, f64))> = trace
+            .slices(Some("phase"))
+            .into_iter()
+            .filter(|e| e["pid"] == pid)
+            .map(|e| (e["name"].as_str().unwrap_or("").to_string(), span(e)))
+            .collect();
+        v.sort_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
+        v
+    };
+
+    let mut rows: Vec<(String, (f64, f64))> = trace
+        .slices(Some("mechanism"))
+        .into_iter()
+        .map(|e| {
+            run.check(e["pid"] == parent, "mechanism slices are the reader's");
+            (e["name"].as_str().unwrap_or("").to_string(), span(e))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
+    let row_names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    run.check(row_names == ALL_NAMES, "one slice per mechanism, in order");
+
+    let inside = |outer: (f64, f64), inner: (f64, f64)| outer.0 <= inner.0 && inner.1 <= outer.1;
+    let reader = phases_of(parent);
+    run.check(reader.len() == 2 * ALL_NAMES.len(), "two phases per row");
+    for (i, (row, window)) in rows.iter().enumerate() {
+        // The reader's phases: round trips then stream, inside the row's slice.
+        let (rt, st) = (&reader[2 * i], &reader[2 * i + 1]);
+        run.check(
+            rt.0 == "round trips" && st.0 == "stream" && rt.1 .1 <= st.1 .0,
+            &format!("{row}: the reader's round trips, then its stream"),
+        );
+        run.check(
+            inside(*window, rt.1) && inside(*window, st.1),
+            &format!("{row}: the reader's phases lie inside the row"),
+        );
+        // The writer: its own named track, the same two phases, forked and reaped inside the row.
+        let track = format!("writer: {row}");
+        let pids: Vec<u64> = names
+            .iter()
+            .filter(|(_, n)| **n == track)
+            .map(|(p, _)| *p)
+            .collect();
+        run.check(pids.len() == 1, &format!("one track named {track:?}"));
+        let writer = phases_of(pids[0]);
+        run.check(
+            writer.len() == 2
+                && writer[0].0 == "round trips"
+                && writer[1].0 == "stream"
+                && writer[0].1 .1 <= writer[1].1 .0,
+            &format!("{track}: round trips, then stream"),
+        );
+        run.check(
+            writer.iter().all(|w| inside(*window, w.1)),
+            &format!("{track}: its phases lie inside the row"),
+        );
+    }
+    run.check(
+        names.len() == 1 + ALL_NAMES.len(),
+        "the reader and one writer per row",
+    );
+}
+
+#[test]
+fn a_trace_file_that_cannot_be_written_stops_the_demo_before_it_forks() {
+    for sub in ["semaphore", "compare"] {
+        let run = tests::cmd(
+            "ipc",
+            &format!("{sub} --json --trace /nonexistent-dir/ipc-trace.json"),
+        );
+        run.check(run.code() == Some(1), "exit status 1");
+        run.expect_one_error_line();
+        run.check(run.stderr.contains("--trace"), "the error names --trace");
+        run.check(
+            run.events().is_empty(),
+            "nothing ran (no JSON line printed)",
         );
     }
 }

@@ -6,7 +6,7 @@
 //! Each role still obeys the workspace rule that no process outlives the demo: it asks the
 //! kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`) and checks that the parent is
 //! still the one that started it. The parent tracks it like a forked child
-//! ([`common::child::adopt`]), so Ctrl-C and SIGTERM stop it too.
+//! ([`common::child::adopt_named`], named after its role), so Ctrl-C and SIGTERM stop it too.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -90,6 +90,16 @@ pub enum Role {
     },
 }
 
+/// What errors call the peer started with `args`: its role, and its id if it has one
+/// (`tcp-client 2`, `memfd-peer`).
+fn peer_name(args: &[String]) -> String {
+    let role = args.first().map_or("peer", String::as_str);
+    match args.iter().find_map(|a| a.strip_prefix("--id=")) {
+        Some(id) => format!("{role} {id}"),
+        None => role.to_string(),
+    }
+}
+
 /// Start `ipc role ARGS --parent PID` and track it like a forked child.
 pub fn spawn_peer(args: &[String], env: Option<(&str, String)>) -> Result<Child> {
     let exe = std::env::current_exe().context("current_exe")?;
@@ -109,7 +119,7 @@ pub fn spawn_peer(args: &[String], env: Option<(&str, String)>) -> Result<Child>
     let started = cmd
         .spawn()
         .context("spawn (exec ipc role)")
-        .and_then(|c| common::child::adopt(c.id() as i32));
+        .and_then(|c| common::child::adopt_named(c.id() as i32, peer_name(args)));
     common::sys::block_stop_signals(false);
     started
 }
@@ -233,4 +243,20 @@ fn memfd_peer(name: &str) -> Result<()> {
     // "Done": one byte back, so the creator reads the answer only after it was written.
     (&s).write_all(b"d").context("write")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_named_after_its_role_and_id() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            peer_name(&args(&["tcp-client", "--port=80", "--id=2"])),
+            "tcp-client 2"
+        );
+        assert_eq!(peer_name(&args(&["memfd-peer", "--name=x"])), "memfd-peer");
+        assert_eq!(peer_name(&[]), "peer");
+    }
 }

@@ -266,7 +266,7 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
 
 #[test]
 fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
-    for (permits, processes, seed) in [(1, 3, SEEDS[0]), (2, 5, SEEDS[1])] {
+    for (permits, processes, seed) in [(1u32, 3u32, SEEDS[0]), (2, 5, SEEDS[1])] {
         let file = TraceFile::new(&format!("semaphore-{permits}-{processes}"));
         let run = ipc(
             &format!(
@@ -318,7 +318,7 @@ fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
 
         // The slices themselves never show more holders at once than permits: a slice ends
         // before its sem_post and the next one starts after the sem_wait that post ends.
-        let mut edges: Vec<(f64, i32)> = held
+        let mut edges: Vec<(f64, i64)> = held
             .iter()
             .flat_map(|e| {
                 let (a, b) = span(e);
@@ -333,7 +333,7 @@ fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
             most = most.max(now);
         }
         run.check(
-            most <= permits as i32,
+            most <= i64::from(permits),
             &format!("{most} held slices overlap, permits {permits}"),
         );
     }

@@ -25,7 +25,7 @@
 use std::path::PathBuf;
 
 use anyhow::{ensure, Result};
-use common::trace::{self, Span};
+use common::trace;
 use common::{json, out};
 
 use crate::mechanisms::{Outcome, ALL};
@@ -135,8 +135,9 @@ pub fn run(a: &Args) -> Result<()> {
     if let Some(path) = &a.trace {
         trace::begin(path)?; // before any fork: every writer inherits the trace file
     }
-    let reader = trace::this_thread();
-    trace::thread_name(reader, "reader");
+    if trace::enabled() {
+        trace::thread_name(trace::this_thread(), "reader");
+    }
     out::say(format!(
         "The same {n} messages (8 bytes each: 1, 2, ..., {n}) from a child process to its parent \
          through each mechanism of the notes, after {} timed round trips.",
@@ -156,7 +157,7 @@ pub fn run(a: &Args) -> Result<()> {
     let mut rows = Vec::new();
     let mut measured = Vec::new();
     for m in &ALL {
-        let row = Span::begin(m.name, "mechanism", reader);
+        let row = crate::traced(m.name, "mechanism");
         let o = (m.measure)(n, a.rounds)?; // its writer is reaped inside
         drop(row);
         if m.reliable {

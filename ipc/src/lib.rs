@@ -66,6 +66,7 @@ pub mod socket;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::CommonArgs;
+use common::trace;
 
 /// The six IPC mechanisms of note 000 side by side: pipes, queues, shared memory, signals,
 /// semaphores, sockets.
@@ -104,6 +105,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Socket(a) => socket::run(&a),
         Cmd::Role(a) => role::run(&a),
     }
+}
+
+/// A slice of `--trace` on this thread's track, from now until the guard is dropped; without
+/// `--trace`, nothing but the flag check (no clock read, no `gettid`).
+pub(crate) fn traced(name: &'static str, category: &'static str) -> Option<trace::Span> {
+    trace::enabled().then(|| trace::Span::begin(name, category, trace::this_thread()))
 }
 
 /// The prefix of every named object this demo creates (semaphores, message queues, abstract

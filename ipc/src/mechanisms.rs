@@ -155,10 +155,9 @@ pub const ALL: [Mechanism; 9] = [
     },
 ];
 
-/// A phase of a row ("round trips", "stream") as a slice on this process's track, ending when
-/// dropped; without `--trace`, nothing but the flag check.
+/// A phase of a row ("round trips", "stream") as a slice on this process's track.
 fn phase(name: &'static str) -> Option<Span> {
-    trace::enabled().then(|| Span::begin(name, "phase", trace::this_thread()))
+    crate::traced(name, "phase")
 }
 
 /// The first thing a writer does: name its track after its row, `writer: pipe`.

@@ -48,10 +48,10 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use common::sys::ipc::NamedSemaphore;
-use common::trace::{self, Span};
+use common::trace;
 use common::{json, out, secs, sleep, Shared, SharedSlice};
 
-use crate::object_name;
+use crate::{object_name, traced};
 
 /// Most permits (`--permits`).
 pub const MAX_PERMITS: u32 = 16;
@@ -214,13 +214,12 @@ pub fn run(a: &Args) -> Result<()> {
             if trace::enabled() {
                 trace::process_name(&format!("P{who}")); // the track of this process
             }
-            let tid = trace::this_thread();
             for round in 0..ROUNDS {
                 sleep(secs(0.05 * f64::from((who + round) % 3))); // arrive at different times
-                let blocked = Span::begin("sem_wait", "blocked", tid);
+                let blocked = traced("sem_wait", "blocked");
                 sem.wait().context("sem_wait")?; // sleeps in the kernel while no permit is free
                 drop(blocked);
-                let held = Span::begin("holding a permit", "held", tid);
+                let held = traced("holding a permit", "held");
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 trace::counter("inside", f64::from(now));
                 max_inside.fetch_max(now, Ordering::SeqCst);
@@ -332,9 +331,8 @@ fn leaked_permit(permits: u32) -> Result<bool> {
     );
     let timeout = Duration::from_millis(200);
     let mut taken = 0;
-    let tid = trace::this_thread();
     for _ in 0..permits {
-        let _blocked = Span::begin("sem_timedwait", "blocked", tid);
+        let _blocked = traced("sem_timedwait", "blocked");
         if sem.wait_timeout(timeout)? {
             taken += 1;
         } else {

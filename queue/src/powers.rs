@@ -203,7 +203,7 @@ fn consumer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
             break;
         }
         sleep(secs(1.5)); // the notes' sleep(1.5) before each get
-        // --trace: when this get began (its slice is named once the message is known).
+                          // --trace: when this get began (its slice is named once the message is known).
         let asked = trace::enabled().then(trace::now_us);
         // As in the producer: get_nowait first (Python's queue.Empty), to draw a wait.
         let got = match q.get_into_timeout(&mut buf, Duration::ZERO) {
@@ -221,7 +221,14 @@ fn consumer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
         let (base, b, p) = decode(&buf)?;
         if let Some(start) = asked {
             let name = format!("get (2, {b})");
-            trace::slice(&name, "get", track, start, trace::now_us(), json!({"producer": p}));
+            trace::slice(
+                &name,
+                "get",
+                track,
+                start,
+                trace::now_us(),
+                json!({"producer": p}),
+            );
         }
         trace::counter("occupancy", q.len() as f64);
         anyhow::ensure!(

@@ -106,12 +106,16 @@ fn draw_phase(area: &DrawingArea<SVGBackend<'_>, Shift>, phase: &PhaseResult) ->
     let end = moments.last().map_or(0.0, |m| ms(m.t_us)).max(0.001);
     let capacity = phase.spec.capacity as f64;
     let (top, bottom) = area.split_vertically(OCCUPANCY_HEIGHT);
+    let cut = match phase.dropped_samples {
+        0 => String::new(),
+        n => format!(" (the last {n} samples did not fit)"),
+    };
 
     // The occupancy, the capacity, and who was blocked when.
     let mut chart = ChartBuilder::on(&top)
         .caption(
             format!(
-                "prodcons {}: {} producer(s) ~{} ms/item, {} consumer(s) ~{} ms/item, buffer of {}",
+                "prodcons {}: {} producer(s) ~{} ms/item, {} consumer(s) ~{} ms/item, buffer of {}{cut}",
                 phase.name,
                 phase.spec.producers,
                 phase.spec.produce_ms,

@@ -95,6 +95,8 @@ pub struct PhaseResult {
     pub problems: Vec<String>,
     /// The timeline's samples, in time order (for `--svg`).
     pub moments: Vec<Moment>,
+    /// Samples that did not fit in the timeline (only in very long runs).
+    pub dropped_samples: u64,
 }
 
 /// Say what this phase will show: its shape, and which side will wait, from the speeds.
@@ -145,7 +147,10 @@ with short waits on both sides."
 pub fn run_phase(name: &'static str, spec: Spec, setting: Setting) -> Result<PhaseResult> {
     let total = spec.producers as usize * spec.items as usize;
     let ledger = Ledger::new(spec.producers, spec.consumers, spec.items)?;
-    let timeline = Timeline::new(total.saturating_mul(6).saturating_add(4))?;
+    // Room for every sample: per item a put, a get and at most a wait on each side (two
+    // samples each), a last wait per consumer (ended by the close), the two marks.
+    let samples = total * 6 + spec.consumers as usize * 2 + 2;
+    let timeline = Timeline::new(samples)?;
     let recorders = Recorders {
         ledger: &ledger,
         timeline: &timeline,
@@ -175,7 +180,7 @@ pub fn run_phase(name: &'static str, spec: Spec, setting: Setting) -> Result<Pha
     if setting.show_timeline {
         timeline.show(spec.capacity);
     }
-    let (moments, _) = timeline.moments();
+    let (moments, dropped_samples) = timeline.moments();
     let v = &verdict;
     out::say(format!(
         "=> {} put, {} got; lost {}, duplicated {}, in order per producer: {}; buffer at most {}/{}; \
@@ -197,5 +202,6 @@ producers blocked {:.0} ms, consumers waited {:.0} ms (in total)",
         endings,
         problems,
         moments,
+        dropped_samples,
     })
 }

@@ -228,6 +228,7 @@ pub fn producer(
             Put::Full => {
                 recorders.start_waiting(Side::Producer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this put.
                 let blocked = Span::begin("blocked: buffer full", "blocked", track);
                 let r = buf.put(item)?;
                 drop(blocked);
@@ -284,6 +285,7 @@ pub fn consumer(
     let mut rng = spec.rng(Side::Consumer, index);
     let mut last: Vec<Option<u32>> = vec![None; spec.producers as usize];
     let mut got = 0u32;
+    // --trace: this role's track.
     let track = trace::this_thread();
     trace::thread_name(track, &format!("consumer {}", index + 1));
     loop {
@@ -299,6 +301,7 @@ pub fn consumer(
             Get::Empty => {
                 recorders.start_waiting(Side::Consumer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this get.
                 let blocked = Span::begin("blocked: buffer empty", "blocked", track);
                 let r = buf.get()?;
                 drop(blocked);

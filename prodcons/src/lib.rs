@@ -279,10 +279,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(path) = &cli.trace {
         trace::begin(path)
             .map_err(|e| common::cli::usage("--trace", path.display(), format!("{e:#}")))?;
-        trace::thread_name(
-            trace::this_thread(),
-            "main: starts the roles, closes the queue",
-        );
+        trace::thread_name(trace::this_thread(), "main: the phases");
     }
     out::say(
         "生产者 <--> 队列 <--> 消费者: producers and consumers never talk to each other, only to a bounded \

@@ -277,8 +277,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // --trace: before any thread or fork, so every role writes to the same file.
     if let Some(path) = &cli.trace {
-        trace::begin(path)
-            .map_err(|e| common::cli::usage("--trace", path.display(), format!("{e:#}")))?;
+        trace::begin(path)?;
         trace::thread_name(trace::this_thread(), "main: the phases");
     }
     out::say(

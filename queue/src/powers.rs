@@ -273,8 +273,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     // --trace: before any fork, so every child inherits the trace file.
     if let Some(path) = &args.trace {
-        trace::begin(path)
-            .map_err(|e| common::cli::usage("--trace", path.display(), format!("{e:#}")))?;
+        trace::begin(path)?;
     }
     let q = Queue::new(args.capacity as usize, MSG_BYTES)?;
     let rec = Record {

@@ -431,6 +431,15 @@ fn queue_cases() -> Vec<Case> {
                 expect(
                     v["get_timed_out"] == true && v["put_timed_out"] == true,
                     "Empty and Full",
+                )?;
+                // --timeout is scaled by --time-scale, like every delay.
+                let want = v["timeout_asked_s"].as_f64().unwrap_or(-1.0)
+                    * v["time_scale"].as_f64().unwrap_or(-1.0)
+                    * 1000.0;
+                let ran = v["timeout_ms"].as_f64().unwrap_or(-1.0);
+                expect(
+                    (ran - want).abs() < 0.01,
+                    "the timeout that ran is the scaled one",
                 )
             },
             code: 0,

@@ -416,23 +416,6 @@ fn compare_trace_has_each_mechanism_and_its_phases_on_reader_and_writer_tracks()
 }
 
 #[test]
-fn a_trace_file_that_cannot_be_written_stops_the_demo_before_it_forks() {
-    for sub in ["semaphore", "compare"] {
-        let run = tests::cmd(
-            "ipc",
-            &format!("{sub} --json --trace /nonexistent-dir/ipc-trace.json"),
-        );
-        run.check(run.code() == Some(1), "exit status 1");
-        run.expect_one_error_line();
-        run.check(run.stderr.contains("--trace"), "the error names --trace");
-        run.check(
-            run.events().is_empty(),
-            "nothing ran (no JSON line printed)",
-        );
-    }
-}
-
-#[test]
 fn sockets_carry_every_line_between_exec_d_processes_and_refuse_a_wrong_key() {
     for (clients, messages, seed) in [(1, 1, SEEDS[0]), (3, 5, SEEDS[1]), (5, 40, SEEDS[4])] {
         let run = ipc(
@@ -471,6 +454,9 @@ fn bad_input_is_refused_with_one_line_and_nothing_spawned() {
         ("semaphore --processes 17", "--processes"),
         ("socket --clients 0", "--clients"),
         ("socket --messages x", "--messages"),
+        ("semaphore --trace /nonexistent-dir/ipc.json", "--trace"),
+        ("compare --trace /nonexistent-dir/ipc.json", "--trace"),
+        ("semaphore --trace /", "is a directory"),
     ] {
         tests::cmd("ipc", args).expect_usage_error(&[flag]);
     }

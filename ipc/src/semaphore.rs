@@ -39,8 +39,9 @@
 //! `--trace FILE` draws step 2 as a picture (see `common::trace`): one track per process, a
 //! "blocked" slice for each wait in `sem_wait`, a "held" slice for each stay inside, and an
 //! `inside` counter that never rises above the permits (a counter belongs to the process that
-//! samples it, so the viewer draws one `inside` per process: each sampled as it entered and left). The holder of step 3 has no "held"
-//! slice: a slice is written when it ends, and a SIGKILLed holder never ends its stay.
+//! samples it, so the viewer draws one `inside` per process, sampled as it enters and leaves).
+//! The holder of step 3 has no "held" slice: a slice is written when it ends, and a SIGKILLed
+//! holder never ends its stay.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -3,10 +3,28 @@
 //!
 //! Python has no knob for this; the shape is the notes' example with bigger messages:
 //!
-//! ```text
+//! ```python
+//! import os
+//! from multiprocessing import Process, Pipe
+//!
+//! SIZE = 256 << 10                   # try 4096 (PIPE_BUF): then no record is ever torn
+//!
+//! def record(i, seq): return bytes([i, seq]) * (SIZE // 2)
+//!
 //! r, w = Pipe(False)
-//! def writer(i): [os.write(w.fileno(), record(i, s)) for s in range(64)]
-//! ... 4 writers at once; the parent reads fixed-size records and checks each one
+//!
+//! def writer(i):
+//!     for seq in range(8): os.write(w.fileno(), record(i, seq))   # one write(2) per record
+//!
+//! ps = [Process(target=writer, args=(i,)) for i in range(4)]
+//! for p in ps: p.start()
+//! w.close()
+//! torn = 0
+//! with open(r.fileno(), "rb", closefd=False) as stream:
+//!     while piece := stream.read(SIZE):          # cut the stream into record-sized pieces
+//!         torn += piece != record(piece[0], piece[1])
+//! for p in ps: p.join()
+//! print(torn, "of", 4 * 8, "records torn")
 //! ```
 //!
 //! POSIX: a write(2) of at most `PIPE_BUF` bytes (4096 on Linux) to a pipe is **atomic**: its

@@ -2,15 +2,27 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os
+//! from multiprocessing import Process, Pipe
+//!
 //! parent_end, child_end = Pipe()          # duplex
-//! def echo(): parent_end.close()          # the child's copy of the parent's end
+//!
+//! def echo():
+//!     parent_end.close()                  # the child's copy of the parent's end
 //!     while True:
-//!         try: msg = child_end.recv_bytes()
-//!         except EOFError: break
+//!         try:
+//!             msg = child_end.recv_bytes()
+//!         except EOFError:                # the parent closed its end: the conversation is over
+//!             break
 //!         child_end.send_bytes(msg[::-1])
-//! p = Process(target=echo); p.start(); child_end.close()
-//! for i in range(rounds): parent_end.send_bytes(data); assert parent_end.recv_bytes() == data[::-1]
+//!
+//! p = Process(target=echo); p.start()
+//! child_end.close()                       # the parent's copy of the child's end
+//! for _ in range(5):
+//!     data = os.urandom(16)
+//!     parent_end.send_bytes(data)
+//!     assert parent_end.recv_bytes() == data[::-1]
 //! parent_end.close(); p.join()
 //! ```
 //!

@@ -2,10 +2,18 @@
 //!
 //! Python:
 //!
-//! ```text
-//! fd1, fd2 = Pipe()
-//! def fun(name): time.sleep(3); fd1.send("hello! " + name.title())
-//! for name in ["tom", "zack", "abby", "sam"]: Process(target=fun, args=(name,)).start()
+//! ```python
+//! import time
+//! from multiprocessing import Process, Pipe
+//!
+//! fd1, fd2 = Pipe()                  # duplex=True by default
+//!
+//! def fun(name):
+//!     time.sleep(0.3)                # the notes sleep 3 s
+//!     fd1.send("hello! " + name.title())
+//!
+//! jobs = [Process(target=fun, args=(n,)) for n in ["tom", "zack", "abby", "sam"]]
+//! for p in jobs: p.start()
 //! for _ in range(4): print(fd2.recv())
 //! for p in jobs: p.join()
 //! ```

@@ -2,14 +2,23 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process, Pipe
+//!
 //! r, w = Pipe(False)                 # r can only recv, w can only send
-//! def writer(i): r.close(); [w.send(f"writer-{i} line {j}") for j in range(3)]; w.close()
-//! ps = [Process(target=writer, args=(i,)) for i in range(3)]; [p.start() for p in ps]
+//!
+//! def writer(i):
+//!     r.close()
+//!     for j in range(3): w.send(f"writer-{i} line {j}")
+//!     w.close()
+//!
+//! ps = [Process(target=writer, args=(i,)) for i in range(3)]
+//! for p in ps: p.start()
 //! w.close()                          # the parent's own write end: forget this and...
 //! while True:
 //!     try: print(r.recv())
 //!     except EOFError: break         # ...this never comes
+//! for p in ps: p.join()
 //! ```
 //!
 //! read(2) on a pipe returns 0 (EOF) only when the pipe is empty **and** no write end is open in

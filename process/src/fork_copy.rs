@@ -2,9 +2,15 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process
+//!
 //! value = 100
-//! def change(): global value; value = 999; print("child sees", value)
+//! def change():
+//!     global value
+//!     value = 999
+//!     print("child sees", value)
+//!
 //! p = Process(target=change); p.start(); p.join()
 //! print("parent sees", value)      # 100
 //! ```

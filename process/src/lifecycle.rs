@@ -2,15 +2,23 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os, sys, time
+//! from multiprocessing import Process
+//!
 //! def task(n, fruit, greeting="hi", exit_code=0):
-//!     print(greeting, n, fruit, os.getpid(), os.getppid()); time.sleep(1 + n / 2)
+//!     print(greeting, n, fruit, os.getpid(), os.getppid())
+//!     time.sleep(0.1 + n / 20)          # the demo: 1 + n / 2 seconds
 //!     sys.exit(exit_code)
-//! ps = [Process(target=task, args=(i, fruit), kwargs={...}, name=f"worker-{i}") for ...]
+//!
+//! fruits = ["apple", "banana", "cherry"]
+//! ps = [Process(target=task, args=(i, fruit), kwargs={"exit_code": 3 if i == 2 else 0},
+//!               name=f"worker-{i}") for i, fruit in enumerate(fruits)]
 //! for p in ps: p.start(); print(p.name, p.pid)
-//! do_own_work()                 # situation 1: independent work first...
+//! sum(range(10**5))             # situation 1: independent work first...
 //! for p in ps: p.join()         # ...then wait for all and collect them
-//! q = Process(target=prepare); q.start(); q.join()   # situation 2: cannot go on without it
+//! print([p.exitcode for p in ps])                                      # [0, 0, 3]
+//! q = Process(target=print, args=("prepared",)); q.start(); q.join()   # situation 2: cannot go on without it
 //! ```
 //!
 //! In Rust the "target with args and kwargs" is a function taking a tuple and a struct: the child

@@ -2,13 +2,17 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from multiprocessing import Process, Lock
+//!
 //! lock = Lock()
 //! def work():
 //!     with lock: time.sleep(1000)       # inside the critical section...
+//!
 //! p = Process(target=work); p.start(); time.sleep(0.1)
-//! p.terminate()                         # ...killed: `with` never reaches its release
-//! lock.acquire()                        # waits forever
+//! p.terminate(); p.join()               # ...killed: `with` never reaches its release
+//! print(lock.acquire(timeout=0.5))      # False; a plain lock.acquire() would wait forever
 //! ```
 //!
 //! The notes are right here. A process-shared lock is a word in shared memory; releasing it is an

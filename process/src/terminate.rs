@@ -2,12 +2,22 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os, time
+//! from multiprocessing import Process
+//!
+//! def grandchild_task():
+//!     time.sleep(0.2)
+//!     print("grandchild: still running, my parent is now pid", os.getppid())
+//!
 //! def parent_task():
 //!     Process(target=grandchild_task).start()    # p has a child of its own
 //!     time.sleep(1000)
-//! p = Process(target=parent_task); p.start(); ...
-//! p.terminate()        # SIGTERM; p.exitcode == -15
+//!
+//! p = Process(target=parent_task); p.start(); time.sleep(0.1)
+//! p.terminate(); p.join()
+//! print(p.exitcode)    # -15 (SIGTERM)
+//! time.sleep(0.3)      # the orphan prints, then exits: its new parent reaps it
 //! ```
 //!
 //! 笔记勘误: the notes warn that after `terminate()` "p's child becomes a zombie". It does not.

@@ -6,12 +6,22 @@
 //!
 //! The Python shape:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from random import randint
 //! from multiprocessing import Process, Value
-//! money = Value('i', 5000)                 # created before the children
-//! def boy():  30 x (sleep 0.2; money.value += randint(1, 1500))
-//! def girl(): 30 x (sleep 0.2; money.value -= randint(100, 1200))
-//! start both; join both; print("一个月余额:", money.value)
+//!
+//! money = Value('i', 5000)                 # one C int in shared memory, created before the children
+//!
+//! def boy():
+//!     for _ in range(30): time.sleep(0.01); money.value += randint(1, 1500)     # the notes: 0.2 s
+//!
+//! def girl():
+//!     for _ in range(30): time.sleep(0.01); money.value -= randint(100, 1200)
+//!
+//! b = Process(target=boy); g = Process(target=girl)
+//! b.start(); g.start(); b.join(); g.join()
+//! print("一个月余额:", money.value)
 //! ```
 //!
 //! ## What the OS really does

@@ -4,10 +4,19 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process, Value
+//!
+//! N, R = 4, 10_000
 //! counter = Value('i', 0)
-//! def work(): R times: counter.value += 1          # or: with counter.get_lock(): ...
-//! N processes; start; join; print(counter.value, "of", N * R)
+//!
+//! def work():
+//!     for _ in range(R): counter.value += 1        # or: with counter.get_lock(): counter.value += 1
+//!
+//! ps = [Process(target=work) for _ in range(N)]
+//! for p in ps: p.start()
+//! for p in ps: p.join()
+//! print(counter.value, "of", N * R)
 //! ```
 //!
 //! ## Two schedules

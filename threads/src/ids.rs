@@ -2,10 +2,13 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os, threading, time
+//!
 //! def work(i):
-//!     time.sleep(0.5)
+//!     time.sleep(0.1)
 //!     print(i, os.getpid(), threading.get_native_id())   # same pid, different ids
+//!
 //! ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
 //! for t in ts: t.start()
 //! for t in ts: t.join()

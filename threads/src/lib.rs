@@ -10,17 +10,21 @@
 //!
 //! The Python shape:
 //!
-//! ```text
-//! import threading, os
+//! ```python
+//! import os, threading
+//!
 //! def work(i): print(i, os.getpid(), threading.get_native_id())
+//!
 //! ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
 //! for t in ts: t.start()
 //! for t in ts: t.join()
+//!
+//! counter, turn, i = 0, 0, 0
 //! lock = threading.Lock()
 //! with lock: counter += 1                       # 互斥: whoever gets the lock first goes first
 //! cond = threading.Condition()
 //! with cond: cond.wait_for(lambda: turn == i)   # 同步: a fixed order of turns
-//! threading.Thread(target=f, daemon=True)       # not waited for when the program ends
+//! threading.Thread(target=work, args=(4,), daemon=True).start()   # not waited for at the end
 //! ```
 //!
 //! What the OS does: on Linux a thread is a *task* made by clone(2) with `CLONE_VM | CLONE_FILES

@@ -3,10 +3,14 @@
 //!
 //! Python:
 //!
-//! ```text
-//! def work(name): for step in 1, 2, 3: time.sleep(0.3); print(name, step)
-//! threading.Thread(target=work, args=("daemon",), daemon=True).start()
-//! threading.Thread(target=work, args=("normal",)).start()
+//! ```python
+//! import threading, time
+//!
+//! def work(name, pause):
+//!     for step in 1, 2, 3: time.sleep(pause); print(name, step)
+//!
+//! threading.Thread(target=work, args=("daemon", 0.2), daemon=True).start()
+//! threading.Thread(target=work, args=("normal", 0.1)).start()
 //! print("main is done")   # the interpreter now waits for "normal"; "daemon" is cut off at exit
 //! ```
 //!

@@ -2,15 +2,28 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import threading
+//!
+//! N, R = 4, 100_000
 //! counter = 0
+//! lock = threading.Lock()
+//!
 //! def work():
 //!     global counter
 //!     for _ in range(R): counter += 1          # unsync: LOAD, ADD, STORE: not one step
+//!
 //! def work_locked():
 //!     global counter
 //!     for _ in range(R):
 //!         with lock: counter += 1              # mutex: the three steps cannot interleave
+//!
+//! for target in work, work_locked:
+//!     counter = 0
+//!     ts = [threading.Thread(target=target) for _ in range(N)]
+//!     for t in ts: t.start()
+//!     for t in ts: t.join()
+//!     print(target.__name__, counter, "of", N * R)
 //! ```
 //!
 //! `counter += 1` is a read, an add and a write. If another thread writes between our read and

@@ -2,9 +2,15 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process
+//! from threading import Thread
+//!
 //! value = 100
-//! def change(): global value; value = 999
+//! def change():
+//!     global value
+//!     value = 999
+//!
 //! p = Process(target=change); p.start(); p.join(); print(value)   # 100: the child's copy changed
 //! t = Thread(target=change);  t.start(); t.join(); print(value)   # 999: the same variable
 //! ```

@@ -3,12 +3,20 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from multiprocessing import Process
+//! from threading import Thread
+//!
+//! def nothing(): pass
+//!
+//! N = 100
 //! t0 = time.perf_counter()
-//! for _ in range(N): t = Thread(target=lambda: None); t.start(); t.join()
+//! for _ in range(N): t = Thread(target=nothing); t.start(); t.join()
 //! t1 = time.perf_counter()
-//! for _ in range(N): p = Process(target=lambda: None); p.start(); p.join()
+//! for _ in range(N): p = Process(target=nothing); p.start(); p.join()
 //! t2 = time.perf_counter()
+//! print(f"on this machine a process costs {(t2 - t1) / (t1 - t0):.0f} threads")
 //! ```
 //!
 //! What each round costs here:

@@ -2,19 +2,32 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import random, threading, time
+//!
+//! N, R = 3, 2
 //! cond = threading.Condition(); turn = 0
+//! lock = threading.Lock(); order = []
+//!
 //! def player(i):                                   # 同步: take turns 0, 1, 2, 0, 1, 2...
+//!     global turn
 //!     for r in range(R):
-//!         time.sleep(random.random() * 0.3)        # get ready: takes a random time
+//!         time.sleep(random.random() * 0.03)       # get ready: takes a random time
 //!         with cond:
 //!             cond.wait_for(lambda: turn % N == i)
 //!             print("turn", turn, "thread", i); turn += 1
 //!             cond.notify_all()
+//!
 //! def grabber(i):                                  # 互斥: whoever gets the lock first
 //!     for r in range(R):
-//!         time.sleep(random.random() * 0.3)
+//!         time.sleep(random.random() * 0.03)
 //!         with lock: order.append(i)
+//!
+//! for target in player, grabber:
+//!     ts = [threading.Thread(target=target, args=(i,)) for i in range(N)]
+//!     for t in ts: t.start()
+//!     for t in ts: t.join()
+//! print("order of the grabs:", order)
 //! ```
 //!
 //! 同步 (synchronisation) is cooperation: the order of the steps is part of the task. Thread `i`

@@ -46,15 +46,19 @@ use crate::gate::Gate;
 /// Flags of `terminate`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Args {
-    /// Test hook: block (until a signal ends the demo) after learning the grandchild's pid and
-    /// before adopting it: the moment when it is an orphan-to-be that no table lists yet. A
-    /// Ctrl-C here must still leave nothing behind (regression test for a hang).
+    /// Fault injection, for the tests only (cargo feature `fault-injection`): block, until a
+    /// signal ends the demo, after learning the grandchild's pid and before adopting it. That is
+    /// the moment the grandchild is an orphan-to-be that no table lists yet; a Ctrl-C then must
+    /// still leave nothing behind.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     pub stall_before_adopt: bool,
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))] a: &Args,
+) -> Result<()> {
     child::become_subreaper()?;
     // `lifeline`: the grandchild reads it until EOF. Only this process keeps the write end.
     let mut lifeline = Gate::new()?;
@@ -98,6 +102,7 @@ pub fn run(a: &Args) -> Result<()> {
     let gc = report
         .recv_i32()?
         .context("the child died before reporting its grandchild")?;
+    #[cfg(feature = "fault-injection")]
     if a.stall_before_adopt {
         out::event(
             "stalled",

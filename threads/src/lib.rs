@@ -51,9 +51,10 @@
 //! that has other threads (a lock one of them held would stay locked forever in the child). And
 //! *joining* every thread first is not quite enough: `join` returns when the kernel clears the
 //! thread's tid word (`CLONE_CHILD_CLEARTID`, early in the thread's exit), slightly before the
-//! kernel removes the thread from the process, so `/proc` can still count it for a moment. We
-//! saw it 7 times in 20,000 spawn+join+check rounds. So every subcommand here that forks
-//! (`shared`, `main-exit`, `gil`, `spawn-cost`) forks *before* creating its first thread.
+//! kernel removes the thread from the process, so `/proc` can still count it for a moment: a
+//! short window, but a loop of spawn, join and fork falls into it now and then. So every
+//! subcommand here that forks (`shared`, `main-exit`, `gil`, `spawn-cost`) forks *before*
+//! creating its first thread.
 //!
 //! ## 笔记勘误 (where the notes are imprecise)
 //! - *"进程也可以使用计算机的多核资源,也被称为轻量级的进程"*: the subject is wrong. It is the

@@ -131,33 +131,33 @@ pub fn record(writer: u32, seq: u32, buf: &mut [u8]) {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let per_phase = u64::from(a.writers) * u64::from(a.messages) * u64::from(a.large);
+pub fn run(args: &Args) -> Result<()> {
+    let per_phase = u64::from(args.writers) * u64::from(args.messages) * u64::from(args.large);
     if per_phase > MAX_TOTAL {
         return Err(common::cli::usage(
             "--large",
-            a.large,
+            args.large,
             format!(
                 "--writers {} x --messages {} x --large {} = {per_phase} bytes, more than {MAX_TOTAL}",
-                a.writers, a.messages, a.large
+                args.writers, args.messages, args.large
             ),
         ));
     }
-    let (small, pipe_buf, capacity) = phase(a, a.small)?;
+    let (small, pipe_buf, capacity) = phase(args, args.small)?;
     out::say(format!(
         "{} writers share one pipe's write end (PIPE_BUF {pipe_buf} from fpathconf, capacity {capacity} \
          from F_GETPIPE_SZ); each writes {} records with one write(2) apiece, all starting together. \
          The parent cuts the stream into record-sized pieces and checks that each is one writer's record.",
-        a.writers, a.messages
+        args.writers, args.messages
     ));
-    report(a, &small, "small", pipe_buf, capacity);
-    let (large, _, _) = phase(a, a.large)?;
-    report(a, &large, "large", pipe_buf, capacity);
+    report(args, &small, "small", pipe_buf, capacity);
+    let (large, _, _) = phase(args, args.large)?;
+    report(args, &large, "large", pipe_buf, capacity);
     out::summary(json!({
         "pipe_buf": pipe_buf,
         "pipe_capacity": capacity,
-        "writers": a.writers,
-        "messages": a.messages,
+        "writers": args.writers,
+        "messages": args.messages,
         "small": small,
         "large": large,
         "large_tearing_guaranteed": false,
@@ -166,20 +166,20 @@ pub fn run(a: &Args) -> Result<()> {
         bail!(
             "{} records of {} bytes (<= PIPE_BUF {pipe_buf}) were torn: the kernel broke POSIX's atomic-write rule",
             small.torn,
-            a.small
+            args.small
         );
     }
     Ok(())
 }
 
-fn report(a: &Args, c: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
+fn report(args: &Args, counts: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
     let verdict = if which == "small" {
         format!("<= PIPE_BUF ({pipe_buf}): every write is atomic, POSIX guarantees 0 torn")
-    } else if c.torn > 0 {
+    } else if counts.torn > 0 {
         format!(
             "> PIPE_BUF, {:.1}x the pipe's {capacity}-byte capacity: a writer that finds the pipe full sleeps, \
              and another writer's bytes go in between. Allowed, not guaranteed",
-            f64::from(c.size) / capacity.max(1) as f64
+            f64::from(counts.size) / capacity.max(1) as f64
         )
     } else {
         "> PIPE_BUF, yet none torn this time: tearing is allowed, not guaranteed. Try more --writers or a bigger --large"
@@ -187,17 +187,17 @@ fn report(a: &Args, c: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
     };
     out::event(
         "result",
-        json!({"which": which, "counts": c}),
+        json!({"which": which, "counts": counts}),
         format!(
             "{which}: {} writers x {} records of {} bytes: {} intact, {} torn; the stream switched writers {} times ({verdict})",
-            a.writers, a.messages, c.size, c.intact, c.torn, c.switches
+            args.writers, args.messages, counts.size, counts.intact, counts.torn, counts.switches
         ),
     );
 }
 
 /// One phase: a fresh pipe, `writers` children writing `messages` records of `size` bytes each,
 /// the parent reading and checking. Returns the counts, PIPE_BUF and the pipe's capacity.
-fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
+fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     // A raw pipe(2): the records go out unframed, one write(2) each.
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     let pipe_buf = nix::unistd::fpathconf(&r, nix::unistd::PathconfVar::PIPE_BUF)
@@ -208,15 +208,15 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
             .context("fcntl(F_GETPIPE_SZ)")?,
     );
     let barrier = SharedBox::<Barrier>::new_zeroed().context("mmap(MAP_SHARED)")?;
-    barrier.init(a.writers);
+    barrier.init(args.writers);
     let r: Cell<Option<OwnedFd>> = Cell::new(Some(r));
     let w: Cell<Option<OwnedFd>> = Cell::new(Some(w));
     let short_writes =
         SharedBox::<std::sync::atomic::AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
 
     let mut writers = Vec::new();
-    for i in 0..a.writers {
-        let messages = a.messages;
+    for i in 0..args.writers {
+        let messages = args.messages;
         let child = common::spawn(format!("writer-{i}"), || {
             drop(take_end(&r, "read end")?); // only the parent reads
             let w = take_end(&w, "write end")?;
@@ -247,7 +247,7 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     drop(take_end(&w, "write end")?);
     let mut reader = std::fs::File::from(take_end(&r, "read end")?);
 
-    let total = u64::from(a.writers) * u64::from(a.messages);
+    let total = u64::from(args.writers) * u64::from(args.messages);
     let mut c = Counts {
         size,
         total,
@@ -255,7 +255,7 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     };
     let mut got = vec![0u8; size as usize];
     let mut want = vec![0u8; size as usize];
-    let mut next = vec![0u32; a.writers as usize];
+    let mut next = vec![0u32; args.writers as usize];
     let mut records = 0u64;
     let mut duplicated = 0u64;
     let mut last_writer = None;
@@ -279,7 +279,7 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
         records += 1;
         let wr = u32::from_le_bytes(got[..4].try_into().expect("4 bytes"));
         let seq = u32::from_le_bytes(got[4..8].try_into().expect("4 bytes"));
-        let plausible = wr < a.writers && seq < a.messages;
+        let plausible = wr < args.writers && seq < args.messages;
         if plausible {
             record(wr, seq, &mut want);
         }

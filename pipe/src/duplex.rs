@@ -66,16 +66,16 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let total = u64::from(a.rounds) * u64::from(a.size);
+pub fn run(args: &Args) -> Result<()> {
+    let total = u64::from(args.rounds) * u64::from(args.size);
     if total > MAX_TOTAL {
         // Checked before anything is spawned: a usage error, exit 2.
         return Err(common::cli::usage(
             "--size",
-            a.size,
+            args.size,
             format!(
                 "--rounds {} x --size {} = {total} bytes, more than {MAX_TOTAL}",
-                a.rounds, a.size
+                args.rounds, args.size
             ),
         ));
     }
@@ -123,12 +123,12 @@ pub fn run(a: &Args) -> Result<()> {
     let mut conn = take_end(&parent_end, "parent_end")?;
 
     let mut rng = common::rng::rng_for(0);
-    let mut sent = vec![0u8; a.size as usize];
+    let mut sent = vec![0u8; args.size as usize];
     let mut got = Vec::new();
     let mut rounds = 0u32;
     let mut mismatches = 0u32;
     let t0 = Instant::now();
-    for round in 1..=a.rounds {
+    for round in 1..=args.rounds {
         rng.fill_bytes(&mut sent);
         conn.send(&sent).context("send")?;
         match conn.recv_into(&mut got) {
@@ -150,13 +150,13 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             mismatches += 1;
         }
-        if round <= SHOWN || round == a.rounds {
+        if round <= SHOWN || round == args.rounds {
             out::event(
                 "round",
-                json!({"round": round, "bytes": a.size, "ok": ok}),
+                json!({"round": round, "bytes": args.size, "ok": ok}),
                 format!(
                     "round {round}: parent -> child {} bytes, child -> parent the same reversed: {}",
-                    a.size,
+                    args.size,
                     if ok { "ok" } else { "MISMATCH" }
                 ),
             );
@@ -164,7 +164,7 @@ pub fn run(a: &Args) -> Result<()> {
             out::say(format!(
                 "... rounds {} to {} not shown ...",
                 SHOWN + 1,
-                a.rounds - 1
+                args.rounds - 1
             ));
         }
     }
@@ -180,17 +180,17 @@ pub fn run(a: &Args) -> Result<()> {
     );
     out::summary(json!({
         "rounds": rounds,
-        "requested_rounds": a.rounds,
-        "size": a.size,
+        "requested_rounds": args.rounds,
+        "size": args.size,
         "mismatches": mismatches,
         "child_exit_code": status.python_exitcode(),
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
-        "us_per_round": elapsed.as_secs_f64() * 1e6 / f64::from(a.rounds),
+        "us_per_round": elapsed.as_secs_f64() * 1e6 / f64::from(args.rounds),
     }));
     if mismatches > 0 {
         bail!(
             "{mismatches} of {} replies were not the message reversed",
-            a.rounds
+            args.rounds
         );
     }
     if let Some(f) = crate::failure(&child) {

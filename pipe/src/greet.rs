@@ -63,11 +63,11 @@ pub struct Names(pub Vec<String>);
 
 /// Parse `--names`: comma-separated, 1..=64 names, none empty, each 1..=32 characters from
 /// letters, digits, `-` and `_` (a name becomes a process name and a line of output).
-pub fn parse_names(s: &str) -> Result<Names, String> {
-    if s.trim().is_empty() {
+pub fn parse_names(text: &str) -> Result<Names, String> {
+    if text.trim().is_empty() {
         return Err("no names: give 1 to 64 comma-separated names".into());
     }
-    let names: Vec<String> = s.split(',').map(|n| n.trim().to_string()).collect();
+    let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
     if names.len() > MAX_CHILDREN {
         return Err(format!("{} names: at most {MAX_CHILDREN}", names.len()));
     }
@@ -112,10 +112,10 @@ pub fn parse_names(s: &str) -> Result<Names, String> {
 
 /// Python's `str.title()`: upper-case a letter that follows a non-letter, lower-case the others.
 /// `tom` -> `Tom`, `mary-ann` -> `Mary-Ann`, `abby2x` -> `Abby2X`.
-pub fn title(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+pub fn title(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
     let mut after_letter = false;
-    for c in s.chars() {
+    for c in name.chars() {
         // Python looks at "cased" characters (those with an upper and a lower form).
         let cased = c.is_lowercase() || c.is_uppercase();
         if cased {
@@ -138,8 +138,8 @@ pub fn greeting(name: &str) -> String {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let names = &a.names.0;
+pub fn run(args: &Args) -> Result<()> {
+    let names = &args.names.0;
     // fd1: the children's end (they send), fd2: the parent's (it receives). Same names as the notes.
     let (fd1, fd2) = crate::pipe(true).context("Pipe()")?;
     out::say(format!(

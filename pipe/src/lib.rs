@@ -133,10 +133,10 @@ pub enum Cmd {
 /// Run the chosen subcommand (greet by default).
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Greet(greet::Args::default())) {
-        Cmd::Greet(a) => greet::run(&a),
-        Cmd::Simplex(a) => simplex::run(&a),
-        Cmd::Atomic(a) => atomic::run(&a),
-        Cmd::Duplex(a) => duplex::run(&a),
+        Cmd::Greet(args) => greet::run(&args),
+        Cmd::Simplex(args) => simplex::run(&args),
+        Cmd::Atomic(args) => atomic::run(&args),
+        Cmd::Duplex(args) => duplex::run(&args),
     }
 }
 

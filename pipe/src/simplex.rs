@@ -68,7 +68,7 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let (r, w) = crate::pipe(false).context("Pipe(False)")?;
     out::say(format!(
         "parent pid {}: r, w = Pipe(False) -> pipe(2): read end fd {}, write end fd {}",
@@ -80,10 +80,10 @@ pub fn run(a: &Args) -> Result<()> {
     let w = Cell::new(Some(w));
 
     let mut writers = Vec::new();
-    for i in 1..=a.writers {
+    for i in 1..=args.writers {
         let name = format!("writer-{i}");
         let child_name = name.clone();
-        let messages = a.messages;
+        let messages = args.messages;
         let child = common::spawn(name, || {
             let name = child_name;
             // Only the parent reads: drop our inherited read end.
@@ -112,7 +112,7 @@ pub fn run(a: &Args) -> Result<()> {
     // The parent's own write end: close it now (every writer has inherited the pipe), unless
     // asked to show the bug. If kept, it lives in `kept` until the demo itself closes it.
     let mut kept = None;
-    if a.forget_close {
+    if args.forget_close {
         kept = Some(take_end(&w, "w")?);
         out::event(
             "parent_kept_write_end",
@@ -129,8 +129,8 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let mut r = take_end(&r, "r")?;
 
-    let expected = (a.writers * a.messages) as usize;
-    let timeout = Duration::from_millis(u64::from(a.timeout_ms));
+    let expected = (args.writers * args.messages) as usize;
+    let timeout = Duration::from_millis(u64::from(args.timeout_ms));
     let mut messages: Vec<String> = Vec::new();
     let mut eof = false;
     let mut timed_out = false;
@@ -181,13 +181,13 @@ pub fn run(a: &Args) -> Result<()> {
                 timed_out = true;
                 out::event(
                     "eof_missing",
-                    json!({"timeout_ms": a.timeout_ms, "messages": messages.len()}),
+                    json!({"timeout_ms": args.timeout_ms, "messages": messages.len()}),
                     format!(
                         "parent: every writer has exited and closed its write end, the pipe is empty, \
                          yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
                          tell that we will never write, so it keeps the reader waiting: forever, \
                          without this timeout.",
-                        a.timeout_ms
+                        args.timeout_ms
                     ),
                 );
                 match kept.take() {
@@ -202,7 +202,7 @@ pub fn run(a: &Args) -> Result<()> {
                     }
                     None => bail!(
                         "no EOF {} ms after every writer exited, although every write end is closed",
-                        a.timeout_ms
+                        args.timeout_ms
                     ),
                 }
             }
@@ -238,7 +238,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     // Exactly once, and in order per writer: a pipe is FIFO, and each writer's lines went in
     // one after another.
-    let mut next = vec![0u32; a.writers as usize];
+    let mut next = vec![0u32; args.writers as usize];
     let mut in_order = true;
     for m in &messages {
         let parsed = m
@@ -246,15 +246,15 @@ pub fn run(a: &Args) -> Result<()> {
             .and_then(|rest| rest.split_once(" line "))
             .and_then(|(i, j)| Some((i.parse::<usize>().ok()?, j.parse::<u32>().ok()?)));
         match parsed {
-            Some((i, j)) if (1..=a.writers as usize).contains(&i) && next[i - 1] == j => {
+            Some((i, j)) if (1..=args.writers as usize).contains(&i) && next[i - 1] == j => {
                 next[i - 1] += 1;
             }
             _ => in_order = false,
         }
     }
-    let complete = next.iter().all(|&n| n == a.messages);
+    let complete = next.iter().all(|&n| n == args.messages);
 
-    if a.forget_close {
+    if args.forget_close {
         out::say("lesson: every process must close the ends it does not use, the reader included");
     }
     out::summary(json!({
@@ -265,7 +265,7 @@ pub fn run(a: &Args) -> Result<()> {
         "eof": eof,
         "timed_out": timed_out,
         "eof_after_closing": eof_after_closing,
-        "forget_close": a.forget_close,
+        "forget_close": args.forget_close,
     }));
     // A failed writer explains missing messages, so it is reported first.
     if !failed.is_empty() {

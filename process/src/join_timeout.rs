@@ -49,8 +49,11 @@ pub struct Args {
 }
 
 /// Parse a timeout in seconds: finite, 0..=60.
-pub fn parse_timeout(s: &str) -> Result<f64, String> {
-    let f: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
+pub fn parse_timeout(text: &str) -> Result<f64, String> {
+    let f: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number".to_string())?;
     if !f.is_finite() || !(0.0..=60.0).contains(&f) {
         return Err("must be a number of seconds in 0..=60".into());
     }
@@ -58,7 +61,7 @@ pub fn parse_timeout(s: &str) -> Result<f64, String> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let mut gate = Gate::new()?;
     // The closure *borrows* `gate`. It only ever runs in the child, where the borrow refers to
     // the child's own copy of it (fork copied the memory); the parent's `gate` is untouched.
@@ -75,7 +78,7 @@ pub fn run(a: &Args) -> Result<()> {
         Ok(())
     })?;
     gate.keep_write_end();
-    let timeout = clock::scaled(Duration::from_secs_f64(a.timeout));
+    let timeout = clock::scaled(Duration::from_secs_f64(args.timeout));
     let t0 = Instant::now();
     let res = child.join_timeout(timeout)?;
     let waited_ms = t0.elapsed().as_secs_f64() * 1e3;

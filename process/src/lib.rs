@@ -113,14 +113,14 @@ pub fn run(cli: Cli) -> Result<()> {
         .cmd
         .unwrap_or(Cmd::Lifecycle(lifecycle::Args::default()))
     {
-        Cmd::Lifecycle(a) => lifecycle::run(&a),
+        Cmd::Lifecycle(args) => lifecycle::run(&args),
         Cmd::ForkCopy => fork_copy::run(),
-        Cmd::JoinTimeout(a) => join_timeout::run(&a),
-        Cmd::Terminate(a) => terminate::run(&a),
+        Cmd::JoinTimeout(args) => join_timeout::run(&args),
+        Cmd::Terminate(args) => terminate::run(&args),
         Cmd::Zombie => zombie::run(),
         Cmd::Daemon => daemon::run(),
-        Cmd::LockHeld(a) => lock_held::run(&a),
-        Cmd::Multiprogramming(a) => multiprogramming::run(&a),
-        Cmd::Parallel(a) => parallel::run(&a),
+        Cmd::LockHeld(args) => lock_held::run(&args),
+        Cmd::Multiprogramming(args) => multiprogramming::run(&args),
+        Cmd::Parallel(args) => parallel::run(&args),
     }
 }

@@ -79,19 +79,19 @@ fn task(name: &str, args: (u32, &str), kwargs: &Kwargs) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "parent pid {}: starting {} children, each Process(target=task, args=(n, fruit), kwargs={{...}}, name=...)",
         std::process::id(),
-        a.children
+        args.children
     ));
     let mut children = Vec::new();
-    for i in 0..a.children {
+    for i in 0..args.children {
         let name = format!("worker-{}", i + 1);
         let fruit = FRUITS[i as usize % FRUITS.len()];
         let kwargs = Kwargs {
             greeting: "hello",
-            exit_code: if i + 1 == a.children && a.children > 1 {
+            exit_code: if i + 1 == args.children && args.children > 1 {
                 3
             } else {
                 0

@@ -42,7 +42,7 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let lock = SharedBox::<Lock>::new_zeroed().context("mmap(MAP_SHARED)")?;
     let mut holding = Gate::new()?;
     let mut holder = common::spawn("holder", || {
@@ -75,7 +75,7 @@ pub fn run(a: &Args) -> Result<()> {
         json!({"child_pid": holder_pid, "exit_code": status.python_exitcode()}),
         format!("terminate() the holder: {status}; it never released the lock"),
     );
-    let wait = clock::scaled(Duration::from_millis(a.wait_ms));
+    let wait = clock::scaled(Duration::from_millis(args.wait_ms));
     out::say(format!(
         "now another process wants the lock; it waits at most {} ms instead of forever...",
         wait.as_millis()

@@ -45,10 +45,10 @@ fn record(slot: &[AtomicU64], ios: u64) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let cpus = cpu::allowed_cpus()?;
     let first = *cpus.first().unwrap_or(&0);
-    let duration = clock::scaled(Duration::from_secs_f64(a.seconds));
+    let duration = clock::scaled(Duration::from_secs_f64(args.seconds));
     let counters = SharedBox::<Counters>::new_zeroed()?;
     // Pin ourselves first: the children inherit the affinity mask at fork. Restored at the end.
     cpu::pin_to(&[first])?;

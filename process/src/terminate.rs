@@ -57,7 +57,7 @@ pub struct Args {
 
 /// Run the demo.
 pub fn run(
-    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))] a: &Args,
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))] args: &Args,
 ) -> Result<()> {
     child::become_subreaper()?;
     // `lifeline`: the grandchild reads it until EOF. Only this process keeps the write end.
@@ -103,7 +103,7 @@ pub fn run(
         .recv_i32()?
         .context("the child died before reporting its grandchild")?;
     #[cfg(feature = "fault-injection")]
-    if a.stall_before_adopt {
+    if args.stall_before_adopt {
         out::event(
             "stalled",
             json!({"grandchild_pid": gc}),

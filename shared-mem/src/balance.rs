@@ -151,51 +151,54 @@ fn spend(
     Ok(())
 }
 
-fn print_update(p: Person, round: u32, delta: i64, w: &Write) {
-    let lost = w.clobbered();
+fn print_update(person: Person, round: u32, delta: i64, write: &Write) {
+    let lost = write.clobbered();
     let prose = if lost == 0 {
-        format!("  {:<4} round {round:>2}: {delta:+5} -> {}", p.name, w.new)
+        format!(
+            "  {:<4} round {round:>2}: {delta:+5} -> {}",
+            person.name, write.new
+        )
     } else {
         format!(
             "  {:<4} round {round:>2}: {delta:+5} -> {}, computed from {} it had read; but {} had \
              written {} meanwhile: the {lost:+} made since that read is overwritten (lost)",
-            p.name,
-            w.new,
-            w.read,
-            name_of(w.old_writer),
-            w.old
+            person.name,
+            write.new,
+            write.read,
+            name_of(write.old_writer),
+            write.old
         )
     };
     out::event(
         "update",
-        json!({"who": p.name, "round": round, "delta": delta, "read": w.read, "old": w.old,
-               "old_writer": w.old_writer, "new": w.new, "clobbered": lost}),
+        json!({"who": person.name, "round": round, "delta": delta, "read": write.read, "old": write.old,
+               "old_writer": write.old_writer, "new": write.new, "clobbered": lost}),
         prose,
     );
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let money = Value::new(START)?;
     let tallies = slots(2)?;
-    let how = match a.mode {
+    let how = match args.mode {
         Mode::Unsync => "each update reads the balance, then writes balance + x: two steps, like `money.value += x`",
         Mode::Atomic => "each update is one atomic fetch-add: read, add and write in one instruction",
         Mode::Locked => "each update holds money.get_lock() (a futex lock in the same shared page) around its read and write",
     };
     out::event(
         "value",
-        json!({"start": START, "mode": a.mode}),
+        json!({"start": START, "mode": args.mode}),
         format!(
             "money = Value('i', {START}): one number in MAP_SHARED memory, seen by every process"
         ),
     );
-    out::say(format!("mode {}: {how}", a.mode));
+    out::say(format!("mode {}: {how}", args.mode));
     out::say(format!(
         "boy: {} rounds of (sleep 0.2 s, add 1..=1500); girl: {} rounds of (sleep 0.2 s, subtract 100..=1200)",
-        a.iterations, a.iterations
+        args.iterations, args.iterations
     ));
-    if a.iterations > SHOWN_ROUNDS {
+    if args.iterations > SHOWN_ROUNDS {
         out::say(format!(
             "(only the first {SHOWN_ROUNDS} rounds of each are printed, and the first \
              {SHOWN_OVERWRITES} overwrites of each after that)"
@@ -205,7 +208,7 @@ pub fn run(a: &Args) -> Result<()> {
     let t0 = Instant::now();
     let mut children = Vec::new();
     for (k, p) in [BOY, GIRL].into_iter().enumerate() {
-        let (money, slot, mode, n) = (&money, &tallies[k], a.mode, a.iterations);
+        let (money, slot, mode, n) = (&money, &tallies[k], args.mode, args.iterations);
         let c = common::spawn(p.name, move || spend(p, money, mode, n, slot, t0))?;
         out::event(
             "started",
@@ -239,7 +242,7 @@ pub fn run(a: &Args) -> Result<()> {
         boy.sum, girl.sum
     ));
     if lost_updates == 0 {
-        let note = if a.mode == Mode::Unsync {
+        let note = if args.mode == Mode::Unsync {
             ": the race is there, but at this pace the read-write windows did not overlap this time \
              (see `race --schedule forced` for a certain one)"
         } else {
@@ -258,8 +261,8 @@ pub fn run(a: &Args) -> Result<()> {
         "expected": expected,
         "lost_updates": lost_updates,
         "lost_amount": lost_amount,
-        "mode": a.mode,
-        "iterations": a.iterations,
+        "mode": args.mode,
+        "iterations": args.iterations,
         "boy_sum": boy.sum,
         "girl_sum": girl.sum,
         "boy_writes": boy.writes,
@@ -267,11 +270,11 @@ pub fn run(a: &Args) -> Result<()> {
     }));
 
     // The demo's own invariants, checked after the summary is out (exit 1 if broken).
-    if a.mode != Mode::Unsync {
+    if args.mode != Mode::Unsync {
         ensure!(
             final_value == expected && lost_updates == 0,
             "mode {} promises an exact balance: final {final_value}, expected {expected}",
-            a.mode
+            args.mode
         );
     }
     ensure!(

@@ -119,8 +119,8 @@ pub enum Cmd {
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Balance(balance::Args::default())) {
-        Cmd::Balance(a) => balance::run(&a),
-        Cmd::Race(a) => race::run(&a),
-        Cmd::Overwrite(a) => overwrite::run(&a),
+        Cmd::Balance(args) => balance::run(&args),
+        Cmd::Race(args) => race::run(&args),
+        Cmd::Overwrite(args) => overwrite::run(&args),
     }
 }

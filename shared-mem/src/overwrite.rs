@@ -185,8 +185,8 @@ fn reader(slot: &Slot, n: u32, results: &[AtomicI64; 6]) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let n = a.messages;
+pub fn run(args: &Args) -> Result<()> {
+    let n = args.messages;
     let slot = Slot::new()?;
     let results = SharedBox::<[AtomicI64; 6]>::new_zeroed().context("mmap(MAP_SHARED)")?;
     out::say(format!(

@@ -41,12 +41,12 @@ pub type Slot = [AtomicI64; 7];
 
 impl Tally {
     /// Record one update.
-    pub fn count(&mut self, delta: i64, w: &crate::value::Write) {
+    pub fn count(&mut self, delta: i64, write: &crate::value::Write) {
         self.sum += delta;
         self.writes += 1;
-        if w.clobbered() != 0 {
+        if write.clobbered() != 0 {
             self.clobbers += 1;
-            self.clobbered += w.clobbered();
+            self.clobbered += write.clobbered();
         }
     }
 
@@ -82,9 +82,9 @@ impl Tally {
 }
 
 /// `n` zeroed slots in shared memory.
-pub fn slots(n: usize) -> Result<SharedSlice<Slot>> {
+pub fn slots(count: usize) -> Result<SharedSlice<Slot>> {
     use anyhow::Context;
-    SharedSlice::new_zeroed(n).context("mmap(MAP_SHARED) for the tallies")
+    SharedSlice::new_zeroed(count).context("mmap(MAP_SHARED) for the tallies")
 }
 
 /// Join every child (any order, blocking in the kernel). On the first failure, kill and reap the

@@ -67,8 +67,8 @@ fn task_dir(pid: u32) -> Result<BTreeSet<i32>> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let n = a.threads;
+pub fn run(args: &Args) -> Result<()> {
+    let n = args.threads;
     let pid = std::process::id();
     let main_tid = tid();
     out::event(

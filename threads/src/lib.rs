@@ -142,20 +142,20 @@ pub enum Cmd {
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Ids(ids::Args::default())) {
-        Cmd::Ids(a) => ids::run(&a),
-        Cmd::Shared(a) => shared::run(&a),
-        Cmd::Race(a) => race::run(&a),
-        Cmd::Sync(a) => sync::run(&a),
-        Cmd::MainExit(a) => main_exit::run(&a),
-        Cmd::Gil(a) => gil::run(&a),
-        Cmd::SpawnCost(a) => spawn_cost::run(&a),
+        Cmd::Ids(args) => ids::run(&args),
+        Cmd::Shared(args) => shared::run(&args),
+        Cmd::Race(args) => race::run(&args),
+        Cmd::Sync(args) => sync::run(&args),
+        Cmd::MainExit(args) => main_exit::run(&args),
+        Cmd::Gil(args) => gil::run(&args),
+        Cmd::SpawnCost(args) => spawn_cost::run(&args),
     }
 }
 
 /// Turn a thread's panic (the `Err` of `join`) into an error naming the thread, so a crashing
 /// thread makes the demo fail with status 1 and one `error:` line instead of a second panic.
-pub fn joined<T>(what: &str, r: std::thread::Result<T>) -> Result<T> {
-    r.map_err(|payload| {
+pub fn joined<T>(what: &str, result: std::thread::Result<T>) -> Result<T> {
+    result.map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_string())

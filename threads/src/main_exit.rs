@@ -75,19 +75,19 @@ const STEPS: u32 = 3;
 /// A flag and the condition variable to wait for it to change.
 type Signal<T> = Arc<(Mutex<T>, Condvar)>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The child's `main`.
-fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
+fn child_main(args: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
     let pid = std::process::id();
     // `more_work`: the rest of the detached threads' work, which main never hands over.
     let more_work: Signal<bool> = Arc::new((Mutex::new(false), Condvar::new()));
     // `first_steps`: how many detached threads have done their first step.
     let first_steps: Signal<u32> = Arc::new((Mutex::new(0), Condvar::new()));
 
-    for i in 0..a.detached {
+    for i in 0..args.detached {
         let (more_work, first_steps) = (more_work.clone(), first_steps.clone());
         let handle = std::thread::Builder::new()
             .name(format!("detached-{i}"))
@@ -121,7 +121,7 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
 
     // Joined threads: the scope joins each of them before it returns (Python's non-daemon threads).
     std::thread::scope(|s| {
-        for j in 0..a.joined {
+        for j in 0..args.joined {
             s.spawn(move || {
                 for step in 1..=STEPS {
                     sleep(secs(0.3));
@@ -144,21 +144,21 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
     // Wait (blocked on a condvar) until every detached thread is mid-work.
     let (m, cv) = &*first_steps;
     let _all = cv
-        .wait_while(lock(m), |n| *n < a.detached)
+        .wait_while(lock(m), |n| *n < args.detached)
         .unwrap_or_else(|e| e.into_inner());
     out::event(
         "main_returns",
-        json!({"detached_running": a.detached}),
+        json!({"detached_running": args.detached}),
         format!(
             "  main (child pid {pid}): returning now, with {} detached threads still mid-work",
-            a.detached
+            args.detached
         ),
     );
     Ok(())
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     // Map the counters before the fork so the child shares them. A second run in the same
     // process (unit tests) reuses the page, so zero it.
     let progress = match PROGRESS.get() {
@@ -174,10 +174,10 @@ pub fn run(a: &Args) -> Result<()> {
     }
     out::say(format!(
         "a child process plays a Rust program: its main starts {} detached and {} joined threads, each with {STEPS} steps of work",
-        a.detached, a.joined
+        args.detached, args.joined
     ));
     // Fork first: this process has one thread.
-    let child_args = a.clone();
+    let child_args = args.clone();
     let mut child = common::spawn("rust-main", move || child_main(&child_args, progress))?;
     let status = child.join()?;
     let started_detached = progress[STARTED_DETACHED].load(Ordering::SeqCst);
@@ -188,7 +188,7 @@ pub fn run(a: &Args) -> Result<()> {
         json!({"exit_code": status.python_exitcode(), "child_pid": child.pid()}),
         format!(
             "the child process has ended ({status}): detached threads finished {finished_detached} of {} (cut off after {started_detached} first steps), joined threads finished {finished_joined} of {}",
-            a.detached, a.joined
+            args.detached, args.joined
         ),
     );
     out::say(
@@ -196,7 +196,7 @@ pub fn run(a: &Args) -> Result<()> {
          (forever, for threads waiting like these); a daemon=True thread is cut off like ours.",
     );
     out::summary(json!({
-        "spawned": {"detached": a.detached, "joined": a.joined, "total": a.detached + a.joined},
+        "spawned": {"detached": args.detached, "joined": args.joined, "total": args.detached + args.joined},
         "started_detached": started_detached,
         "finished_detached": finished_detached,
         "finished_joined": finished_joined,
@@ -204,15 +204,15 @@ pub fn run(a: &Args) -> Result<()> {
     }));
     ensure!(status.success(), "the child process {status}");
     ensure!(
-        started_detached == a.detached,
+        started_detached == args.detached,
         "only {started_detached} of {} detached threads started",
-        a.detached
+        args.detached
     );
     ensure!(finished_detached == 0, "a detached thread finished");
     ensure!(
-        finished_joined == a.joined,
+        finished_joined == args.joined,
         "only {finished_joined} of {} joined threads finished",
-        a.joined
+        args.joined
     );
     Ok(())
 }

@@ -55,7 +55,7 @@ fn address() -> String {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let before = VALUE.load(Ordering::SeqCst);
     out::event(
         "before",
@@ -116,7 +116,7 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 3. Threads reading each other's writes.
-    let n = a.threads as usize;
+    let n = args.threads as usize;
     let written: Vec<u64> = (0..n as u64).map(|i| (i + 1) * 10).collect();
     let slots: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     let barrier = Barrier::new(n);

@@ -77,26 +77,26 @@ fn per_round(count: u32, f: impl Fn() -> Result<()>) -> Result<f64> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "create and wait for {} processes (fork + waitpid), then {} threads (spawn + join), one at a time",
-        a.count, a.count
+        args.count, args.count
     ));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let load = crate::warn_if_busy(cpus);
     // Processes first: no thread has been created yet.
     one_process()?;
-    let process_us = per_round(a.count, one_process)?;
+    let process_us = per_round(args.count, one_process)?;
     out::event(
         "processes",
-        json!({"count": a.count, "us_each": process_us}),
+        json!({"count": args.count, "us_each": process_us}),
         format!("  a process: {process_us:.1} µs each (fork, run nothing, _exit, waitpid)"),
     );
     one_thread()?;
-    let thread_us = per_round(a.count, one_thread)?;
+    let thread_us = per_round(args.count, one_thread)?;
     out::event(
         "threads",
-        json!({"count": a.count, "us_each": thread_us}),
+        json!({"count": args.count, "us_each": thread_us}),
         format!("  a thread:  {thread_us:.1} µs each (clone, run nothing, exit, join)"),
     );
     let ratio = process_us / thread_us.max(1e-9);
@@ -104,7 +104,7 @@ pub fn run(a: &Args) -> Result<()> {
         "on this machine a process costs {ratio:.1} threads (the notes say about {NOTES_RATIO})"
     ));
     out::summary(json!({
-        "count": a.count,
+        "count": args.count,
         "thread_us": thread_us,
         "process_us": process_us,
         "ratio": ratio,

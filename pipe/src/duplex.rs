@@ -37,15 +37,21 @@
 //! the child forever. The **parent closes its copy of the child's end** after the fork, so that
 //! if the child died the parent's `recv` would see EOF instead of blocking. The parent joins
 //! (reaps) the child at the end.
+//!
+//! `--connection tuned` runs the same conversation on step 2 of the connection
+//! ([`crate::tuned`]); with `--time-scale 0` (no pretend work in the child) and a large
+//! `--size`, the summary's `us_per_round` shows what the tuning buys on this machine, and
+//! `strace -f -e trace=read,write,readv,writev` shows the system calls each step makes.
 
 use std::cell::Cell;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use common::{json, out, secs, sleep};
 use rand::RngCore;
 
-use crate::{take_end, ConnError};
+use crate::{take_end, ConnError, Endpoint};
 
 /// Largest `--size` (1 MiB).
 pub const MAX_SIZE: u32 = 1 << 20;
@@ -63,6 +69,20 @@ pub struct Args {
     /// Bytes per message (0..=1048576); rounds x size at most 256 MiB.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=MAX_SIZE as i64))]
     pub size: u32,
+    /// Which step of the connection carries the messages: plain (step 1, CPython's way) or
+    /// tuned (step 2: receive buffer, writev/readv, larger socket buffers).
+    #[arg(long, value_enum, default_value_t = Step::Plain)]
+    pub connection: Step,
+}
+
+/// The steps of the connection (see the crate doc).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Step 1, [`crate::Connection`]: a header, then the payload, nothing buffered.
+    Plain,
+    /// Step 2, [`crate::TunedConnection`].
+    Tuned,
 }
 
 /// Run the demo.
@@ -79,12 +99,20 @@ pub fn run(args: &Args) -> Result<()> {
             ),
         ));
     }
-    let (parent_end, child_end) = crate::pipe(true).context("Pipe()")?;
+    match args.connection {
+        Step::Plain => converse(args, crate::pipe(true).context("Pipe()")?),
+        Step::Tuned => converse(args, crate::tuned::pipe(true).context("Pipe()")?),
+    }
+}
+
+/// The conversation, on either step of the connection.
+fn converse<C: Endpoint + AsFd>(args: &Args, (parent_end, child_end): (C, C)) -> Result<()> {
     out::say(format!(
-        "parent pid {}: parent_end, child_end = Pipe() -> socketpair (fds {} and {})",
+        "parent pid {}: parent_end, child_end = Pipe() -> socketpair (fds {} and {}), {:?} connection",
         std::process::id(),
-        parent_end.fileno(),
-        child_end.fileno()
+        parent_end.as_fd().as_raw_fd(),
+        child_end.as_fd().as_raw_fd(),
+        args.connection
     ));
     let parent_end = Cell::new(Some(parent_end));
     let child_end = Cell::new(Some(child_end));
@@ -170,7 +198,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let elapsed = t0.elapsed();
     // Close our end: the child's next recv is EOF (it closed its copy of this end at start).
-    conn.close();
+    drop(conn); // Python: parent_end.close()
     out::say("parent: closed parent_end; the child's recv now returns EOF");
     let status = child.join()?;
     out::event(
@@ -181,6 +209,7 @@ pub fn run(args: &Args) -> Result<()> {
     out::summary(json!({
         "rounds": rounds,
         "requested_rounds": args.rounds,
+        "connection": args.connection,
         "size": args.size,
         "mismatches": mismatches,
         "child_exit_code": status.python_exitcode(),

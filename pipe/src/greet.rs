@@ -21,8 +21,9 @@
 //! Here: one duplex [`pipe`](crate::pipe) (a socketpair) made before any fork. Every child
 //! inherits both ends; it closes `fd2` (the parent's end: a child never reads from it) and sends
 //! its one message on `fd1`, the end all the children share. Each message is a frame of a few
-//! dozen bytes written by one `writev`, so the four writers never mix their bytes (see
-//! `atomic` for where that stops being true).
+//! dozen bytes (a 4-byte length, then the JSON of the greeting: [`crate::frame`]) sent with one
+//! write(2), so the four writers never mix their bytes (see `atomic` for where that stops being
+//! true).
 //!
 //! The parent closes *its* copy of `fd1` as soon as the last child is forked. Then, once every
 //! child has exited, nothing holds `fd1` any more, and `recv` on `fd2` returns EOF: a child that
@@ -182,7 +183,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     // Every child has its copy of fd1 now; the parent's copy would only keep EOF from coming.
     drop(take_end(&fd1, "fd1")?);
-    let mut fd2 = take_end(&fd2, "fd2")?;
+    let fd2 = take_end(&fd2, "fd2")?;
     out::say(format!(
         "parent: started {} children, closed its own fd1, now fd2.recv() x {}",
         jobs.len(),

@@ -127,7 +127,7 @@ pub fn run(args: &Args) -> Result<()> {
             "parent: started the writers and closed its own write end; reading until EOF",
         );
     }
-    let mut r = take_end(&r, "r")?;
+    let r = take_end(&r, "r")?;
 
     let expected = (args.writers * args.messages) as usize;
     let timeout = Duration::from_millis(u64::from(args.timeout_ms));
@@ -136,75 +136,72 @@ pub fn run(args: &Args) -> Result<()> {
     let mut timed_out = false;
     let mut eof_after_closing = false;
     loop {
-        // Something already buffered: recv will not block.
-        let mut readable = r.buffered() > 0;
-        if !readable {
-            // Wait in the kernel for any of: the pipe (data or EOF), a writer exiting (its pidfd).
-            // No timeout while a writer runs: it may be working (sleeping) for a long time.
-            let running: Vec<usize> = (0..writers.len())
-                .filter(|&k| writers[k].status().is_none())
-                .collect();
-            let wait = if running.is_empty() {
-                PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
-            } else {
-                PollTimeout::NONE
-            };
-            let mut fds = vec![PollFd::new(r.as_fd(), PollFlags::POLLIN)];
-            fds.extend(
-                running
-                    .iter()
-                    .map(|&k| PollFd::new(writers[k].pidfd(), PollFlags::POLLIN)),
-            );
-            let n = match nix::poll::poll(&mut fds, wait) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e).context("poll"),
-            };
-            let ready: Vec<bool> = fds
+        // Wait in the kernel for any of: the pipe (data or EOF), a writer exiting (its pidfd).
+        // No timeout while a writer runs: it may be working (sleeping) for a long time.
+        let running: Vec<usize> = (0..writers.len())
+            .filter(|&k| writers[k].status().is_none())
+            .collect();
+        let wait = if running.is_empty() {
+            PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
+        } else {
+            PollTimeout::NONE
+        };
+        let mut fds = vec![PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            running
                 .iter()
-                .map(|f| f.revents().is_some_and(|ev| !ev.is_empty()))
-                .collect();
-            drop(fds);
-            readable = ready[0];
-            for (slot, &k) in running.iter().enumerate() {
-                if ready[slot + 1] {
-                    let status = writers[k].join()?;
-                    out::event(
-                        "writer_exited",
-                        json!({"name": writers[k].name(), "exit_code": status.python_exitcode()}),
-                        "",
-                    );
-                }
-            }
-            if n == 0 {
-                // Every writer has exited and the pipe stayed silent for the whole timeout.
-                timed_out = true;
+                .map(|&k| PollFd::new(writers[k].pidfd(), PollFlags::POLLIN)),
+        );
+        let n = match nix::poll::poll(&mut fds, wait) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("poll"),
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|ev| !ev.is_empty()))
+            .collect();
+        drop(fds);
+        // Step 1 keeps no bytes in user space, so poll(2) on the fd sees every unread one.
+        let readable = ready[0];
+        for (slot, &k) in running.iter().enumerate() {
+            if ready[slot + 1] {
+                let status = writers[k].join()?;
                 out::event(
-                    "eof_missing",
-                    json!({"timeout_ms": args.timeout_ms, "messages": messages.len()}),
-                    format!(
-                        "parent: every writer has exited and closed its write end, the pipe is empty, \
-                         yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
-                         tell that we will never write, so it keeps the reader waiting: forever, \
-                         without this timeout.",
-                        args.timeout_ms
-                    ),
+                    "writer_exited",
+                    json!({"name": writers[k].name(), "exit_code": status.python_exitcode()}),
+                    "",
                 );
-                match kept.take() {
-                    Some(w) => {
-                        w.close();
-                        out::event(
-                            "parent_closed_write_end",
-                            json!({"late": true}),
-                            "parent: closing the forgotten write end now; EOF should follow at once",
-                        );
-                        continue;
-                    }
-                    None => bail!(
-                        "no EOF {} ms after every writer exited, although every write end is closed",
-                        args.timeout_ms
-                    ),
+            }
+        }
+        if n == 0 {
+            // Every writer has exited and the pipe stayed silent for the whole timeout.
+            timed_out = true;
+            out::event(
+                "eof_missing",
+                json!({"timeout_ms": args.timeout_ms, "messages": messages.len()}),
+                format!(
+                    "parent: every writer has exited and closed its write end, the pipe is empty, \
+                     yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
+                     tell that we will never write, so it keeps the reader waiting: forever, \
+                     without this timeout.",
+                    args.timeout_ms
+                ),
+            );
+            match kept.take() {
+                Some(w) => {
+                    w.close();
+                    out::event(
+                        "parent_closed_write_end",
+                        json!({"late": true}),
+                        "parent: closing the forgotten write end now; EOF should follow at once",
+                    );
+                    continue;
                 }
+                None => bail!(
+                    "no EOF {} ms after every writer exited, although every write end is closed",
+                    args.timeout_ms
+                ),
             }
         }
         if !readable {

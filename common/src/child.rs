@@ -76,6 +76,22 @@ impl std::fmt::Display for ExitStatus {
     }
 }
 
+/// How a child ended, in the words the kernel's account gives: THE sentence the workspace prints
+/// when a child failed ("panicked: boom", "exited with code 3", "killed by SIGKILL",
+/// "killed by SIGABRT (abort)"). `panic` is the message the child sent over its report pipe,
+/// if it panicked (its exit code is then [`EXIT_PANIC`]).
+pub fn describe_failure(status: ExitStatus, panic: Option<&str>) -> String {
+    match (status, panic) {
+        (ExitStatus::Exited(EXIT_PANIC), Some(msg)) => format!("panicked: {msg}"),
+        (ExitStatus::Exited(code), _) => format!("exited with code {code}"),
+        (ExitStatus::Signaled(Signal::SIGABRT), _) => "killed by SIGABRT (abort)".into(),
+        (ExitStatus::Signaled(Signal::SIGSEGV), _) => {
+            "killed by SIGSEGV (bad memory access)".into()
+        }
+        (ExitStatus::Signaled(sig), _) => format!("killed by {sig}"),
+    }
+}
+
 /// This process's pid, cached. `std::process::id()` is a getpid(2) system call every time
 /// (glibc stopped caching it); the lock records its holder's pid on every acquire, and a syscall
 /// there made the locked counter 25 times slower. Only [`spawn`] forks in this workspace, and it
@@ -354,6 +370,20 @@ impl Child {
     pub fn panic_message(&self) -> Option<&str> {
         self.panic_message.as_deref()
     }
+    /// How it failed, named: `tom (pid 42) panicked: boom`. `None` while it runs, or when it
+    /// exited 0. The one place a demo's `error:` line about a child comes from.
+    pub fn failure(&self) -> Option<String> {
+        let status = self.status?;
+        if status.success() {
+            return None;
+        }
+        Some(format!(
+            "{} (pid {}) {}",
+            self.name,
+            self.pid,
+            describe_failure(status, self.panic_message())
+        ))
+    }
     /// A borrowed pidfd, to wait on several children at once with `poll`.
     pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pidfd.as_fd()
@@ -533,4 +563,29 @@ fn poll_timeout(deadline: Option<std::time::Instant>) -> PollTimeout {
 /// The raw fd number of a child's pidfd, for diagnostics.
 pub fn pidfd_number(c: &Child) -> i32 {
     c.pidfd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_read_like_the_kernel_said() {
+        assert_eq!(
+            describe_failure(ExitStatus::Signaled(Signal::SIGKILL), None),
+            "killed by SIGKILL"
+        );
+        assert_eq!(
+            describe_failure(ExitStatus::Exited(EXIT_PANIC), Some("boom at x.rs:1")),
+            "panicked: boom at x.rs:1"
+        );
+        assert_eq!(
+            describe_failure(ExitStatus::Exited(3), None),
+            "exited with code 3"
+        );
+        assert_eq!(
+            describe_failure(ExitStatus::Signaled(Signal::SIGABRT), None),
+            "killed by SIGABRT (abort)"
+        );
+    }
 }

@@ -23,7 +23,6 @@
 use std::io;
 use std::mem::{align_of, size_of};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::ptr::NonNull;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
@@ -186,53 +185,49 @@ unsafe impl ShmSafe for crate::sync::Lock {}
 unsafe impl ShmSafe for crate::sync::Condvar {}
 // SAFETY: as above (a zero party count must be set with `init` before use).
 unsafe impl ShmSafe for crate::sync::Barrier {}
+// SAFETY: `repr(C)` structs of atomics, zero = nobody asleep, Sync, no pointers.
+unsafe impl ShmSafe for crate::sync::Event {}
+// SAFETY: as above.
+unsafe impl ShmSafe for crate::sync::SleeperFlag {}
 
-/// An anonymous `MAP_SHARED` mapping: the same physical pages in the creator and in every child
-/// forked after it, so a store in one process is seen by a load in another.
+/// A `MAP_SHARED` mapping of a fresh memfd: the same physical pages in the creator and in every
+/// child forked after it, so a store in one process is seen by a load in another.
+///
+/// How: `memfd_create(2)` makes an anonymous in-memory file (no name in any directory, so nothing
+/// can be left behind), `ftruncate` sizes it (zero-filled), and memmap2 maps it with
+/// `MAP_SHARED`. The fd is closed at once: the mapping keeps the pages alive, and they are freed
+/// when the last process unmaps them (or exits).
 ///
 /// Why not `memmap2::MmapMut::map_anon`: that is `MAP_PRIVATE`, copy-on-write after fork, so each
 /// child would silently write to its own copy (exactly Python's plain global variable).
 struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+    map: memmap2::MmapMut,
 }
 
 impl Mapping {
     fn new(len: usize) -> io::Result<Mapping> {
         let len = len.max(1);
-        // SAFETY: a fresh anonymous mapping: no address hint, no file; the kernel picks the place.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: NonNull::new(p.cast()).expect("mmap returned null without MAP_FAILED"),
-            len,
-        })
+        let fd = nix::sys::memfd::memfd_create(
+            c"common-shared",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )
+        .map_err(|e| io::Error::other(format!("memfd_create: {e}")))?;
+        let file = std::fs::File::from(fd);
+        file.set_len(len as u64)
+            .map_err(|e| io::Error::new(e.kind(), format!("ftruncate(memfd): {e}")))?;
+        // SAFETY: memmap2 calls this unsafe because another process could truncate or change the
+        // file under the mapping. This file has no name and its only fd is closed right after
+        // mapping, so nobody can truncate it; concurrent *changes* to the bytes are the point,
+        // and are only ever reached through `T: ShmSafe` (atomics and structs of them).
+        let map = unsafe { memmap2::MmapMut::map_mut(&file) }
+            .map_err(|e| io::Error::new(e.kind(), format!("mmap(MAP_SHARED): {e}")))?;
+        Ok(Mapping { map })
+    }
+
+    fn ptr(&self) -> *const u8 {
+        self.map.as_ptr()
     }
 }
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len are exactly what mmap returned; the owning SharedBox/SharedSlice is
-        // being dropped, so no reference into the mapping outlives this.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-// SAFETY: the mapping is only reached through `&T` with `T: ShmSafe` (so `Sync`).
-unsafe impl Send for Mapping {}
-// SAFETY: as above.
-unsafe impl Sync for Mapping {}
 
 /// One `T` in shared memory, zero-initialised. Create it *before* forking: children inherit the
 /// mapping at the same address. Each process unmaps its view when it drops the box; the pages
@@ -262,7 +257,7 @@ impl<T: ShmSafe> std::ops::Deref for SharedBox<T> {
         // SAFETY: the mapping is page-aligned (so aligned for T), at least size_of::<T>() long,
         // zero-filled by the kernel, and `T: ShmSafe` promises all-zero is a valid T. It lives as
         // long as `self`, and T is Sync, so shared references from several processes are fine.
-        unsafe { &*self.map.ptr.as_ptr().cast::<T>() }
+        unsafe { &*self.map.ptr().cast::<T>() }
     }
 }
 
@@ -295,7 +290,7 @@ impl<T: ShmSafe> std::ops::Deref for SharedSlice<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         // SAFETY: as for SharedBox: aligned, long enough for `len` elements, zero-valid, Sync.
-        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().cast::<T>(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.map.ptr().cast::<T>(), self.len) }
     }
 }
 
@@ -542,5 +537,33 @@ impl PthreadMutex {
         }
         let _unlock = Unlock(self);
         Ok(f())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forked_childs_write_is_seen_by_the_parent() {
+        // The whole point of MAP_SHARED: after fork, parent and child map the same pages. (With
+        // MAP_PRIVATE, memmap2's `map_anon`, the child would write to its own copy and the
+        // parent would still read 0.)
+        let shared = SharedBox::<AtomicU64>::new_zeroed().unwrap();
+        // SAFETY: the test process has several threads (libtest's), so the child may only make
+        // async-signal-safe calls: it does one atomic store and `_exit`, nothing else.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            shared.store(42, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: `_exit` is async-signal-safe and skips the parent's destructors and
+            // libtest's machinery, which this copy of the process must not run.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child; `status` is a valid out-pointer.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(reaped, pid, "waitpid: {}", io::Error::last_os_error());
+        assert_eq!(shared.load(std::sync::atomic::Ordering::SeqCst), 42);
     }
 }

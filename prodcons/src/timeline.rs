@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use common::{json, out, SharedSlice};
+use common::{json, out, Shared, SharedSlice};
 
 /// Samples kept at most (about 400 KiB of shared memory).
 pub const MAX_SAMPLES: usize = 16_384;
@@ -19,13 +19,33 @@ pub const WIDTH: usize = 64;
 /// Rows of the chart at most (a bigger capacity is scaled down).
 pub const HEIGHT: usize = 8;
 
-/// (time in microseconds since the demo started, occupancy, producers waiting, consumers waiting)
-type Sample = (AtomicU64, AtomicU32, AtomicU32, AtomicU32);
+common::shared_struct! {
+    /// One moment of the run, in shared memory.
+    pub struct Sample {
+        /// Microseconds since the demo started.
+        pub t_us: AtomicU64,
+        /// Items in the buffer.
+        pub occupancy: AtomicU32,
+        /// Producers waiting in a put.
+        pub producers_waiting: AtomicU32,
+        /// Consumers waiting in a get.
+        pub consumers_waiting: AtomicU32,
+        _pad: AtomicU32,
+    }
+}
+
+common::shared_struct! {
+    /// The slot counter: `next` hands out sample slots.
+    pub struct Cursor {
+        /// Samples recorded so far (some may have been dropped for lack of room).
+        pub next: AtomicU64,
+    }
+}
 
 /// The recorded samples of one run.
 pub struct Timeline {
     samples: SharedSlice<Sample>,
-    next: SharedSlice<AtomicU64>,
+    cursor: Shared<Cursor>,
 }
 
 impl Timeline {
@@ -34,33 +54,36 @@ impl Timeline {
         Ok(Timeline {
             samples: SharedSlice::new_zeroed(max.clamp(1, MAX_SAMPLES))
                 .context("mmap(MAP_SHARED) for the timeline")?,
-            next: SharedSlice::new_zeroed(1).context("mmap(MAP_SHARED)")?,
+            cursor: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
         })
     }
 
     /// Record the state now.
     pub fn record(&self, occupancy: usize, producers_waiting: u32, consumers_waiting: u32) {
-        let i = self.next[0].fetch_add(1, Ordering::Relaxed) as usize;
+        let i = self.cursor.next.fetch_add(1, Ordering::Relaxed) as usize;
         if let Some(s) = self.samples.get(i) {
-            s.0.store((out::t_ms() * 1000.0) as u64, Ordering::Relaxed);
-            s.1.store(occupancy as u32, Ordering::Relaxed);
-            s.2.store(producers_waiting, Ordering::Relaxed);
-            s.3.store(consumers_waiting, Ordering::Relaxed);
+            s.t_us
+                .store((out::t_ms() * 1000.0) as u64, Ordering::Relaxed);
+            s.occupancy.store(occupancy as u32, Ordering::Relaxed);
+            s.producers_waiting
+                .store(producers_waiting, Ordering::Relaxed);
+            s.consumers_waiting
+                .store(consumers_waiting, Ordering::Relaxed);
         }
     }
 
     /// The samples, in time order, and how many were dropped for lack of room.
     fn collected(&self) -> (Vec<(u64, u32, u32, u32)>, u64) {
-        let n = self.next[0].load(Ordering::Relaxed);
+        let n = self.cursor.next.load(Ordering::Relaxed);
         let kept = (n as usize).min(self.samples.len());
         let mut v: Vec<_> = self.samples[..kept]
             .iter()
             .map(|s| {
                 (
-                    s.0.load(Ordering::Relaxed),
-                    s.1.load(Ordering::Relaxed),
-                    s.2.load(Ordering::Relaxed),
-                    s.3.load(Ordering::Relaxed),
+                    s.t_us.load(Ordering::Relaxed),
+                    s.occupancy.load(Ordering::Relaxed),
+                    s.producers_waiting.load(Ordering::Relaxed),
+                    s.consumers_waiting.load(Ordering::Relaxed),
                 )
             })
             .collect();

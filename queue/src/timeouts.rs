@@ -1,13 +1,21 @@
 //! `timeouts`: `get(timeout=...)` and `put(timeout=...)`, Python's `queue.Empty` and
 //! `queue.Full`.
 //!
-//! Python:
+//! Python (`multiprocessing.Queue` raises the same two exceptions, from the `queue` module):
 //!
-//! ```text
-//! q = Queue(maxsize=1)
-//! try: q.get(timeout=1)        except queue.Empty: ...   # nothing came within 1 s
-//! q.put(x)
-//! try: q.put(y, timeout=1)     except queue.Full:  ...   # no room within 1 s
+//! ```python
+//! import queue
+//!
+//! q = queue.Queue(maxsize=1)
+//! try:
+//!     q.get(timeout=0.1)
+//! except queue.Empty:
+//!     print("Empty: nothing came within 0.1 s")
+//! q.put("x")
+//! try:
+//!     q.put("y", timeout=0.1)
+//! except queue.Full:
+//!     print("Full: no room within 0.1 s")
 //! ```
 //!
 //! Here [`crate::Queue::get_timeout`] and [`crate::Queue::put_timeout`] return
@@ -48,14 +56,14 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let t = secs(a.timeout);
-    let q = Queue::new(a.capacity as usize, 64)?;
+pub fn run(args: &Args) -> Result<()> {
+    let t = secs(args.timeout);
+    let q = Queue::new(args.capacity as usize, 64)?;
 
     // 1. Empty: nobody will put.
     out::say(format!(
         "q = Queue(capacity {}); q.get(timeout={}) on the empty queue...",
-        a.capacity, a.timeout
+        args.capacity, args.timeout
     ));
     let t0 = Instant::now();
     let r = q.get_timeout(t);
@@ -71,13 +79,13 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 2. Full: fill it, then nobody will get.
-    for i in 0..a.capacity {
+    for i in 0..args.capacity {
         q.put(format!("item {i}").as_bytes()).context("put")?;
     }
     out::say(format!(
         "filled it with {} message(s); q.put(x, timeout={}) on the full queue...",
         q.len(),
-        a.timeout
+        args.timeout
     ));
     let t0 = Instant::now();
     let r = q.put_timeout(b"one too many", t);
@@ -122,8 +130,10 @@ pub fn run(a: &Args) -> Result<()> {
             ms(in_time_waited)
         ),
     );
-    let status = consumer.join()?;
-    anyhow::ensure!(status.success(), "consumer {status}");
+    consumer.join()?;
+    if let Some(failure) = consumer.failure() {
+        anyhow::bail!(failure);
+    }
 
     // Everything put is still there, in order: the timed-out put added nothing.
     let mut left = Vec::new();
@@ -138,7 +148,7 @@ pub fn run(a: &Args) -> Result<()> {
         "put_waited_ms": ms(put_waited),
         "in_time_ok": in_time_ok,
         "in_time_waited_ms": ms(in_time_waited),
-        "capacity": a.capacity,
+        "capacity": args.capacity,
         "left_in_queue": left,
     }));
     anyhow::ensure!(

@@ -38,10 +38,11 @@ pub use serde_json::json;
 
 pub mod soak;
 pub mod soak_cases;
+pub mod trace;
 
 /// How long one demo run may take before the harness kills it and fails the test.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long children may take to die after their parent was SIGKILLed (CONVENTIONS.md: 2 s).
+/// How long children may take to die after their parent was SIGKILLed (CONTRIBUTING.md: 2 s).
 pub const ORPHAN_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The path of a freshly built binary of workspace member `name` (built once per test process).
@@ -63,7 +64,10 @@ pub fn bin(name: &str) -> PathBuf {
             "--quiet",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["-p", name, "--bin", name]);
+        .args(["-p", name, "--bin", name])
+        // The test-only hooks (forced faults, hidden flags) exist only with this feature; a
+        // student's `cargo run -p NAME` builds without it, so its binary has none of them.
+        .args(["--features", &format!("{name}/fault-injection")]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
@@ -181,6 +185,14 @@ pub fn run_json(name: &str, args: &[&str]) -> Run {
 /// Run `name` with exactly `args`, to completion, and check nothing is left.
 pub fn run(name: &str, args: &[&str]) -> Run {
     start(name, args).finish()
+}
+
+/// Run `name` with the arguments of one line, split on whitespace, as a student types them:
+/// `cmd("pipe", "greet --names tom,zack --json --time-scale 0")`. To completion, in its own
+/// process group, with the timeout and the leftover-process check of [`start`].
+pub fn cmd(name: &str, line: &str) -> Run {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    start(name, &args).finish()
 }
 
 impl Running {
@@ -541,6 +553,28 @@ impl Run {
             "the last line is not a summary with a seed",
         );
         last
+    }
+
+    /// The summary line parsed into the demo's own summary type. A field the type names that
+    /// the line lacks (or holds with the wrong type) fails the test with the whole output, so a
+    /// renamed or dropped field cannot pass unnoticed.
+    #[track_caller]
+    pub fn summary_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        let summary = self.summary();
+        serde_json::from_value(summary.clone()).unwrap_or_else(|e| {
+            panic!(
+                "the summary does not fit {}: {e}\n{}",
+                std::any::type_name::<T>(),
+                self.report()
+            )
+        })
+    }
+
+    /// Success (exit 0), and the summary parsed into `T` (see [`Run::summary_as`]).
+    #[track_caller]
+    pub fn ok_summary_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        self.expect_code(0);
+        self.summary_as()
     }
 
     /// Success, and the summary.

@@ -769,13 +769,21 @@ fn pool_cases() -> Vec<Case> {
     ]
 }
 
-/// Shared draw for prodcons runs: any shape, either mode.
+/// Where prodcons runs: threads on step 1 (the monitor) or step 2 (the two-lock queue), or
+/// processes.
+fn prodcons_setting(r: &mut rand::rngs::StdRng) -> Vec<String> {
+    match r.gen_range(0..3) {
+        0 => vec![s("--mode"), s("threads")],
+        1 => vec![s("--mode"), s("threads"), s("--queue"), s("two-lock")],
+        _ => vec![s("--mode"), s("processes")],
+    }
+}
+
+/// Shared draw for prodcons runs: any shape, any setting.
 fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
-    vec![
-        s("run"),
-        s("--quiet"),
-        s("--mode"),
-        s(["threads", "processes"][r.gen_range(0..2)]),
+    let mut a = vec![s("run"), s("--quiet")];
+    a.extend(prodcons_setting(r));
+    a.extend([
         s("--producers"),
         s(r.gen_range(1..=8)),
         s("--consumers"),
@@ -784,7 +792,8 @@ fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
         s(r.gen_range(1..=2000)),
         s("--capacity"),
         s(r.gen_range(1..=64)),
-    ]
+    ]);
+    a
 }
 
 /// The promise of every complete prodcons run, read from its own summary.
@@ -810,12 +819,9 @@ fn prodcons_cases() -> Vec<Case> {
             demo: "prodcons",
             name: "backpressure",
             args: |r| {
-                vec![
-                    s("backpressure"),
-                    s("--quiet"),
-                    s("--mode"),
-                    s(["threads", "processes"][r.gen_range(0..2)]),
-                ]
+                let mut a = vec![s("backpressure"), s("--quiet")];
+                a.extend(prodcons_setting(r));
+                a
             },
             check: |v, _| prodcons_exact(v),
             code: 0,
@@ -825,12 +831,9 @@ fn prodcons_cases() -> Vec<Case> {
             demo: "prodcons",
             name: "starved",
             args: |r| {
-                vec![
-                    s("starved"),
-                    s("--quiet"),
-                    s("--mode"),
-                    s(["threads", "processes"][r.gen_range(0..2)]),
-                ]
+                let mut a = vec![s("starved"), s("--quiet")];
+                a.extend(prodcons_setting(r));
+                a
             },
             check: |v, _| prodcons_exact(v),
             code: 0,
@@ -903,6 +906,10 @@ fn prodcons_cases() -> Vec<Case> {
                 let mut a = prodcons_args(r);
                 if let Some(m) = a.iter().position(|x| x == "--mode") {
                     a[m + 1] = s("processes");
+                }
+                // A thread cannot be killed alone: processes only, so no threads-mode queue.
+                if let Some(q) = a.iter().position(|x| x == "--queue") {
+                    a.drain(q..q + 2);
                 }
                 let p: u64 = arg(&a, "--producers").unwrap_or(1);
                 let items: u64 = arg(&a, "--items").unwrap_or(1);

@@ -3,7 +3,8 @@
 //!
 //! The word is 0 (unlocked), 1 (locked, nobody waiting) or 2 (locked, maybe someone waiting).
 //! - `acquire`: CAS 0 -> 1 and we are done, without entering the kernel. Otherwise spin a little
-//!   (the holder is probably about to release), then set 2 and `FUTEX_WAIT` while it stays 2.
+//!   ([`Backoff`](crate::backoff::Backoff): the holder is probably about to release), then set 2
+//!   and `FUTEX_WAIT` while it stays 2.
 //! - `release`: swap to 0; only if the old value was 2 (someone may sleep) call `FUTEX_WAKE`.
 //!
 //! The lock also records its holder's pid. That is diagnosis, not ownership: if a holder dies
@@ -14,14 +15,12 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use crate::sys::{futex_wait, futex_wake};
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
-/// Tries before sleeping. A short spin wins when the holder's critical section is a few
-/// instructions long (a counter increment), which is the common case here.
-const SPINS: u32 = 100;
 
 /// A lock that works across processes when it lives in shared memory.
 #[derive(Debug, Default)]
@@ -79,11 +78,13 @@ impl Lock {
     #[cold]
     #[inline(never)]
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<LockGuard<'_>> {
-        for _ in 0..SPINS {
+        // The holder is probably a few instructions from releasing: the shared spin-then-yield
+        // budget first, the kernel only after it.
+        let mut backoff = Backoff::new();
+        while backoff.snooze() {
             if let Some(g) = self.try_acquire() {
                 return Some(g);
             }
-            std::hint::spin_loop();
         }
         // Slow path: announce a waiter (2) and sleep while the word stays 2. swap returns the old
         // value: 0 means the holder released meanwhile and the lock is now ours (left at 2, which

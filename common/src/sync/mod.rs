@@ -8,14 +8,17 @@
 //!
 //! One concept per file: [`lock`] (mutual exclusion, 互斥), [`condvar`] (waiting for a condition,
 //! the base of blocking queues), [`barrier`] (everyone waits for everyone: used to *force* a race
-//! in the race demos, so a lost update is certain rather than lucky).
+//! in the race demos, so a lost update is certain rather than lucky), [`event`] (sleep until the
+//! other side acts, for structures with no lock).
 //!
 //! Place these inside a [`crate::sys::SharedBox`] created before forking.
 
 pub mod barrier;
 pub mod condvar;
+pub mod event;
 pub mod lock;
 
 pub use barrier::Barrier;
 pub use condvar::Condvar;
+pub use event::{Event, SleeperFlag};
 pub use lock::{Lock, LockGuard};

@@ -3,21 +3,31 @@
 //! Python:
 //!
 //! ```python
-//! import os, time
-//! from multiprocessing import Process
+//! import ctypes, os, signal
+//! from multiprocessing import Process, Pipe
+//!
+//! ctypes.CDLL(None).prctl(36, 1)      # PR_SET_CHILD_SUBREAPER: orphans below us come to us, as in the demo
+//! lifeline_r, lifeline_w = Pipe(False)     # the grandchild runs until every copy of lifeline_w is closed
+//! pid_r, pid_w = Pipe(False)
 //!
 //! def grandchild_task():
-//!     time.sleep(0.2)
-//!     print("grandchild: still running, my parent is now pid", os.getppid())
+//!     lifeline_w.close()
+//!     print("grandchild: my parent is", os.getppid())
+//!     try: lifeline_r.recv()
+//!     except EOFError: pass
+//!     print("grandchild: still running after the terminate, my parent is now", os.getppid())
 //!
 //! def parent_task():
-//!     Process(target=grandchild_task).start()    # p has a child of its own
-//!     time.sleep(1000)
+//!     g = Process(target=grandchild_task); g.start()    # p has a child of its own
+//!     pid_w.send(g.pid)
+//!     signal.pause()                                    # until a signal comes
 //!
-//! p = Process(target=parent_task); p.start(); time.sleep(0.1)
+//! p = Process(target=parent_task); p.start()
+//! grandchild = pid_r.recv()
 //! p.terminate(); p.join()
-//! print(p.exitcode)    # -15 (SIGTERM)
-//! time.sleep(0.3)      # the orphan prints, then exits: its new parent reaps it
+//! print(p.exitcode)                  # -15 (SIGTERM): p is gone, its child is not
+//! lifeline_w.close()                 # let the orphan finish...
+//! print(os.waitpid(grandchild, 0))   # ...and reap it: as its new parent, that is our job now
 //! ```
 //!
 //! 笔记勘误: the notes warn that after `terminate()` "p's child becomes a zombie". It does not.

@@ -60,10 +60,11 @@
 use std::cell::Cell;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use common::sync::Barrier;
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 use nix::errno::Errno;
 
 use crate::take_end;
@@ -195,6 +196,16 @@ fn report(args: &Args, counts: &Counts, which: &str, pipe_buf: i64, capacity: i6
     );
 }
 
+common::shared_struct! {
+    /// What the writers of one phase share with each other and with the parent.
+    pub struct WritersShared {
+        /// Every writer waits here until all are ready, so their writes overlap.
+        pub start: Barrier,
+        /// write(2) calls that returned fewer bytes than asked (a large record split up).
+        pub short_writes: AtomicU64,
+    }
+}
+
 /// One phase: a fresh pipe, `writers` children writing `messages` records of `size` bytes each,
 /// the parent reading and checking. Returns the counts, PIPE_BUF and the pipe's capacity.
 fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
@@ -207,12 +218,10 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
         nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
             .context("fcntl(F_GETPIPE_SZ)")?,
     );
-    let barrier = SharedBox::<Barrier>::new_zeroed().context("mmap(MAP_SHARED)")?;
-    barrier.init(args.writers);
+    let shared = Shared::<WritersShared>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    shared.start.init(args.writers);
     let r: Cell<Option<OwnedFd>> = Cell::new(Some(r));
     let w: Cell<Option<OwnedFd>> = Cell::new(Some(w));
-    let short_writes =
-        SharedBox::<std::sync::atomic::AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
 
     let mut writers = Vec::new();
     for i in 0..args.writers {
@@ -222,7 +231,7 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
             let w = take_end(&w, "write end")?;
             let mut buf = vec![0u8; size as usize];
             // Everyone starts together: the writes overlap instead of taking turns by luck.
-            barrier.wait();
+            shared.start.wait();
             for s in 0..messages {
                 record(i, s, &mut buf);
                 let mut done = 0;
@@ -230,7 +239,7 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
                     match nix::unistd::write(&w, &buf[done..]) {
                         Ok(n) => {
                             if done + n < buf.len() {
-                                short_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                shared.short_writes.fetch_add(1, Ordering::Relaxed);
                             }
                             done += n;
                         }
@@ -248,7 +257,7 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     let mut reader = std::fs::File::from(take_end(&r, "read end")?);
 
     let total = u64::from(args.writers) * u64::from(args.messages);
-    let mut c = Counts {
+    let mut counts = Counts {
         size,
         total,
         ..Counts::default()
@@ -284,30 +293,30 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
             record(wr, seq, &mut want);
         }
         if plausible && got == want {
-            c.intact += 1;
+            counts.intact += 1;
             // Per writer the records must come in order, each once.
             if seq < next[wr as usize] {
                 duplicated += 1;
             }
             next[wr as usize] = seq + 1;
             if last_writer.is_some_and(|l| l != wr) {
-                c.switches += 1;
+                counts.switches += 1;
             }
             last_writer = Some(wr);
         } else {
-            c.torn += 1;
-            if c.first_tear_offset.is_none() && plausible {
-                c.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
+            counts.torn += 1;
+            if counts.first_tear_offset.is_none() && plausible {
+                counts.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
             }
         }
     }
     drop(reader);
     let mut failed = Vec::new();
-    for wch in &mut writers {
-        wch.join()?;
-        failed.extend(crate::failure(wch));
+    for writer in &mut writers {
+        writer.join()?;
+        failed.extend(writer.failure());
     }
-    c.short_writes = short_writes.load(std::sync::atomic::Ordering::Relaxed);
+    counts.short_writes = shared.short_writes.load(Ordering::Relaxed);
     if !failed.is_empty() {
         bail!("writers failed: {}", failed.join(", "));
     }
@@ -316,5 +325,5 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
             "{records} records of {size} bytes read, {total} written ({duplicated} out of order)"
         );
     }
-    Ok((c, pipe_buf, capacity))
+    Ok((counts, pipe_buf, capacity))
 }

@@ -166,7 +166,8 @@ fn converse<C: Endpoint + AsFd>(args: &Args, (parent_end, child_end): (C, C)) ->
                 child.join()?;
                 bail!(
                     "round {round}: EOF instead of the reply: {}",
-                    crate::failure(&child)
+                    child
+                        .failure()
                         .unwrap_or_else(|| "the child exited 0 without replying".into())
                 )
             }
@@ -222,7 +223,7 @@ fn converse<C: Endpoint + AsFd>(args: &Args, (parent_end, child_end): (C, C)) ->
             args.rounds
         );
     }
-    if let Some(f) = crate::failure(&child) {
+    if let Some(f) = child.failure() {
         bail!("the echo child failed: {f}");
     }
     Ok(())

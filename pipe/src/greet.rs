@@ -209,16 +209,16 @@ pub fn run(args: &Args) -> Result<()> {
 
     let mut children = Vec::new();
     let mut failed = Vec::new();
-    for c in &mut jobs {
-        let status = c.join()?;
+    for child in &mut jobs {
+        let status = child.join()?;
         out::event(
             "joined",
-            json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
-            format!("joined {} (pid {}): {status}", c.name(), c.pid()),
+            json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
+            format!("joined {} (pid {}): {status}", child.name(), child.pid()),
         );
-        failed.extend(crate::failure(c));
+        failed.extend(child.failure());
         children
-            .push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
+            .push(json!({"name": child.name(), "pid": child.pid(), "exit_code": status.python_exitcode()}));
     }
 
     // Every child is joined, so every copy of fd1 is closed: the next recv must be EOF. Anything

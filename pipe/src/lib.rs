@@ -167,16 +167,3 @@ pub(crate) fn take_end<T>(cell: &Cell<Option<T>>, what: &str) -> Result<T> {
     cell.take()
         .ok_or_else(|| anyhow::anyhow!("{what} was already taken in this process"))
 }
-
-/// How a child that did not exit 0 ended, with its panic message if it panicked, for the one
-/// `error:` line of a failed run. `None` for a child that succeeded (or was not reaped).
-pub(crate) fn failure(c: &common::Child) -> Option<String> {
-    let status = c.status()?;
-    if status.success() {
-        return None;
-    }
-    Some(match c.panic_message() {
-        Some(m) => format!("{} (pid {}) {status}: panicked: {m}", c.name(), c.pid()),
-        None => format!("{} (pid {}) {status}", c.name(), c.pid()),
-    })
-}

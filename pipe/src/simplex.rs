@@ -231,7 +231,7 @@ pub fn run(args: &Args) -> Result<()> {
     for c in &mut writers {
         c.join()?;
     }
-    let failed: Vec<String> = writers.iter().filter_map(crate::failure).collect();
+    let failed: Vec<String> = writers.iter().filter_map(common::Child::failure).collect();
 
     // Exactly once, and in order per writer: a pipe is FIFO, and each writer's lines went in
     // one after another.

@@ -39,7 +39,7 @@ pub fn run() -> Result<()> {
     );
     // The child reports what it saw through its exit code? No: through its own output line, and
     // through a shared slot so the parent can put it in the summary.
-    let seen = common::SharedBox::<AtomicI64>::new_zeroed()?;
+    let seen = common::Shared::<AtomicI64>::new_zeroed()?;
     let mut c = common::spawn("changer", || {
         VALUE.store(999, Ordering::SeqCst);
         let v = VALUE.load(Ordering::SeqCst);

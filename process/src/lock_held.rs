@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::sync::Lock;
-use common::{clock, json, out, procfs, SharedBox};
+use common::{clock, json, out, procfs, Shared};
 
 use crate::gate::Gate;
 
@@ -43,7 +43,7 @@ pub struct Args {
 
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
-    let lock = SharedBox::<Lock>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    let lock = Shared::<Lock>::new_zeroed().context("mmap(MAP_SHARED)")?;
     let mut holding = Gate::new()?;
     let mut holder = common::spawn("holder", || {
         holding.keep_write_end();

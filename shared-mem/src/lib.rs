@@ -26,8 +26,8 @@
 //!
 //! ## What the OS really does
 //! - **The memory.** `Value` lives in a page mapped `MAP_SHARED` (Python: a block of its shared
-//!   heap, an unlinked file in `/dev/shm` mapped by every process; here [`common::SharedBox`],
-//!   `mmap(MAP_SHARED | MAP_ANONYMOUS)`), created
+//!   heap, an unlinked file in `/dev/shm` mapped by every process; here [`common::Shared`],
+//!   a memfd mapped `MAP_SHARED`), created
 //!   *before* the fork. fork copies the parent's page tables, and for a shared mapping both copies
 //!   point at the same physical page: a store by the boy is a load away for the girl and the
 //!   parent, with no system call and no copy. An ordinary variable is different: after fork it

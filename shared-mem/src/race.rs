@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use common::sync::Barrier;
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 
 use crate::report::{join_all, ns_since, slots, Slot, Tally};
 use crate::value::{Mode, Value, Write};
@@ -266,7 +266,7 @@ pub fn race(
     quiet: bool,
 ) -> Result<Outcome> {
     let counter = Value::new(0)?;
-    let barrier = SharedBox::<Barrier>::new_zeroed()?;
+    let barrier = Shared::<Barrier>::new_zeroed()?;
     barrier.init(processes);
     let tallies = slots(processes as usize)?;
     let show = (!quiet).then(|| shown_rounds(processes));

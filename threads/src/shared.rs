@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Barrier;
 
 use anyhow::{ensure, Result};
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 
 use crate::{joined, tid};
 
@@ -65,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
 
     // 1. A child process. It reports what it saw through a MAP_SHARED slot (its own copy of
     //    VALUE is invisible to us: that is the point).
-    let child_saw = SharedBox::<AtomicI64>::new_zeroed()?;
+    let child_saw = Shared::<AtomicI64>::new_zeroed()?;
     let mut child = common::spawn("changer", || {
         VALUE.store(999, Ordering::SeqCst);
         let v = VALUE.load(Ordering::SeqCst);

@@ -98,13 +98,13 @@ pub fn run(args: &Args) -> Result<()> {
             },
         };
         let child_name = name.clone();
-        let c = common::spawn(name.clone(), move || task(&child_name, (i, fruit), &kwargs))?;
+        let child = common::spawn(name.clone(), move || task(&child_name, (i, fruit), &kwargs))?;
         out::event(
             "started",
-            json!({"name": c.name(), "child_pid": c.pid()}),
-            format!("started {} with pid {}", c.name(), c.pid()),
+            json!({"name": child.name(), "child_pid": child.pid()}),
+            format!("started {} with pid {}", child.name(), child.pid()),
         );
-        children.push(c);
+        children.push(child);
     }
 
     // Situation 1 (情况一): the parent's own work does not depend on the children. It does it,
@@ -117,19 +117,19 @@ pub fn run(args: &Args) -> Result<()> {
         "the parent's own work is done; now join() each child (waitpid: wait and reap)",
     );
     let mut list = Vec::new();
-    for c in &mut children {
-        let status = c.join()?;
+    for child in &mut children {
+        let status = child.join()?;
         out::event(
             "joined",
-            json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
+            json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
             format!(
                 "joined {} (pid {}): {status}, exitcode {}",
-                c.name(),
-                c.pid(),
+                child.name(),
+                child.pid(),
                 status.python_exitcode()
             ),
         );
-        list.push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
+        list.push(json!({"name": child.name(), "pid": child.pid(), "exit_code": status.python_exitcode()}));
     }
 
     // Situation 2 (情况二): the parent needs the child to be finished before it can go on, so it

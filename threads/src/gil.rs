@@ -145,10 +145,10 @@ impl Timing {
 }
 
 /// Time `f`.
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<Timing> {
+fn timed(work: impl FnOnce() -> Result<()>) -> Result<Timing> {
     let cpu0 = cpu_time_ms()?;
     let t = Instant::now();
-    f()?;
+    work()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3;
     Ok(Timing {
         wall_ms,

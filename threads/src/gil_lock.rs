@@ -129,13 +129,13 @@ impl GilGuard<'_> {
         handed_over
     }
 
-    /// Release the GIL around a blocking call `f` and take it back afterwards
+    /// Release the GIL around `blocking_call` and take it back afterwards
     /// (`Py_BEGIN_ALLOW_THREADS` ... `Py_END_ALLOW_THREADS`).
-    pub fn allow_threads<R>(self, f: impl FnOnce() -> R) -> (Self, R) {
+    pub fn allow_threads<R>(self, blocking_call: impl FnOnce() -> R) -> (Self, R) {
         let gil = self.gil;
         drop(self);
-        let r = f();
-        (gil.acquire(), r)
+        let result = blocking_call();
+        (gil.acquire(), result)
     }
 }
 

@@ -116,12 +116,12 @@ pub fn run(args: &Args) -> Result<()> {
     );
 
     // 3. Threads reading each other's writes.
-    let n = args.threads as usize;
-    let written: Vec<u64> = (0..n as u64).map(|i| (i + 1) * 10).collect();
-    let slots: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    let barrier = Barrier::new(n);
+    let thread_count = args.threads as usize;
+    let written: Vec<u64> = (0..thread_count as u64).map(|i| (i + 1) * 10).collect();
+    let slots: Vec<AtomicU64> = (0..thread_count).map(|_| AtomicU64::new(0)).collect();
+    let barrier = Barrier::new(thread_count);
     let seen: Vec<Vec<u64>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
+        let handles: Vec<_> = (0..thread_count)
             .map(|i| {
                 let (slots, barrier, written) = (&slots, &barrier, &written);
                 s.spawn(move || {
@@ -157,7 +157,7 @@ pub fn run(args: &Args) -> Result<()> {
         "process_value_seen_by_parent": after_process,
         "thread_value_seen_by_main": after_thread,
         "thread_tid": thread_tid,
-        "threads": n,
+        "threads": thread_count,
         "written": written,
         "seen": seen,
         "every_thread_saw_all": all_saw_all,

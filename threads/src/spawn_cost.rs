@@ -68,10 +68,10 @@ fn one_thread() -> Result<()> {
 }
 
 /// Microseconds per round of `f`, over `count` rounds.
-fn per_round(count: u32, f: impl Fn() -> Result<()>) -> Result<f64> {
+fn per_round(count: u32, create_and_end: impl Fn() -> Result<()>) -> Result<f64> {
     let t = Instant::now();
     for _ in 0..count {
-        f()?;
+        create_and_end()?;
     }
     Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(count))
 }

@@ -13,9 +13,11 @@
 //! **JSON** of the value ([`encode`], [`decode`], with serde_json). Python pickles instead; JSON
 //! is readable in `strace`, is the same in any language, and decoding it can never run code.
 //!
-//! This module is the one place that knows the format; every message between processes in the
-//! workspace goes through it: both steps of the pipe's `Connection`, and any member that sends
-//! messages of its own (write with [`write_frame`], read with [`read_frame`] on any fd).
+//! This module is the one place that knows the format. Both steps of the pipe's `Connection` use
+//! it, and a member that sends messages of its own between processes reuses it rather than
+//! inventing a second format: [`write_frame`] and [`read_frame`] work on any blocking fd, and
+//! [`header`] / [`payload_len`] / [`encode`] / [`decode`] on bytes, for a member that moves
+//! them some other way.
 //!
 //! [`write_frame`] and [`read_frame`] do what CPython does, nothing more (no user-space buffer):
 //! - **send**: a frame of at most [`JOIN_LIMIT`] (16 KiB) of payload is copied into one buffer,

@@ -38,7 +38,7 @@
 //! | `greet` (default) | [`greet`] | the notes' example: four children greet the parent over one shared duplex pipe |
 //! | `simplex` | [`simplex`] | a one-way pipe(2): EOF only when every write end is closed; `--forget-close`: the classic hang, caught |
 //! | `atomic` | [`atomic`] | several writers on one pipe: writes of at most `PIPE_BUF` bytes never mix, larger ones can |
-//! | `duplex` | [`duplex`] | parent and child talk both ways on one socketpair for N rounds, then EOF ends the child |
+//! | `duplex` | [`duplex`] | parent and child talk both ways on one socketpair for N rounds, then EOF ends the child; `--connection tuned`: the same on step 2 |
 //!
 //! The library part, in steps:
 //! - [`frame`]: the framing of every message between processes in the workspace (length header,

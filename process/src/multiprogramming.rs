@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use common::{clock, json, out, Shared};
 use nix::sys::resource::{getrusage, UsageWho};
 
@@ -58,7 +58,7 @@ common::shared_struct! {
 impl Switches {
     /// Record this process's own context switches (the child calls it last).
     fn record(&self, ios: u64) -> Result<()> {
-        let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+        let usage = getrusage(UsageWho::RUSAGE_SELF).context("getrusage")?;
         self.voluntary
             .store(usage.voluntary_context_switches() as u64, Ordering::SeqCst);
         self.involuntary.store(

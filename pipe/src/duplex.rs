@@ -69,8 +69,7 @@ pub struct Args {
     /// Bytes per message (0..=1048576); rounds x size at most 256 MiB.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=MAX_SIZE as i64))]
     pub size: u32,
-    /// Which step of the connection carries the messages: plain (step 1, CPython's way) or
-    /// tuned (step 2: receive buffer, writev/readv, larger socket buffers).
+    /// Which step of the connection carries the messages (plain: what CPython does).
     #[arg(long, value_enum, default_value_t = Step::Plain)]
     pub connection: Step,
 }
@@ -79,9 +78,9 @@ pub struct Args {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
-    /// Step 1, [`crate::Connection`]: a header, then the payload, nothing buffered.
+    /// Step 1, pipe::Connection: a header, then the payload, nothing buffered.
     Plain,
-    /// Step 2, [`crate::TunedConnection`].
+    /// Step 2, pipe::TunedConnection: a receive buffer, writev/readv, larger socket buffers.
     Tuned,
 }
 

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
+
 use serde_json::{json, Value};
 
 struct Sink {
@@ -36,20 +37,25 @@ struct Sink {
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
-/// Start tracing to `path` (the parent, before forking anything).
+/// Start tracing to `path` (the parent, before forking anything). A path that cannot be
+/// written is the user's mistake: a usage error (exit 2) naming `--trace`, before anything starts.
 pub fn begin(path: &Path) -> Result<()> {
+    let bad = |why: String| crate::cli::usage("--trace", path.display(), why);
+    if path.is_dir() {
+        return Err(bad("is a directory".into()));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // The unnamed file proves the directory is writable without creating FILE yet, so an
+    // interrupted run leaves no empty trace behind.
     let lines = std::fs::OpenOptions::new()
         .read(true)
         .append(true)
         .custom_flags(libc::O_TMPFILE)
         .open(&dir)
-        .with_context(|| format!("open(O_TMPFILE) in {} for --trace", dir.display()))?;
-    // Fail now, not after the demo ran, if FILE cannot be written.
-    std::fs::File::create(path).with_context(|| format!("--trace {}", path.display()))?;
+        .map_err(|e| bad(format!("open(O_TMPFILE) in {}: {e}", dir.display())))?;
     let _ = SINK.set(Sink {
         lines,
         path: path.to_path_buf(),
@@ -142,7 +148,8 @@ impl Span {
             },
             category,
             tid,
-            start_us: now_us(),
+            // No clock read when nothing is recorded.
+            start_us: if enabled() { now_us() } else { 0.0 },
             args: Value::Null,
         }
     }

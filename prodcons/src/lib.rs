@@ -73,6 +73,8 @@
 //! | `--mode processes` | [`processes`] | roles as forked children on the `queue` member's lock-free `MAP_SHARED` ring; how a child died from `common::child` |
 //! | (every run) | [`ledger`] | the self-checks: exactly once, order per producer, max occupancy, blocked time |
 //! | `--timeline`, the bars | [`timeline`] | occupancy over time, with blocked producers and waiting consumers |
+//! | `--svg FILE` | [`chart`] | the same timeline as an SVG chart, with a lane per role: its puts or gets, its waits |
+//! | `--trace FILE` | [`roles`] (`common::trace`) | a Perfetto timeline: a track per role, a slice per put and get, blocked time, the occupancy |
 //! | the items | [`item`] | what a producer makes, and the 8 bytes it is between processes |
 //! | the phases | [`phases`], [`summary`] | the shape the flags ask for (checked first), one phase to its verdict, the summary |
 //! | the ends | [`ending`] | how each role ended; closing the queue when one side is gone |
@@ -100,6 +102,7 @@
 //!   before an earlier one. Only the per-producer order of taking is guaranteed, never a global
 //!   order across producers.
 
+pub mod chart;
 pub mod ending;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
@@ -116,10 +119,12 @@ pub mod two_lock;
 
 pub use item::Item;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use common::cli::CommonArgs;
-use common::out;
+use common::{out, trace};
 
 /// Most producers (`--producers`).
 pub const MAX_PRODUCERS: u32 = 32;
@@ -182,6 +187,15 @@ pub struct Cli {
     /// No line per put and get (for big runs); the checks and the summary stay.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Write a timeline of the run to FILE: a track per producer and consumer, a slice per put
+    /// and get, blocked time, the occupancy (Chrome Trace Event Format: open it with `vizviewer
+    /// FILE`, ui.perfetto.dev or chrome://tracing).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Draw the occupancy over time, and each role's puts, gets and waits, as an SVG chart in
+    /// FILE (one panel per phase).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
     /// Threads mode's buffer: step 1, the classic monitor (one lock, two conditions), or step 2,
     /// the two-lock queue (a lock per end) [default: monitor].
     #[arg(long, global = true, value_enum)]
@@ -257,6 +271,15 @@ pub fn run(cli: Cli) -> Result<()> {
         queue: cli.queue.unwrap_or_default(),
         show_timeline: cli.timeline,
     };
+    // --svg: fail now, with exit 2, if FILE cannot be written, not after the run.
+    if let Some(path) = &cli.svg {
+        std::fs::File::create(path).map_err(|e| common::cli::usage("--svg", path.display(), e))?;
+    }
+    // --trace: before any thread or fork, so every role writes to the same file.
+    if let Some(path) = &cli.trace {
+        trace::begin(path)?;
+        trace::thread_name(trace::this_thread(), "main: the phases");
+    }
     out::say(
         "生产者 <--> 队列 <--> 消费者: producers and consumers never talk to each other, only to a bounded \
 blocking queue. `P1 put 1.3` = producer 1 put its item 3; the bar is the buffer right after that \
@@ -268,6 +291,17 @@ little out of order.",
     for (k, (name, spec)) in plan.into_iter().enumerate() {
         phases::intro(name, (k + 1, of), &spec, setting);
         results.push(phases::run_phase(name, spec, setting)?);
+    }
+    // Every role has ended (threads joined, children reaped), even one that failed or panicked:
+    // the trace is complete, and written before the verdict below.
+    trace::finish()?;
+    if let Some(path) = &cli.svg {
+        chart::write_svg(path, &results)?;
+        out::event(
+            "svg",
+            common::json!({"file": path.display().to_string()}),
+            format!("the chart is in {}", path.display()),
+        );
     }
     summary::finish(&results, setting)
 }

@@ -6,12 +6,13 @@
 //! A subcommand runs one of them, or `run` with any shape.
 
 use anyhow::Result;
+use common::trace::{self, Span};
 use common::{json, out};
 
 use crate::ending::Ending;
 use crate::ledger::{Ledger, Verdict};
 use crate::roles::{Recorders, Spec};
-use crate::timeline::Timeline;
+use crate::timeline::{Moment, Step, Timeline};
 use crate::{processes, threads, Cli, Cmd, Mode, QueueKind, FAST_MS, SLOW_MS};
 
 /// The phases to run, each with its name. Every usage check happens here, before any thread or
@@ -92,6 +93,10 @@ pub struct PhaseResult {
     pub endings: Vec<Ending>,
     /// The self-checks that failed, one sentence each.
     pub problems: Vec<String>,
+    /// The timeline's samples, in time order (for `--svg`).
+    pub moments: Vec<Moment>,
+    /// Samples that did not fit in the timeline (only in very long runs).
+    pub dropped_samples: u64,
 }
 
 /// Say what this phase will show: its shape, and which side will wait, from the speeds.
@@ -142,17 +147,23 @@ with short waits on both sides."
 pub fn run_phase(name: &'static str, spec: Spec, setting: Setting) -> Result<PhaseResult> {
     let total = spec.producers as usize * spec.items as usize;
     let ledger = Ledger::new(spec.producers, spec.consumers, spec.items)?;
-    let timeline = Timeline::new(total.saturating_mul(6).saturating_add(4))?;
+    // Room for every sample: per item a put, a get and at most a wait on each side (two
+    // samples each), a last wait per consumer (ended by the close), the two marks.
+    let samples = total * 6 + spec.consumers as usize * 2 + 2;
+    let timeline = Timeline::new(samples)?;
     let recorders = Recorders {
         ledger: &ledger,
         timeline: &timeline,
     };
-    timeline.record(0, 0, 0);
+    // --trace: the phase as one slice on the main thread's track.
+    let phase_slice = Span::begin(name, "phase", trace::this_thread());
+    timeline.record(0, 0, 0, Step::Mark);
     let (endings, left) = match setting.mode {
         Mode::Threads => threads::run(&spec, recorders, setting.queue)?,
         Mode::Processes => processes::run(&spec, recorders)?,
     };
-    timeline.record(0, 0, 0);
+    timeline.record(0, 0, 0, Step::Mark);
+    drop(phase_slice);
     let verdict = ledger.verdict(&left);
     let complete = endings.iter().all(Ending::is_ok);
     let problems = verdict.problems(spec.capacity as u64, total as u64, complete);
@@ -169,6 +180,7 @@ pub fn run_phase(name: &'static str, spec: Spec, setting: Setting) -> Result<Pha
     if setting.show_timeline {
         timeline.show(spec.capacity);
     }
+    let (moments, dropped_samples) = timeline.moments();
     let v = &verdict;
     out::say(format!(
         "=> {} put, {} got; lost {}, duplicated {}, in order per producer: {}; buffer at most {}/{}; \
@@ -189,5 +201,7 @@ producers blocked {:.0} ms, consumers waited {:.0} ms (in total)",
         verdict,
         endings,
         problems,
+        moments,
+        dropped_samples,
     })
 }

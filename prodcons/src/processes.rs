@@ -101,6 +101,8 @@ pub fn run(spec: &Spec, recorders: Recorders<'_>) -> Result<(Vec<Ending>, Vec<It
     for &(side, i) in &roles {
         let queue = &queue;
         let c = common::spawn(format!("{}-{}", side.name(), i + 1), move || {
+            // --trace: this child's own process track.
+            common::trace::process_name(&format!("{} {}", side.name(), i + 1));
             match side {
                 Side::Producer => roles::producer(queue, recorders, spec, i),
                 Side::Consumer => roles::consumer(queue, recorders, spec, i),

@@ -17,15 +17,21 @@
 //! Simulated work: `--produce-ms` / `--consume-ms` per item, each multiplied by a jitter factor
 //! between 0.5 and 1.5 drawn from the role's own seeded generator (`common::rng::rng_for`), and
 //! by `--time-scale` (`common::sleep`): the notes' `time.sleep(random...)`.
+//!
+//! `--trace FILE` (`common::trace`): each role has its own track (its thread; in processes mode
+//! its own process), with a slice per put and per get, a `blocked` slice inside a call that had
+//! to wait, and the occupancy as a counter. When not tracing each of those lines is one flag
+//! check: the slices' names are only formatted when tracing.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use common::trace::{self, Span};
 use common::{json, out};
 use rand::Rng;
 
 use crate::ledger::{Ledger, Side};
-use crate::timeline::{bar, Timeline};
+use crate::timeline::{bar, Step, Timeline};
 use crate::Item;
 
 /// What a put did.
@@ -123,9 +129,10 @@ pub struct Recorders<'a> {
 }
 
 impl Recorders<'_> {
-    fn sample(&self, occupancy: usize) {
+    fn sample(&self, occupancy: usize, step: Step) {
         let (p, c) = self.ledger.waiting_now();
-        self.timeline.record(occupancy, p, c);
+        self.timeline.record(occupancy, p, c, step);
+        trace::counter("occupancy", occupancy as f64);
     }
 
     /// Enter a wait: count it, sample it, say it.
@@ -135,7 +142,7 @@ impl Recorders<'_> {
             Side::Producer => spec.capacity,
             Side::Consumer => 0,
         };
-        self.sample(occ);
+        self.sample(occ, Step::Blocked(side, index));
         if spec.verbose {
             let name = format!("{}{}", side.letter(), index + 1);
             let (why, prose) = match side {
@@ -173,7 +180,7 @@ impl Recorders<'_> {
     ) {
         self.ledger.waiting(side, -1);
         self.ledger.add_blocked(side, waited);
-        self.sample(occupancy);
+        self.sample(occupancy, Step::Resumed(side, index));
         if spec.verbose {
             let ms = waited.as_secs_f64() * 1e3;
             let indent = if side == Side::Consumer { 28 } else { 0 };
@@ -200,6 +207,9 @@ pub fn producer(
     index: u32,
 ) -> Result<u32> {
     let mut rng = spec.rng(Side::Producer, index);
+    // --trace: this role's track (its thread; in processes mode, its process's only thread).
+    let track = trace::this_thread();
+    trace::thread_name(track, &format!("producer {}", index + 1));
     let mut put = 0;
     for seq in 0..spec.items {
         #[cfg(feature = "fault-injection")]
@@ -209,13 +219,19 @@ pub fn producer(
             producer: index,
             seq,
         };
+        // --trace: one slice for the whole put, ended below once the item is in.
+        let put_slice =
+            trace::enabled().then(|| Span::begin(format!("put {}.{seq}", index + 1), "put", track));
         let len = match buf.try_put(item)? {
             Put::Done(len) => len,
             Put::Closed => break,
             Put::Full => {
                 recorders.start_waiting(Side::Producer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this put.
+                let blocked = Span::begin("blocked: buffer full", "blocked", track);
                 let r = buf.put(item)?;
+                drop(blocked);
                 let len = match r {
                     Put::Done(len) => len,
                     _ => spec.capacity,
@@ -228,7 +244,8 @@ pub fn producer(
             }
         };
         recorders.ledger.record_put(index, len);
-        recorders.sample(len);
+        recorders.sample(len, Step::Put(index));
+        drop(put_slice);
         put += 1;
         if spec.verbose {
             out::event(
@@ -268,18 +285,26 @@ pub fn consumer(
     let mut rng = spec.rng(Side::Consumer, index);
     let mut last: Vec<Option<u32>> = vec![None; spec.producers as usize];
     let mut got = 0u32;
+    // --trace: this role's track.
+    let track = trace::this_thread();
+    trace::thread_name(track, &format!("consumer {}", index + 1));
     loop {
         #[cfg(feature = "fault-injection")]
         if got == 0 {
             crate::fault::before_first_get(spec, index);
         }
+        // --trace: when this get began (its slice is named once the item is known).
+        let asked = trace::enabled().then(trace::now_us);
         let (item, len) = match buf.try_get()? {
             Get::Item(item, len) => (item, len),
             Get::Closed => break,
             Get::Empty => {
                 recorders.start_waiting(Side::Consumer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this get.
+                let blocked = Span::begin("blocked: buffer empty", "blocked", track);
                 let r = buf.get()?;
+                drop(blocked);
                 let len = match r {
                     Get::Item(_, len) => len,
                     _ => 0,
@@ -301,7 +326,11 @@ pub fn consumer(
             }
             *p = Some(item.seq);
         }
-        recorders.sample(len);
+        recorders.sample(len, Step::Got(index));
+        if let Some(start) = asked {
+            let name = format!("get {}.{}", item.producer + 1, item.seq);
+            trace::slice(&name, "get", track, start, trace::now_us(), json!({}));
+        }
         if spec.verbose {
             out::event(
                 "got",

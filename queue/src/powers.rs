@@ -27,11 +27,18 @@
 //! when `--capacity` messages are waiting (try `--capacity 1`). The parent blocks in `poll` on
 //! the children's pidfds (`common::child::wait_any`), so it notices at once if every consumer
 //! died while producers are stuck on a full queue, instead of joining a producer forever.
+//!
+//! `--trace FILE` writes the run as a timeline for Perfetto (`common::trace`): a process track
+//! per child, a `put (2, i)` or `get (2, i)` slice for each message, a `blocked` slice inside a
+//! put that found the queue full or a get that found it empty, and the occupancy each one saw.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::child::wait_any;
+use common::trace::{self, Span};
 use common::{json, out, secs, sleep, Child, Shared, SharedSlice};
 
 use crate::{Queue, QueueError, MAX_CAPACITY, MAX_COUNT, MAX_PROCS};
@@ -54,6 +61,10 @@ pub struct Args {
     /// Consumer processes (1..=16).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
     pub consumers: u32,
+    /// Write a timeline of the run to FILE (Chrome Trace Event Format: open it with `vizviewer
+    /// FILE`, ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Test hook (feature `fault-injection`): the producer of (2, I) dies by SIGKILL in the
     /// middle of that put, after claiming its slot and writing garbage into it, before publishing.
     #[cfg(feature = "fault-injection")]
@@ -68,6 +79,7 @@ impl Default for Args {
             capacity: 10,
             producers: 1,
             consumers: 1,
+            trace: None,
             #[cfg(feature = "fault-injection")]
             kill_producer_mid_message: None,
         }
@@ -138,6 +150,10 @@ common::shared_struct! {
 }
 
 fn producer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
+    // --trace: this child's own process track (in a forked child the thread id is the pid).
+    let track = trace::this_thread();
+    trace::process_name(&format!("producer {index}"));
+    trace::thread_name(track, &format!("producer {index}"));
     let mut i = index;
     while i < args.count {
         sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
@@ -145,14 +161,24 @@ fn producer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
         if args.kill_producer_mid_message == Some(i) {
             q.die_in_next_put();
         }
-        match q.put(&encode(2, i, index)) {
-            Ok(()) => {}
-            Err(e) => return Err(e).context(format!("put (2, {i})")),
-        }
+        let message = encode(2, i, index);
+        // --trace: one slice for the whole put (its name is only formatted when tracing).
+        let put = trace::enabled().then(|| Span::begin(format!("put (2, {i})"), "put", track));
+        // put_nowait first, to know whether this put has to wait: Python's put_nowait raises
+        // queue.Full there. Then the blocking put, drawn as a "blocked" slice inside the put.
+        let done = match q.put_nowait(&message) {
+            Err(QueueError::Full) => {
+                let _blocked = Span::begin("blocked: queue full", "blocked", track);
+                q.put(&message)
+            }
+            done => done,
+        };
+        done.with_context(|| format!("put (2, {i})"))?;
+        drop(put);
         rec.sent[index as usize].fetch_add(1, Ordering::SeqCst);
-        rec.counters
-            .max_len
-            .fetch_max(q.len() as u64, Ordering::SeqCst);
+        let len = q.len();
+        rec.counters.max_len.fetch_max(len as u64, Ordering::SeqCst);
+        trace::counter("occupancy", len as f64);
         out::event(
             "put",
             json!({"producer": index, "a": 2, "b": i}),
@@ -167,18 +193,44 @@ fn consumer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
     let mut buf = Vec::with_capacity(MSG_BYTES);
     // Last b received from each producer: FIFO means each one's numbers arrive increasing.
     let mut last: Vec<Option<u32>> = vec![None; args.producers as usize];
+    // --trace: this child's own process track.
+    let track = trace::this_thread();
+    trace::process_name(&format!("consumer {index}"));
+    trace::thread_name(track, &format!("consumer {index}"));
     loop {
         // Closed and drained: the stream is over, no need to "work" 1.5 s before learning it.
         if q.is_closed() && q.is_empty() {
             break;
         }
         sleep(secs(1.5)); // the notes' sleep(1.5) before each get
-        match q.get_into(&mut buf) {
+                          // --trace: when this get began (its slice is named once the message is known).
+        let asked = trace::enabled().then(trace::now_us);
+        // As in the producer: get_nowait first (Python's queue.Empty), to draw a wait.
+        let got = match q.get_into_timeout(&mut buf, Duration::ZERO) {
+            Err(QueueError::Empty) => {
+                let _blocked = Span::begin("blocked: queue empty", "blocked", track);
+                q.get_into(&mut buf)
+            }
+            got => got,
+        };
+        match got {
             Ok(()) => {}
             Err(QueueError::Closed) => break,
             Err(e) => return Err(e).context("get"),
         }
         let (base, b, p) = decode(&buf)?;
+        if let Some(start) = asked {
+            let name = format!("get (2, {b})");
+            trace::slice(
+                &name,
+                "get",
+                track,
+                start,
+                trace::now_us(),
+                json!({"producer": p}),
+            );
+        }
+        trace::counter("occupancy", q.len() as f64);
         anyhow::ensure!(
             b < args.count && p < args.producers,
             "garbage message {buf:?}"
@@ -218,6 +270,10 @@ pub fn run(args: &Args) -> Result<()> {
             i,
             format!("no such message: i runs over 0..{}", args.count),
         ));
+    }
+    // --trace: before any fork, so every child inherits the trace file.
+    if let Some(path) = &args.trace {
+        trace::begin(path)?;
     }
     let q = Queue::new(args.capacity as usize, MSG_BYTES)?;
     let rec = Record {
@@ -308,6 +364,9 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
     }
+
+    // Every child is reaped: nothing more will be traced.
+    trace::finish()?;
 
     // The checks.
     let sent_sets: Vec<u64> = rec.sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();

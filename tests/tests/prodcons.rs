@@ -10,10 +10,37 @@
 //! capacity must hold every time. The harness fails any run that leaves a process behind.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use predicates::prelude::*;
 use serde::Deserialize;
+use serde_json::Value;
+use tests::trace::Trace;
 use tests::{cmd, Run, SEEDS};
+
+/// A path in the temp directory for one run's `--trace` or `--svg`, removed when dropped (also
+/// when the test fails).
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(name: &str) -> TempPath {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file = format!("prodcons-test-{}-{n}-{name}", std::process::id());
+        TempPath(std::env::temp_dir().join(file))
+    }
+
+    fn show(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// Where the roles run and on which buffer: threads on each step, and processes.
 const SETTINGS: [&str; 3] = [
@@ -506,6 +533,14 @@ fn bad_input_is_one_error_line_and_exit_2() {
         ("bogus", &["bogus"]),
         ("--time-scale nan", &["--time-scale", "nan"]),
         (
+            "backpressure --trace /nonexistent-dir/t.json",
+            &["--trace", "/nonexistent-dir/t.json"],
+        ),
+        (
+            "backpressure --svg /nonexistent-dir/c.svg",
+            &["--svg", "/nonexistent-dir/c.svg"],
+        ),
+        (
             "run --inject-panic consumer:2:0",
             &["--inject-panic", "consumer:2:0"],
         ),
@@ -524,6 +559,201 @@ fn bad_input_is_one_error_line_and_exit_2() {
     ];
     for (line, mentions) in cases {
         cmd("prodcons", line).expect_usage_error(mentions);
+    }
+}
+
+/// The names of the thread tracks of a trace: (pid, tid) -> `producer 1`.
+fn track_names(trace: &Trace) -> HashMap<(u64, u64), String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .filter_map(|e| {
+            let key = (e["pid"].as_u64()?, e["tid"].as_u64()?);
+            Some((key, e["args"]["name"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// The item of a slice named `put 2.7` or `get 2.7`: (producer 1-based, seq).
+fn item_of(slice: &Value) -> Option<(u64, u64)> {
+    let name = slice["name"].as_str()?;
+    let (_, item) = name.split_once(' ')?;
+    let (producer, seq) = item.split_once('.')?;
+    Some((producer.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Check the `--trace` of a complete run of `producers` x `items` items: it loads (fields,
+/// nesting per track), the occupancy stays within `capacity`, every pid that printed has a
+/// process track, each item has exactly one put slice, on its producer's track, and one get
+/// slice, on the track of the consumer that reported it, and the blocked slices are the
+/// `blocked` events, one for one, each on its role's track.
+#[track_caller]
+fn check_trace(run: &Run, path: &TempPath, producers: u64, items: u64, capacity: u64) {
+    let trace = Trace::load(&path.0, run);
+    trace.check_counter_at_most(run, "occupancy", capacity as f64);
+    trace.check_pids_match(run);
+    let tracks = track_names(&trace);
+    let track_of = |s: &Value| {
+        let key = (
+            s["pid"].as_u64().unwrap_or(0),
+            s["tid"].as_u64().unwrap_or(0),
+        );
+        tracks.get(&key).cloned().unwrap_or_default()
+    };
+    // Who got each item, from the JSON Lines.
+    let got_by: HashMap<(u64, u64), u64> = events_as::<Step>(run, "got")
+        .iter()
+        .map(|g| ((g.producer, g.seq), g.consumer.unwrap_or(0)))
+        .collect();
+    for (cat, role) in [("put", "producer"), ("get", "consumer")] {
+        let mut seen: HashMap<(u64, u64), u32> = HashMap::new();
+        for slice in trace.slices(Some(cat)) {
+            let item = item_of(slice);
+            run.check(
+                item.is_some(),
+                &format!("a {cat} slice names its item: {slice}"),
+            );
+            let item = item.unwrap_or_default();
+            *seen.entry(item).or_default() += 1;
+            let who = match cat {
+                "put" => item.0,
+                _ => got_by.get(&item).copied().unwrap_or(0),
+            };
+            run.check(
+                track_of(slice) == format!("{role} {who}"),
+                &format!("{slice} is on the track of {role} {who}"),
+            );
+        }
+        run.check(
+            seen.len() as u64 == producers * items && seen.values().all(|&n| n == 1),
+            &format!("exactly one {cat} slice per item"),
+        );
+    }
+    // Each `blocked` event (a put found the buffer full, a get found it empty) is one slice.
+    let mut events: Vec<String> = run
+        .events_named("blocked")
+        .iter()
+        .map(|e| format!("{} {}", e["role"].as_str().unwrap_or(""), e["index"]))
+        .collect();
+    let mut slices: Vec<String> = trace
+        .slices(Some("blocked"))
+        .into_iter()
+        .map(track_of)
+        .collect();
+    events.sort();
+    slices.sort();
+    run.check(
+        events == slices,
+        "a blocked slice on its role's track for each blocked event",
+    );
+}
+
+/// `--trace` on every subcommand, in every setting: threads (one process, a thread track per
+/// role) and processes (a process track per role).
+#[test]
+fn trace_has_a_track_per_role_and_one_put_and_one_get_slice_per_item() {
+    let runs = [
+        ("backpressure", 1, 1, 10, 4),
+        ("starved", 1, 1, 10, 4),
+        (
+            "run --producers 2 --consumers 3 --items 30 --capacity 2 --produce-ms 0 \
+             --consume-ms 100",
+            2,
+            3,
+            30,
+            2,
+        ),
+    ];
+    for setting in SETTINGS {
+        for (sub, producers, consumers, items, capacity) in runs {
+            let path = TempPath::new("trace.json");
+            let run = cmd(
+                "prodcons",
+                &format!(
+                    "{sub} --json --time-scale 0.01 --seed 5 {setting} --trace {}",
+                    path.show()
+                ),
+            );
+            check_complete_run(&run, producers, items, capacity);
+            check_trace(&run, &path, producers, items, capacity);
+            let trace = Trace::load(&path.0, &run);
+            let processes = trace.named_processes().len() as u64;
+            let expected = match setting {
+                "--mode processes" => 1 + producers + consumers,
+                _ => 1,
+            };
+            run.check(
+                processes == expected,
+                "threads: one process track; processes: one per role and the parent",
+            );
+            run.check(
+                trace.slices(Some("phase")).len() == 1,
+                "the phase, as a slice on main's track",
+            );
+        }
+    }
+}
+
+/// A role that panics still leaves a complete trace: it is written once every role has ended,
+/// before the verdict (exit 1).
+#[test]
+fn trace_is_written_when_a_role_panics() {
+    for setting in SETTINGS {
+        let path = TempPath::new("panic.json");
+        // Forced: producer 1 panics before its item 5, whatever the schedule.
+        let run = cmd(
+            "prodcons",
+            &format!(
+                "run --json --time-scale 0 {setting} --producers 2 --consumers 2 --items 20 \
+                 --capacity 2 --inject-panic producer:1:5 --trace {}",
+                path.show()
+            ),
+        );
+        run.expect_code(1);
+        let trace = Trace::load(&path.0, &run);
+        trace.check_counter_at_most(&run, "occupancy", 2.0);
+        trace.check_pids_match(&run);
+        run.check(
+            trace.slices(Some("put")).len() == 25 && trace.slices(Some("get")).len() == 25,
+            "a put and a get slice for each of the 20 + 5 items put",
+        );
+    }
+}
+
+/// `--svg`: an SVG picture, one panel per phase, a dot per put and per get.
+#[test]
+fn svg_chart_is_written_with_a_dot_per_put_and_get() {
+    for (line, phases, items) in [
+        ("backpressure --mode threads", 1, 10),
+        ("backpressure --mode processes", 1, 10),
+        ("", 2, 20),
+    ] {
+        let path = TempPath::new("chart.svg");
+        let run = cmd(
+            "prodcons",
+            &format!("{line} --json --time-scale 0 --svg {}", path.show()),
+        );
+        run.ok_summary_as::<Summary>();
+        let svg = std::fs::read_to_string(&path.0).unwrap_or_default();
+        run.check(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "the file is one <svg> element",
+        );
+        run.check(
+            svg.matches("prodcons backpressure").count() == 1
+                && svg.matches("prodcons ").count() == phases,
+            "a panel per phase, with its title",
+        );
+        run.check(
+            svg.matches("<circle").count() == 2 * items,
+            "a dot per put and per get",
+        );
+        let said: Vec<Value> = run.events_named("svg");
+        run.check(
+            said.len() == 1 && said[0]["file"] == path.show(),
+            "the demo says where the chart is",
+        );
     }
 }
 

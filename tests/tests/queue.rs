@@ -6,13 +6,35 @@
 //! reported, priority order, the deadlock detected; never how long something took.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use predicates::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
+use tests::trace::Trace;
 use tests::{cmd, named_objects_of, start, SEEDS};
+
+/// A path in the temp directory for one run's `--trace`, removed when dropped (also when the
+/// test fails).
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(name: &str) -> TempPath {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file = format!("queue-test-{}-{n}-{name}", std::process::id());
+        TempPath(std::env::temp_dir().join(file))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// One entry of `powers`' `received`: 2**i as a number while it fits in a u64, else "2**i".
 #[derive(Debug, Deserialize, Clone, PartialEq)]
@@ -72,6 +94,12 @@ struct TimeoutsSummary {
     in_time_ok: bool,
     capacity: u64,
     left_in_queue: Vec<String>,
+    /// `--timeout` as given.
+    timeout_asked_s: f64,
+    /// The timeout that ran: `--timeout` x `--time-scale`.
+    timeout_ms: f64,
+    get_waited_ms: f64,
+    put_waited_ms: f64,
 }
 
 /// One message `posix-mq` received.
@@ -258,6 +286,101 @@ fn many_producers_and_consumers_lose_nothing_and_keep_each_producers_order() {
     }
 }
 
+/// The item of a slice named `put (2, i)` or `get (2, i)`: i.
+fn exponent_of(slice: &Value) -> Option<u64> {
+    let name = slice["name"].as_str()?;
+    let (_, rest) = name.split_once("(2, ")?;
+    rest.strip_suffix(')')?.parse().ok()
+}
+
+/// `--trace`: one process track per child, one put slice per message on its producer's track and
+/// one get slice on the track of the consumer that printed it, blocked slices only inside a put
+/// or a get (or, for a consumer, the last wait that ends with the close), the occupancy within
+/// the capacity.
+#[test]
+fn powers_trace_has_a_process_track_per_child_and_one_put_and_one_get_per_message() {
+    for (p, c, cap) in [(1, 1, 2), (3, 2, 1)] {
+        let count = 300u64;
+        let path = TempPath::new("powers.json");
+        let run = cmd(
+            "queue",
+            &format!(
+                "--json --time-scale 0 powers --count {count} --producers {p} --consumers {c} \
+                 --capacity {cap} --trace {}",
+                path.0.display()
+            ),
+        );
+        let s: PowersSummary = run.ok_summary_as();
+        check_exactly_once(&run, &s, count);
+        let trace = Trace::load(&path.0, &run);
+        trace.check_counter_at_most(&run, "occupancy", cap as f64);
+        trace.check_pids_match(&run);
+        run.check(
+            trace.named_processes().len() as u64 == 1 + p + c,
+            "a process track for the parent and each child",
+        );
+        // Who put and who got each message, from the JSON Lines.
+        let put_by: HashMap<u64, u64> = run
+            .events_named("put")
+            .iter()
+            .map(|e| (e["b"].as_u64().unwrap(), e["pid"].as_u64().unwrap()))
+            .collect();
+        let got_by: HashMap<u64, u64> = gots(&run).iter().map(|g| (g.b, g.pid as u64)).collect();
+        for (cat, by) in [("put", &put_by), ("get", &got_by)] {
+            let mut seen: HashMap<u64, u32> = HashMap::new();
+            for slice in trace.slices(Some(cat)) {
+                let i = exponent_of(slice);
+                run.check(
+                    i.is_some(),
+                    &format!("a {cat} slice names its message: {slice}"),
+                );
+                let i = i.unwrap_or_default();
+                *seen.entry(i).or_default() += 1;
+                run.check(
+                    slice["pid"].as_u64() == by.get(&i).copied() && slice["tid"] == slice["pid"],
+                    &format!("{slice} is on the track of the process that printed it"),
+                );
+            }
+            run.check(
+                seen.len() as u64 == count && seen.values().all(|&n| n == 1),
+                &format!("exactly one {cat} slice per message"),
+            );
+        }
+        // A blocked slice sits inside a put or a get of its own track, except a consumer's last
+        // wait, which the close ends.
+        let calls: Vec<&Value> = trace
+            .slices(Some("put"))
+            .into_iter()
+            .chain(trace.slices(Some("get")))
+            .collect();
+        let span = |s: &Value| {
+            let ts = s["ts"].as_f64().unwrap_or(0.0);
+            (ts, ts + s["dur"].as_f64().unwrap_or(0.0))
+        };
+        let mut lone_waits: HashMap<u64, u32> = HashMap::new();
+        for b in trace.slices(Some("blocked")) {
+            let (start, end) = span(b);
+            let inside = calls.iter().any(|call| {
+                let (s0, s1) = span(call);
+                call["pid"] == b["pid"] && s0 <= start && end <= s1 + 0.01
+            });
+            if !inside {
+                *lone_waits
+                    .entry(b["pid"].as_u64().unwrap_or(0))
+                    .or_default() += 1;
+                run.check(
+                    b["name"] == "blocked: queue empty",
+                    &format!("a wait outside any put: {b}"),
+                );
+            }
+        }
+        run.check(
+            lone_waits.values().all(|&n| n == 1),
+            "at most one wait per consumer ends without a message (the close)",
+        );
+    }
+}
+
 #[test]
 fn capacity_one_hands_over_every_message() {
     let run = cmd(
@@ -274,7 +397,7 @@ fn timeouts_report_empty_and_full_and_an_early_wake_up() {
     for cap in [1u32, 3] {
         let run = cmd(
             "queue",
-            &format!("--json --time-scale 0 timeouts --timeout 0.05 --capacity {cap}"),
+            &format!("--json --time-scale 1 timeouts --timeout 0.05 --capacity {cap}"),
         );
         let s: TimeoutsSummary = run.ok_summary_as();
         run.check(s.get_timed_out, "get on an empty queue: Empty");
@@ -301,6 +424,49 @@ fn timeouts_report_empty_and_full_and_an_early_wake_up() {
     let run = cmd("queue", "--json --time-scale 0 timeouts --timeout 0");
     let s: TimeoutsSummary = run.ok_summary_as();
     run.check(s.get_timed_out && s.put_timed_out, "Empty and Full at once");
+}
+
+/// `--timeout` is scaled by `--time-scale` like every delay, and the output says so: the
+/// Python call it prints carries the timeout that ran.
+#[test]
+fn timeouts_are_scaled_by_time_scale_and_the_labels_say_what_ran() {
+    // 30 s asked, x 0.001: 30 ms ran. Unscaled, the two timed calls alone would take a minute
+    // and the harness would stop the run as a hang.
+    let run = cmd("queue", "--json --time-scale 0.001 timeouts --timeout 30");
+    let s: TimeoutsSummary = run.ok_summary_as();
+    run.check(s.timeout_asked_s == 30.0, "--timeout as given");
+    run.check(s.timeout_ms == 30.0, "the timeout that ran: 30 s x 0.001");
+    // A timed-out call returns at its deadline, never before: a lower bound, not a schedule.
+    run.check(
+        s.get_waited_ms >= s.timeout_ms && s.put_waited_ms >= s.timeout_ms,
+        "Empty and Full only once the scaled timeout ran out",
+    );
+    let scaled = run.events_named("timeout_scaled");
+    run.check(
+        scaled.len() == 1 && scaled[0]["timeout_ms"] == 30.0 && scaled[0]["time_scale"] == 0.001,
+        "one event saying the timeout was scaled, and by what",
+    );
+    // What a student reads.
+    cmd("queue", "--time-scale 0.5 timeouts --timeout 0.1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "--timeout 0.1 x --time-scale 0.5 = 0.05 s",
+        ))
+        .stdout(predicate::str::contains(
+            "q.get(timeout=0.05) on the empty queue",
+        ))
+        .stdout(predicate::str::contains(
+            "q.put(x, timeout=0.05) on the full queue",
+        ))
+        .stdout(predicate::str::contains("after half the timeout (0.025 s)"))
+        .stdout(predicate::str::contains("timeout=0.1").not());
+    // At the notes' pace nothing is scaled, and nothing says it was.
+    cmd("queue", "--time-scale 1 timeouts --timeout 0.02")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("q.get(timeout=0.02)"))
+        .stdout(predicate::str::contains("--time-scale").not());
 }
 
 /// The first batch (the queue's capacity, 10) is received by priority, FIFO within one.
@@ -454,6 +620,10 @@ fn bad_input_is_one_error_line_and_exit_2() {
         (&["timeouts", "--timeout", "inf"], &["--timeout", "inf"]),
         (&["timeouts", "--timeout", "61"], &["--timeout", "61"]),
         (&["timeouts", "--capacity", "0"], &["--capacity", "0"]),
+        (
+            &["powers", "--trace", "/nonexistent-dir/t.json"],
+            &["--trace", "/nonexistent-dir/t.json"],
+        ),
         (&["posix-mq", "--messages", "0"], &["--messages", "0"]),
         (&["posix-mq", "--messages", "101"], &["--messages", "101"]),
         (&["polling", "--messages", "0"], &["--messages", "0"]),

@@ -43,11 +43,11 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Result};
-use common::{json, out, rng::rng_for, secs, sleep};
+use anyhow::{bail, ensure, Context, Result};
+use common::{json, out, rng::rng_for, secs, sleep, Shared};
 use rand::Rng;
 
-use crate::report::{join_all, ns_since, slots, Slot, Tally};
+use crate::report::{join_all, ns_since, Slot, Tally};
 use crate::value::{Mode, Value, Write};
 
 /// The notes' opening balance.
@@ -177,10 +177,20 @@ fn print_update(person: Person, round: u32, delta: i64, write: &Write) {
     );
 }
 
+common::shared_struct! {
+    /// Where the boy and the girl each leave their figures for the parent.
+    pub struct Tallies {
+        /// The boy's.
+        pub boy: Slot,
+        /// The girl's.
+        pub girl: Slot,
+    }
+}
+
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
     let money = Value::new(START)?;
-    let tallies = slots(2)?;
+    let tallies = Shared::<Tallies>::new_zeroed().context("mmap(MAP_SHARED) for the tallies")?;
     let how = match args.mode {
         Mode::Unsync => "each update reads the balance, then writes balance + x: two steps, like `money.value += x`",
         Mode::Atomic => "each update is one atomic fetch-add: read, add and write in one instruction",
@@ -207,22 +217,24 @@ pub fn run(args: &Args) -> Result<()> {
 
     let t0 = Instant::now();
     let mut children = Vec::new();
-    for (k, p) in [BOY, GIRL].into_iter().enumerate() {
-        let (money, slot, mode, n) = (&money, &tallies[k], args.mode, args.iterations);
-        let c = common::spawn(p.name, move || spend(p, money, mode, n, slot, t0))?;
+    for (person, slot) in [(BOY, &tallies.boy), (GIRL, &tallies.girl)] {
+        let (money, mode, rounds) = (&money, args.mode, args.iterations);
+        let child = common::spawn(person.name, move || {
+            spend(person, money, mode, rounds, slot, t0)
+        })?;
         out::event(
             "started",
-            json!({"name": p.name, "child_pid": c.pid()}),
-            format!("started {} (pid {})", p.name, c.pid()),
+            json!({"name": person.name, "child_pid": child.pid()}),
+            format!("started {} (pid {})", person.name, child.pid()),
         );
-        children.push(c);
+        children.push(child);
     }
     // b.join(); g.join(): waitpid for both. After it, the children's last stores are visible.
     join_all(children)?;
 
     let final_value = money.value();
-    let boy = Tally::read(&tallies[0]);
-    let girl = Tally::read(&tallies[1]);
+    let boy = Tally::read(&tallies.boy);
+    let girl = Tally::read(&tallies.girl);
     if boy.done != 1 || girl.done != 1 {
         bail!("a child exited 0 without reporting its sums");
     }

@@ -119,7 +119,7 @@ fn name_of(index: u16) -> &'static str {
 
 /// The body of `boy()` / `girl()`: runs in the child.
 fn spend(
-    p: Person,
+    person: Person,
     money: &Value,
     mode: Mode,
     iterations: u32,
@@ -128,7 +128,7 @@ fn spend(
 ) -> Result<()> {
     // The child's own generator, from the run's seed and the child's index: a forked child would
     // otherwise continue the parent's sequence, the same one as its sibling.
-    let mut rng = rng_for(u64::from(p.index));
+    let mut rng = rng_for(u64::from(person.index));
     let mut tally = Tally {
         start_ns: ns_since(t0),
         ..Tally::default()
@@ -136,14 +136,14 @@ fn spend(
     let mut described = 0;
     for round in 1..=iterations {
         sleep(secs(0.2)); // the notes' time.sleep(0.2): a month of days, not synchronisation
-        let delta = p.sign * rng.gen_range(p.lo..=p.hi);
-        let w = money.add(mode, delta, p.index);
+        let delta = person.sign * rng.gen_range(person.lo..=person.hi);
+        let w = money.add(mode, delta, person.index);
         tally.count(delta, &w);
         // Every round up to SHOWN_ROUNDS; after that, only the first few overwrites.
         let overwrite = w.clobbered() != 0 && described < SHOWN_OVERWRITES;
         if round <= SHOWN_ROUNDS || overwrite {
             described += u32::from(w.clobbered() != 0);
-            print_update(p, round, delta, &w);
+            print_update(person, round, delta, &w);
         }
     }
     tally.end_ns = ns_since(t0);

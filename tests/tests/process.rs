@@ -24,7 +24,6 @@ struct BlockingJoin {
     name: String,
     pid: i32,
     exit_code: i32,
-    waited_ms: f64,
 }
 
 /// `lifecycle`'s summary.
@@ -101,7 +100,6 @@ struct IoSwitches {
 /// `multiprogramming`'s summary.
 #[derive(Debug, Deserialize)]
 struct MultiprogrammingSummary {
-    cpu: u64,
     seconds: f64,
     cpu_bound: Switches,
     io_bound: IoSwitches,
@@ -146,7 +144,7 @@ fn lifecycle_reports_every_child_with_its_exit_code() {
         }
         let preparer = &s.blocking_join;
         run.check(
-            preparer.exit_code == 0 && preparer.pid > 0 && preparer.waited_ms >= 0.0,
+            preparer.exit_code == 0 && preparer.pid > 0 && preparer.pid != run.pid,
             "the preparer finished",
         );
         run.check(preparer.name == "preparer", "the preparer is named");
@@ -198,7 +196,8 @@ fn join_timeout_returns_while_child_runs() {
         let s: JoinTimeoutSummary = run.ok_summary_as();
         run.check(s.alive_after_timeout, "alive after join(timeout)");
         run.check(s.exit_code == 0, "then joined with code 0");
-        run.check(s.timeout_ms >= 0.0, "the timeout is reported");
+        // --time-scale 0 scales every wait, the join timeout included, to nothing.
+        run.check(s.timeout_ms == 0.0, "the timeout is the scaled one");
     }
 }
 
@@ -266,7 +265,6 @@ fn multiprogramming_counts_switches() {
     );
     let s: MultiprogrammingSummary = run.ok_summary_as();
     run.check(s.seconds > 0.0, "it ran for a while");
-    run.check(s.cpu < 4096, "a CPU number");
     run.check(s.io_bound.ios > 0, "the IO-bound child did some IO");
     // Each 1 ms sleep blocks, and blocking is a voluntary switch: at least one per IO wait.
     run.check(

@@ -86,7 +86,6 @@ struct OverwriteSummary {
     seen: i64,
     missed: i64,
     last_seen: i64,
-    torn_retries: i64,
 }
 
 /// An `overwrite` event carrying a value (`wrote`, `seen`).
@@ -362,7 +361,6 @@ fn check_overwrite(run: &Run, n: i64) {
     run.check(s.last_seen == s.written, "the last message is always seen");
     run.check(s.seen + s.missed == s.written, "seen + missed == written");
     run.check((1..=n).contains(&s.seen), "seen in 1..=N");
-    run.check(s.torn_retries >= 0, "retries are counted");
     let wrote: Vec<i64> = events_as::<Sighting>(run, "wrote")
         .iter()
         .map(|e| e.value)

@@ -276,6 +276,37 @@ mod tests {
     }
 
     #[test]
+    fn frames_of_at_most_pipe_buf_never_mix_with_several_writers() {
+        // One write(2) per frame, and a pipe write of at most PIPE_BUF bytes is atomic: four
+        // writers on one end, blocking on a full pipe again and again, still deliver whole
+        // frames. (Threads here; the notes' children share the end the same way after fork.)
+        let (r, w) = pipe(false).unwrap();
+        const PAYLOAD: usize = 4096 - crate::frame::HEADER;
+        std::thread::scope(|scope| {
+            for writer in 0..4u8 {
+                let w = &w;
+                scope.spawn(move || {
+                    for _ in 0..100 {
+                        w.send(&[writer; PAYLOAD]).unwrap();
+                    }
+                });
+            }
+            let mut per_writer = [0u32; 4];
+            let mut buf = Vec::new();
+            for _ in 0..400 {
+                assert_eq!(r.recv_into(&mut buf).unwrap(), PAYLOAD);
+                let writer = buf[0];
+                assert!(
+                    buf.iter().all(|&b| b == writer),
+                    "a frame mixed two writers"
+                );
+                per_writer[usize::from(writer)] += 1;
+            }
+            assert_eq!(per_writer, [100; 4]);
+        });
+    }
+
+    #[test]
     fn typed_messages_round_trip() {
         let (r, w) = pipe(false).unwrap();
         w.send_obj("hello! Tom").unwrap();

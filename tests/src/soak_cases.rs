@@ -260,14 +260,21 @@ fn pipe_cases() -> Vec<Case> {
                     s("--rounds"),
                     s(r.gen_range(1..=300)),
                     s("--size"),
-                    // Both sides of the 8 KiB direct-read path; debug builds make bytes slow.
+                    // Both sides of the tuned step's 8 KiB read-past-the-buffer path, and of the
+                    // plain step's 16 KiB one-write limit; debug builds make bytes slow.
                     s(r.gen_range(0..=20_000)),
+                    s("--connection"),
+                    s(if r.gen_bool(0.5) { "plain" } else { "tuned" }),
                 ]
             },
             check: |v, a| {
                 expect(
                     get_u64(v, "rounds")? == arg::<u64>(a, "--rounds").unwrap_or(0),
                     "rounds",
+                )?;
+                expect(
+                    v["connection"].as_str() == arg::<String>(a, "--connection").as_deref(),
+                    "the step asked for",
                 )?;
                 expect(get_u64(v, "mismatches")? == 0, "every reply right")
             },

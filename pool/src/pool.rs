@@ -1226,6 +1226,11 @@ impl Inner {
     ///   a task boundary.
     ///
     /// Then the parent gives the turn back, which the dead worker never will.
+    ///
+    /// One window is left, the queue's own: a taker killed between the two stores of its
+    /// `get` that claim a message and hand the slot back (see `queue::ring`) takes the
+    /// message, which is counted and failed here, but leaves its slot unusable, so the queue
+    /// holds one message less from then on; a whole lap later, `feed` stops at that slot.
     fn settle_take(&mut self, pid: i32, cause: &str, now: f64) -> Option<u64> {
         self.forget_taken();
         let taken = self.channels.turn.parts_taken.load(SeqCst);

@@ -188,6 +188,61 @@ struct Streaming {
     parts: u64,
 }
 
+/// The submitted tasks the parent still tracks, by id.
+///
+/// Ids are handed out in order (0, 1, 2...), so a task's place is its id minus the id of the
+/// oldest task still kept: no hashing, and each task is one pointer in a row of them. A task
+/// is forgotten when it is done and its handle dropped; the row then shrinks from the front.
+#[derive(Default)]
+pub(crate) struct TaskTable {
+    /// The id of `tasks[0]`.
+    first: u64,
+    tasks: VecDeque<Option<Box<Submitted>>>,
+}
+
+impl TaskTable {
+    /// Keep task `id`, the next id in order.
+    fn insert(&mut self, id: u64, task: Submitted) {
+        debug_assert_eq!(id, self.first + self.tasks.len() as u64);
+        self.tasks.push_back(Some(Box::new(task)));
+    }
+
+    fn index(&self, id: u64) -> Option<usize> {
+        id.checked_sub(self.first)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.tasks.len())
+    }
+
+    /// Task `id`, if still kept.
+    pub(crate) fn get(&self, id: &u64) -> Option<&Submitted> {
+        self.index(*id).and_then(|i| self.tasks[i].as_deref())
+    }
+
+    /// Task `id`, if still kept, to change it.
+    pub(crate) fn get_mut(&mut self, id: &u64) -> Option<&mut Submitted> {
+        self.index(*id).and_then(|i| self.tasks[i].as_deref_mut())
+    }
+
+    /// Forget task `id`, returning it.
+    pub(crate) fn remove(&mut self, id: &u64) -> Option<Submitted> {
+        let task = self.index(*id).and_then(|i| self.tasks[i].take());
+        while matches!(self.tasks.front(), Some(None)) {
+            self.tasks.pop_front();
+            self.first += 1;
+        }
+        task.map(|b| *b)
+    }
+
+    /// The ids of the tasks without an outcome yet.
+    fn unfinished(&self) -> Vec<u64> {
+        (self.first..)
+            .zip(&self.tasks)
+            .filter(|(_, t)| t.as_ref().is_some_and(|t| t.outcome.is_none()))
+            .map(|(id, _)| id)
+            .collect()
+    }
+}
+
 /// One live worker process, as the parent sees it.
 struct Worker {
     child: Child,
@@ -211,7 +266,7 @@ pub(crate) struct Inner {
     parts_put: u64,
     /// A task larger than the task queue, being put part by part as room frees.
     streaming: Option<Streaming>,
-    pub(crate) submitted: HashMap<u64, Submitted>,
+    pub(crate) submitted: TaskTable,
     /// Results arriving in several parts, by task id: (the size announced, the bytes so far).
     arriving: HashMap<u64, (usize, Vec<u8>)>,
     next_id: u64,
@@ -297,7 +352,7 @@ impl Pool {
             parts_before: 0,
             parts_put: 0,
             streaming: None,
-            submitted: HashMap::new(),
+            submitted: TaskTable::default(),
             arriving: HashMap::new(),
             next_id: 0,
             state: State::Running,
@@ -924,12 +979,7 @@ impl Inner {
     fn fail_all(&mut self, err: TaskError) {
         self.backlog.clear();
         self.streaming = None;
-        let ids: Vec<u64> = self
-            .submitted
-            .iter()
-            .filter(|(_, t)| t.outcome.is_none())
-            .map(|(&id, _)| id)
-            .collect();
+        let ids = self.submitted.unfinished();
         let now = out::t_ms();
         for id in ids {
             self.complete(id, Err(err.clone()), None, now);

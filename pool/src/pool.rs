@@ -1339,6 +1339,38 @@ impl Inner {
 mod tests {
     use super::*;
 
+    fn a_task(count: u32) -> Submitted {
+        Submitted {
+            args: Vec::new(),
+            func: 0,
+            count,
+            outcome: None,
+            worker: None,
+            finished_ms: None,
+            callbacks: Vec::new(),
+            watchers: Vec::new(),
+            orphan: false,
+        }
+    }
+
+    #[test]
+    fn the_task_table_finds_by_id_and_shrinks_from_the_front() {
+        let mut table = TaskTable::default();
+        for id in 0..5 {
+            table.insert(id, a_task(id as u32));
+        }
+        assert_eq!(table.remove(&2).map(|t| t.count), Some(2));
+        assert!(table.get(&2).is_none());
+        assert_eq!(table.remove(&0).map(|t| t.count), Some(0));
+        assert_eq!(table.first, 1, "0 gone: the row starts at 1");
+        assert_eq!(table.remove(&1).map(|t| t.count), Some(1));
+        assert_eq!(table.first, 3, "1 and the hole left by 2 are gone too");
+        assert_eq!(table.get(&4).map(|t| t.count), Some(4));
+        assert!(table.get(&9).is_none() && table.remove(&0).is_none());
+        table.get_mut(&3).unwrap().outcome = Some(Err(TaskError::Timeout));
+        assert_eq!(table.unfinished(), vec![4]);
+    }
+
     #[test]
     fn chunksize_is_pythons() {
         // Python: chunksize, extra = divmod(len, 4 * workers); chunksize += bool(extra)

@@ -732,6 +732,7 @@ impl Inner {
                 self.channels.tasks.put_nowait(p)
             })
             .context("put on the task queue")?;
+            self.channels.task_put();
             self.recycle(args);
             self.backlog.pop_front();
             self.on_queue.push_back((id, parts as u64));
@@ -767,6 +768,9 @@ impl Inner {
                 .tasks
                 .put_nowait(&self.part)
                 .context("put on the task queue")?;
+            if st.parts_sent == 0 {
+                self.channels.task_put();
+            }
             st.sent = end;
             st.parts_sent += 1;
             self.parts_put += 1;
@@ -1014,7 +1018,7 @@ impl Inner {
     /// After close and every task done: close the task queue, which ends each worker's `get`
     /// (Python puts one `None` sentinel per worker instead), then reap every worker.
     fn stop_workers(&mut self) -> Result<()> {
-        self.channels.tasks.close();
+        self.channels.close_tasks();
         for slot in 0..self.workers.len() {
             if let Some(mut w) = self.workers[slot].take() {
                 let status = match w.child.join_timeout(STOP_GRACE)? {
@@ -1315,7 +1319,7 @@ impl Inner {
                 lost = Some(id);
             }
         }
-        self.channels.turn.release();
+        self.channels.release_turn();
         lost
     }
 

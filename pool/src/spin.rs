@@ -9,9 +9,7 @@
 //! sleeper back on a CPU. On a virtual machine that is tens of microseconds, many times the work.
 //!
 //! This step changes one thing: before falling back to step 1's wait, a waiter keeps looking
-//! for up to `spin`: the worker holding the turn at the empty task queue, and the parent at
-//! the empty result queue. (Not the workers waiting for the turn: the next task goes to the
-//! holder, and a third spinner on a two-CPU machine would take the CPU the other two need.) If the other side answers within that time, nobody sleeps and no
+//! for up to `spin`: a worker waiting for a task, and the parent waiting for a result. If the other side answers within that time, nobody sleeps and no
 //! system call is made: a round trip becomes a few cache-line transfers. What it costs: a
 //! waiting process burns its CPU for up to `spin` each time it waits, so an idle pool is busy
 //! for that long after each task, and on a machine with fewer CPUs than spinning processes the

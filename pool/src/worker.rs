@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! loop:                                          CPython's worker() in multiprocessing/pool.py
-//!     take my turn at the task queue             with rlock:
-//!     get the next task (waits while empty)          task = inqueue.get()
+//!     wait for a task and the turn               with rlock:
+//!     get the task                                   task = inqueue.get()
 //!     note it in my slot: running_task = id      (CPython keeps no such note)
 //!     give the turn back
 //!     run the registered function                result = func(*args)
@@ -33,6 +33,11 @@
 //! locked forever (CPython's pool hangs exactly so when a worker dies inside `with rlock:`;
 //! `process lock-held` shows the trap). Here the parent, which sees every death on the
 //! worker's pidfd, settles what the dead taker took and then clears the word itself.
+//!
+//! An idle worker waits for "a task is on the queue *and* nobody holds the turn" in one
+//! place ([`Channels::take_turn`]), rather than queueing for the turn and then waiting in
+//! the queue's `get`: then the parent's next task wakes exactly one sleeping worker, and a
+//! worker giving the turn back wakes nobody when there is nothing to take.
 //!
 //! ## What travels: pieces with a header
 //!
@@ -170,7 +175,8 @@ common::shared_struct! {
     pub struct TaskTurn {
         /// Pid of the worker taking a task now; 0 when nobody is.
         pub taker: AtomicU32,
-        /// Workers waiting for the turn sleep here.
+        /// Workers waiting for a task to take sleep here, until the turn is free and a task
+        /// is on the queue (or the queue is closed).
         pub free: Event,
         /// Parts taken out of the task queue by completed turns (and by the parent when it
         /// settles a dead taker's turn): what the parent compares with what it put.
@@ -178,24 +184,6 @@ common::shared_struct! {
         /// Raised by the parent just before it sleeps in poll(2): a worker that puts a result
         /// then writes one byte to the doorbell pipe (see `Pool`'s `wait_for_news`).
         pub parent_sleeping: SleeperFlag,
-    }
-}
-
-impl TaskTurn {
-    /// Wait for the turn, then hold it (the worker's `with rlock:`).
-    pub fn acquire(&self, me: u32) {
-        loop {
-            if self.taker.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
-                return;
-            }
-            self.free.wait_until(|| self.taker.load(SeqCst) == 0, None);
-        }
-    }
-
-    /// Give the turn back (the worker after taking a task, or the parent for a dead taker).
-    pub fn release(&self) {
-        self.taker.store(0, SeqCst);
-        self.free.notify();
     }
 }
 
@@ -266,6 +254,57 @@ impl Channels {
         })
     }
 
+    /// Whether a worker should take the turn now: nobody holds it, and there is a task on the
+    /// queue (or the queue is closed, which the taker must see to leave).
+    fn worth_taking(&self) -> bool {
+        self.turn.taker.load(SeqCst) == 0 && (!self.tasks.is_empty() || self.tasks.is_closed())
+    }
+
+    /// Worker: wait until there is a task to take and nobody is taking, then hold the turn
+    /// (the worker's `with rlock:`). An idle worker sleeps here, not in the queue's `get`, so
+    /// the parent's next task wakes one worker, and giving the turn back wakes nobody when
+    /// there is nothing to take. `spin`: step 2's look before sleeping (`spin.rs`).
+    pub fn take_turn(&self, me: u32, spin: Duration) {
+        loop {
+            crate::spin::spin_until(spin, || self.worth_taking());
+            self.turn.free.wait_until(|| self.worth_taking(), None);
+            if self
+                .turn
+                .taker
+                .compare_exchange(0, me, SeqCst, SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Give the turn back (a worker after taking its task, or the parent for a dead taker),
+    /// waking a waiting worker only if there is something for it to take.
+    pub fn release_turn(&self) {
+        self.turn.taker.store(0, SeqCst);
+        if !self.tasks.is_empty() || self.tasks.is_closed() {
+            self.turn.free.notify();
+        }
+    }
+
+    /// Parent, after putting a task: wake a waiting worker, if the turn is free (if it is
+    /// held, its holder's `release_turn` will see this task and wake one). Both sides store,
+    /// then load what the other stored (Dekker's pattern): one of them sees the other.
+    /// No system call when nobody sleeps.
+    pub fn task_put(&self) {
+        if self.turn.taker.load(SeqCst) == 0 {
+            self.turn.free.notify();
+        }
+    }
+
+    /// Parent, at `join`: no more tasks; every worker is to take the turn once more, see the
+    /// queue closed, and leave.
+    pub fn close_tasks(&self) {
+        self.tasks.close();
+        self.turn.free.notify_all();
+    }
+
     /// Worker, after putting a result part: wake the parent if it announced it sleeps. The
     /// SleeperFlag's fence makes this safe against the parent's "announce, look again, poll"
     /// (Dekker's pattern): either it sees our part, or we see its flag and write.
@@ -296,7 +335,7 @@ pub static DIE_TAKING: AtomicU64 = AtomicU64::new(0);
 /// The worker's main loop (runs in the forked child). Returns `Ok` when the task queue is
 /// closed or after `max_tasks` tasks; `common::spawn` then exits the process with status 0.
 ///
-/// `spin`: how long to keep looking before sleeping at an empty task queue (zero for the
+/// `spin`: how long to keep looking before sleeping while waiting for a task (zero for the
 /// plain pool; see `spin.rs`, step 2).
 pub fn main(
     tasks: &Tasks,
@@ -311,26 +350,23 @@ pub fn main(
     let mut result = Vec::new();
     let mut done = 0u64;
     loop {
-        // 1. Take the turn, then the task. Holding the turn, this worker may wait in `get`
-        //    for the parent's next task; the others wait for the turn (as CPython's do).
-        //    Step 2 spins only here, holding the turn: the next task goes to the holder, and
-        //    on a two-CPU machine a third spinner would take the CPU the holder or the parent
-        //    needs.
-        channels.turn.acquire(me);
-        crate::spin::spin_until(spin, || !channels.tasks.is_empty());
+        // 1. Wait for a task and the turn, then take the task (CPython: `with rlock:
+        //    task = get()`). Only the turn's holder takes, so the parent can account for a
+        //    holder that dies half-way (see `Pool`'s `settle_take`).
+        channels.take_turn(me, spin);
         let header = match take(channels, slot, &mut part, &mut args) {
             Ok(h) => h,
             Err(QueueError::Closed) => {
                 // `join`: the parent closed the queue once every task was done.
-                channels.turn.release();
+                channels.release_turn();
                 return Ok(());
             }
             Err(e) => {
-                channels.turn.release();
+                channels.release_turn();
                 bail!("task queue: {e}");
             }
         };
-        channels.turn.release();
+        channels.release_turn();
 
         // 2. Run the registered function on the arguments (a panic here ends this process).
         let start = slot.running().map_or_else(out::t_ms, |(_, s)| s);

@@ -529,9 +529,8 @@ fn a_worker_sigkilled_from_outside_fails_exactly_its_task() {
 #[test]
 fn the_idle_worker_waiting_at_the_task_queue_can_be_killed_too() {
     // Task 0 waits for a kill on one worker; the other worker finishes the rest and then
-    // waits in `get` holding the turn at the empty task queue. Killing *that* one removes
-    // nothing from the queue: no task fails for it, the parent gives the turn back, and the
-    // run ends once the stuck task's own worker is killed.
+    // waits for a task. Killing *that* one removes nothing from the queue: no task fails for
+    // it, a replacement is forked, and the run ends once the stuck task's own worker is killed.
     let mut r = external(0, 2);
     // Both lines come, in either order: the stuck worker may print its start after the other
     // worker and the parent are done with task 5.

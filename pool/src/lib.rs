@@ -66,7 +66,6 @@
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
 //! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
-//! | `--spin-us N` | [`spin`] | step 2: waiters keep looking N us before sleeping (round trips without wake-ups) |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
 //! - *Point 8: "pool.apply(...) 同步执行, 没有返回值"*: `apply` **returns the function's return
@@ -101,7 +100,6 @@ pub mod pool;
 pub mod registry;
 pub mod result;
 pub mod reuse;
-pub mod spin;
 pub mod sync_vs_async;
 pub mod timeline;
 pub mod worker;
@@ -136,11 +134,6 @@ pub struct Cli {
     /// Draw an ASCII chart of which task ran when, one lane per worker process.
     #[arg(long, global = true)]
     pub timeline: bool,
-    /// Step 2 of the pool: a waiting worker or parent keeps looking this many microseconds
-    /// before sleeping (0..=10000; 0, the default: the plain pool). See spin.rs.
-    #[arg(long, global = true, value_name = "US", default_value_t = 0,
-          value_parser = clap::value_parser!(u32).range(0..=10_000))]
-    pub spin_us: u32,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -169,8 +162,6 @@ pub struct Settings {
     pub workers: usize,
     /// `--timeline` was given.
     pub timeline: bool,
-    /// `--spin-us`: step 2's spin before sleeping (zero: the plain pool).
-    pub spin: std::time::Duration,
 }
 
 impl Settings {
@@ -179,7 +170,6 @@ impl Settings {
         let mut o = Options::new(workers);
         o.timeline = self.timeline;
         o.events = true;
-        o.spin = self.spin;
         o
     }
 
@@ -203,7 +193,6 @@ pub fn run(cli: Cli) -> Result<()> {
     let settings = Settings {
         workers: cli.workers.map_or_else(cpu_count, |w| w as usize),
         timeline: cli.timeline,
-        spin: std::time::Duration::from_micros(u64::from(cli.spin_us)),
     };
     match cli.cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
         Cmd::Basic(a) => basic::run(&a, &settings),

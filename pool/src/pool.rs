@@ -105,9 +105,6 @@ pub struct Options {
     pub timeline: bool,
     /// Print `worker_started` / `worker_exit` events through `common::out`.
     pub events: bool,
-    /// Step 2 (`spin.rs`): how long a waiting worker or parent keeps looking before it sleeps.
-    /// Zero: the plain pool.
-    pub spin: Duration,
 }
 
 impl Options {
@@ -118,7 +115,6 @@ impl Options {
             max_tasks_per_child: None,
             timeline: false,
             events: false,
-            spin: Duration::ZERO,
         }
     }
 }
@@ -1046,10 +1042,10 @@ impl Inner {
     fn spawn_into(&mut self, slot: usize, replacing: Option<i32>) -> Result<()> {
         let shm = Rc::new(Shared::<WorkerSlot>::new_zeroed().context("mmap(MAP_SHARED) slot")?);
         let (tasks, channels, slot_mem) = (self.tasks.clone(), self.channels.clone(), shm.clone());
-        let (max, spin) = (self.opts.max_tasks_per_child, self.opts.spin);
+        let max = self.opts.max_tasks_per_child;
         // The closure runs in the child, on the child's copy of everything captured here.
         let child = common::spawn(format!("pool-worker-{slot}"), move || {
-            worker::main(&tasks, &channels, &slot_mem, max, spin)
+            worker::main(&tasks, &channels, &slot_mem, max)
         })?;
         self.stats.workers_started += 1;
         if self.opts.events {
@@ -1101,12 +1097,10 @@ impl Inner {
             ));
             return Ok(());
         }
-        // A result is often a moment away: look again before sleeping (step 1: a microsecond
-        // or so, `common::backoff`; step 2: up to `opts.spin`, see `spin.rs`).
+        // A result is often a moment away: look again for a microsecond or so before
+        // sleeping (`common::backoff`), which saves two system calls and a wake-up when it is.
         let results = &self.channels.results;
-        if common::backoff::spin_then(|| !results.is_empty())
-            || crate::spin::spin_until(self.opts.spin, || !results.is_empty())
-        {
+        if common::backoff::spin_then(|| !results.is_empty()) {
             return Ok(());
         }
         let timeout = match deadline {

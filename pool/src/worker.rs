@@ -263,10 +263,9 @@ impl Channels {
     /// Worker: wait until there is a task to take and nobody is taking, then hold the turn
     /// (the worker's `with rlock:`). An idle worker sleeps here, not in the queue's `get`, so
     /// the parent's next task wakes one worker, and giving the turn back wakes nobody when
-    /// there is nothing to take. `spin`: step 2's look before sleeping (`spin.rs`).
-    pub fn take_turn(&self, me: u32, spin: Duration) {
+    /// there is nothing to take.
+    pub fn take_turn(&self, me: u32) {
         loop {
-            crate::spin::spin_until(spin, || self.worth_taking());
             self.turn.free.wait_until(|| self.worth_taking(), None);
             if self
                 .turn
@@ -334,15 +333,11 @@ pub static DIE_TAKING: AtomicU64 = AtomicU64::new(0);
 
 /// The worker's main loop (runs in the forked child). Returns `Ok` when the task queue is
 /// closed or after `max_tasks` tasks; `common::spawn` then exits the process with status 0.
-///
-/// `spin`: how long to keep looking before sleeping while waiting for a task (zero for the
-/// plain pool; see `spin.rs`, step 2).
 pub fn main(
     tasks: &Tasks,
     channels: &Channels,
     slot: &WorkerSlot,
     max_tasks: Option<u64>,
-    spin: Duration,
 ) -> Result<()> {
     let me = std::process::id();
     let mut part = Vec::with_capacity(MAX_PART);
@@ -353,7 +348,7 @@ pub fn main(
         // 1. Wait for a task and the turn, then take the task (CPython: `with rlock:
         //    task = get()`). Only the turn's holder takes, so the parent can account for a
         //    holder that dies half-way (see `Pool`'s `settle_take`).
-        channels.take_turn(me, spin);
+        channels.take_turn(me);
         let header = match take(channels, slot, &mut part, &mut args) {
             Ok(h) => h,
             Err(QueueError::Closed) => {

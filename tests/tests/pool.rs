@@ -182,35 +182,6 @@ fn tasks_complete_while_the_parent_is_away() {
 }
 
 #[test]
-fn step_two_spinning_waiters_changes_no_outcome() {
-    // --spin-us only changes how the waiting is done: the same results, the same single failure.
-    let run = cmd(
-        "pool",
-        "--spin-us 200 map --items 300 --chunksize 1 --workers 2 --sleep-ms 0 --json --time-scale 0",
-    );
-    let s: MapSummary = run.ok_summary_as();
-    run.check(s.in_order && s.results == squares(300), "map, spinning");
-    crash_case_with(
-        "--spin-us 200",
-        "kill",
-        1,
-        5,
-        2,
-        "killed by SIGKILL",
-        "worker_died",
-    );
-    crash_case_with(
-        "--spin-us 200",
-        "take",
-        3,
-        5,
-        2,
-        "while taking",
-        "worker_died",
-    );
-}
-
-#[test]
 fn default_subcommand_is_basic() {
     let run = cmd("pool", "--workers 2 --json --time-scale 0");
     let s: BasicSummary = run.ok_summary_as();
@@ -645,7 +616,6 @@ fn bad_input_is_one_error_line_and_exit_2() {
         (&["basic", "--tasks", "1001"], &["--tasks", "1001"]),
         (&["basic", "--task-ms", "10001"], &["--task-ms", "10001"]),
         (&["basic", "--away-ms", "-1"], &["--away-ms", "-1"]),
-        (&["--spin-us", "10001"], &["--spin-us", "10001"]),
         (&["crash", "--tasks", "0"], &["--tasks", "0"]),
         (
             &["crash", "--crash-kind", "melt"],

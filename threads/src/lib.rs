@@ -95,6 +95,7 @@ pub mod gil;
 pub mod gil_lock;
 pub mod ids;
 pub mod main_exit;
+pub mod python;
 pub mod race;
 pub mod shared;
 pub mod spawn_cost;

@@ -64,7 +64,7 @@ fn task(name: &str, args: (u32, &str), kwargs: &Kwargs) -> Result<()> {
         "child_args",
         json!({"name": name, "args": [n, fruit], "kwargs": kwargs, "ppid": ppid}),
         format!(
-            "  [{name}] {} {n} {fruit}  (pid {pid}, ppid {ppid}: my parent; args=({n}, {fruit:?}), kwargs={{'greeting': {:?}, 'exit_code': {}}})",
+            "  [{name}] {} {n} {fruit}  (pid {pid}, ppid {ppid}: my parent; args=({n}, '{fruit}'), kwargs={{'greeting': '{}', 'exit_code': {}}})",
             kwargs.greeting, kwargs.greeting, kwargs.exit_code
         ),
     );

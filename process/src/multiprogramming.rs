@@ -128,7 +128,7 @@ fn io_loop(end: Instant, into: &Switches) -> Result<()> {
     while Instant::now() < end {
         let before = current_cpu()?;
         {
-            let wait = trace::enabled().then(|| trace::now_us());
+            let wait = trace::enabled().then(trace::now_us);
             std::thread::sleep(Duration::from_millis(1)); // the "IO": a blocking wait
             let after = current_cpu()?;
             if let Some(start) = wait {

@@ -197,7 +197,8 @@ fn report(args: &Args, counts: &Counts, which: &str, pipe_buf: i64, capacity: i6
     // Switches are only known between neighbouring intact records: say so, with the number of
     // such pairs, rather than "the stream switched writers N times".
     let switches = if counts.intact_pairs == 0 {
-        "no two intact records were neighbours, so no writer switch could be seen between records".to_string()
+        "no two intact records were neighbours, so no writer switch could be seen between records"
+            .to_string()
     } else {
         format!(
             "of the {} pair(s) of neighbouring intact records, {} changed writer",

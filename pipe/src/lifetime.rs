@@ -149,7 +149,8 @@ fn inode_of(fd: impl AsFd) -> Result<u64> {
 fn creator(ctl: Connection) -> Result<()> {
     let (r, w) = crate::pipe(false).context("pipe2")?;
     let me = std::process::id() as i32;
-    w.send_obj(&message(me)).context("write into the new pipe")?;
+    w.send_obj(&message(me))
+        .context("write into the new pipe")?;
     let report = Report {
         read_fd: r.fileno(),
         write_fd: w.fileno(),
@@ -222,7 +223,10 @@ pub fn run(_args: &Args) -> Result<()> {
         out::event(
             "proc_fd",
             json!({"creator_pid": pid, "fd": e.fd, "link": e.link, "inode": e.inode, "end": e.end, "new": !ours.contains(&e.inode)}),
-            format!("  /proc/{pid}/fd/{} -> {}  ({} end; {whose})", e.fd, e.link, e.end),
+            format!(
+                "  /proc/{pid}/fd/{} -> {}  ({} end; {whose})",
+                e.fd, e.link, e.end
+            ),
         );
     }
     let new: Vec<&PipeEntry> = theirs.iter().filter(|e| !ours.contains(&e.inode)).collect();
@@ -263,7 +267,11 @@ pub fn run(_args: &Args) -> Result<()> {
              user, or root); another user would get EACCES. No name, but not secret.",
             mine.fileno(),
             report.inode,
-            if same_inode { "the same" } else { "NOT the same" }
+            if same_inode {
+                "the same"
+            } else {
+                "NOT the same"
+            }
         ),
     );
 
@@ -341,8 +349,14 @@ pub fn run(_args: &Args) -> Result<()> {
         "gone_after_last_close": gone,
     }));
     ensure!(same_inode, "the fd opened through /proc is another pipe");
-    ensure!(alive, "the pipe vanished with its creator while we held an fd");
-    ensure!(got == expected, "read {got:?}, the creator wrote {expected:?}");
+    ensure!(
+        alive,
+        "the pipe vanished with its creator while we held an fd"
+    );
+    ensure!(
+        got == expected,
+        "read {got:?}, the creator wrote {expected:?}"
+    );
     ensure!(eof, "no EOF although no write end is left");
     ensure!(gone, "our fd on the pipe is still listed after close");
     Ok(())

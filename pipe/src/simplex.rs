@@ -119,13 +119,18 @@ fn wrong_ends(r: &crate::Connection, w: &crate::Connection) -> Result<Vec<WrongE
     for (call, outcome, python_says) in attempts {
         let (refused, we_say) = match outcome {
             Some(e @ ConnError::WrongEnd(_)) => (true, e.to_string()),
-            Some(e) => return Err(e).with_context(|| format!("{call} failed, but not as the wrong end")),
+            Some(e) => {
+                return Err(e).with_context(|| format!("{call} failed, but not as the wrong end"))
+            }
             None => bail!("{call} on the wrong end of a one-way pipe was accepted"),
         };
         out::event(
             "wrong_end",
             json!({"call": call, "refused": refused, "we_say": we_say, "python_says": python_says}),
-            format!("  {call:<20} ours:   error: {we_say}\n  {:<20} Python: {python_says}", ""),
+            format!(
+                "  {call:<20} ours:   error: {we_say}\n  {:<20} Python: {python_says}",
+                ""
+            ),
         );
         found.push(WrongEnd {
             call,
@@ -147,7 +152,9 @@ pub fn run(args: &Args) -> Result<()> {
         w.fileno()
     ));
     // The notes' example sends on fd1, the first object; with Pipe(False) that is the read end.
-    out::say("the notes' fd1.send(...) on Pipe(False), where fd1 is the read end, and the reverse:");
+    out::say(
+        "the notes' fd1.send(...) on Pipe(False), where fd1 is the read end, and the reverse:",
+    );
     let wrong_end = wrong_ends(&r, &w)?;
     out::say("  (the example works only with the duplex default, Pipe(): a socketpair)");
     let r = Cell::new(Some(r));

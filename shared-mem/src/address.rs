@@ -55,8 +55,10 @@
 //! Leaving nothing behind: the stop signals (SIGINT, SIGTERM) are blocked in A from `shm_open`
 //! until the unlink, and A unlinks on every path (if B dies before opening, A sees EOF on the
 //! control socket and unlinks alone). Only a SIGKILL of A inside that window, a few system calls
-//! wide, could leave the name; nothing can catch a SIGKILL. The control line is a socketpair:
-//! B's death means EOF there, never a hang.
+//! wide, could leave the name; nothing can catch a SIGKILL, so neither process prints anything
+//! before the unlink (B waits for A's word that the name is gone): whoever kills the demo on
+//! seeing its first line never lands inside the window. The control line is a socketpair: either
+//! side's death means EOF for the other, never a hang.
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -148,13 +150,17 @@ fn b_side(mut ctl: UnixStream, name: &str) -> Result<()> {
     let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .with_context(|| format!("shm_open({name})"))?;
     let file = std::fs::File::from(fd);
+    // Opened: A may unlink the name now. Then wait until it has: nothing is printed while the
+    // name exists (see the module doc, "Leaving nothing behind").
+    ctl.write_all(b"o").context("tell A we opened it")?;
+    if !read_msg(&mut ctl, &mut byte)? {
+        bail!("A closed the control socket before unlinking the name");
+    }
     out::event(
         "b_opened",
         json!({"name": name}),
-        format!("  B (pid {me}, forked before the segment existed: it inherited nothing): shm_open(\"{name}\") -> the same segment"),
+        format!("  B (pid {me}, forked before the segment existed: it inherited nothing): its shm_open(\"{name}\"), before the unlink, found the same segment"),
     );
-    // Opened: A may unlink the name now.
-    ctl.write_all(b"o").context("tell A we opened it")?;
 
     // A real B would have a memory history of its own by now. Ours was forked from the same
     // parent as A, so its address space is laid out exactly like A's, and its first mapping
@@ -216,15 +222,12 @@ pub fn run(_args: &Args) -> Result<()> {
     })?;
     drop(b_sock.take());
     let mut ctl = a_sock.take().context("A's control end")?;
-    out::say(format!(
-        "A is this process (pid {me}); B (pid {}) was forked before the segment existed",
-        b.pid()
-    ));
-
     // Create, wait for B to open, unlink: with the stop signals blocked, so that no Ctrl-C lands
     // between shm_open and shm_unlink and leaves the name in /dev/shm.
     common::sys::block_stop_signals(true);
-    let opened = (|| -> Result<(std::fs::File, SharedFd<Segment>)> {
+    // Nothing is printed inside: a test that signals the demo after its first line never lands
+    // in this window.
+    let opened = (|| -> Result<(std::fs::File, SharedFd<Segment>, u64, bool)> {
         let fd = shm_open(
             name.as_str(),
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -241,21 +244,12 @@ pub fn run(_args: &Args) -> Result<()> {
             // Written before B is told the segment exists, so B finds it there.
             view.from_a.store(i64::from(me), Ordering::SeqCst);
             let listed = name_left(&name);
-            out::event(
-                "a_created",
-                json!({"name": name, "address": a_address, "listed_in_dev_shm": listed, "wrote": me}),
-                format!(
-                    "A: shm_open(\"{name}\", O_CREAT | O_EXCL, 0600), ftruncate({}), mmap -> \
-                     {a_address:#x}; wrote {me} (its pid). Listed as /dev/shm{name}: {listed}",
-                    std::mem::size_of::<Segment>()
-                ),
-            );
             ctl.write_all(b"c").context("tell B the segment exists")?;
             let mut byte = [0u8; 1];
             if !read_msg(&mut ctl, &mut byte)? {
                 bail!("B ended before opening the segment");
             }
-            Ok((file, view))
+            Ok((file, view, a_address, listed))
         });
         // Unlink whatever happened: the name must not survive this block.
         let unlinked = shm_unlink(name.as_str()).with_context(|| format!("shm_unlink({name})"));
@@ -264,7 +258,7 @@ pub fn run(_args: &Args) -> Result<()> {
         Ok(opened)
     })();
     common::sys::block_stop_signals(false);
-    let (file, view) = match opened {
+    let (file, view, a_address, listed) = match opened {
         Ok(x) => x,
         Err(e) => {
             b.join()?;
@@ -274,16 +268,30 @@ pub fn run(_args: &Args) -> Result<()> {
             }
         }
     };
-    let a_address = address_of(&view);
     let gone = !name_left(&name);
+    out::say(format!(
+        "A is this process (pid {me}); B (pid {}) was forked before the segment existed",
+        b.pid()
+    ));
+    out::event(
+        "a_created",
+        json!({"name": name, "address": a_address, "listed_in_dev_shm": listed, "wrote": me}),
+        format!(
+            "A: shm_open(\"{name}\", O_CREAT | O_EXCL, 0600), ftruncate({}), mmap -> \
+             {a_address:#x}; wrote {me} (its pid). Listed as /dev/shm{name}: {listed}",
+            std::mem::size_of::<Segment>()
+        ),
+    );
     out::event(
         "unlinked",
         json!({"name": name, "gone": gone}),
         format!(
-            "A: B has opened it, so shm_unlink(\"{name}\"): /dev/shm{name} gone: {gone}. The segment \
+            "A: B opened it too, so shm_unlink(\"{name}\"): /dev/shm{name} gone: {gone}. The segment \
              lives on: both processes still have it open."
         ),
     );
+    // Now B may go on (and print).
+    ctl.write_all(b"u").context("tell B the name is gone")?;
 
     // Wait for B's report (EOF: B died, and says how when joined).
     let mut bytes = [0u8; 32];

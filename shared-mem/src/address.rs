@@ -7,30 +7,37 @@
 //! its key (System V `shmget`, whose ID `shmat` then turns into an address, one per attach), or a
 //! descriptor passed along or inherited through fork.
 //!
-//! The Python shape (`multiprocessing.shared_memory`, Python 3.8+, which is `shm_open` + `mmap`):
+//! The Python shape (on Linux `shm_open(name)` opens the file `/dev/shm/name`, so plain `os.open`
+//! and `mmap` do what `multiprocessing.shared_memory` does, without its resource-tracker process):
 //!
 //! ```python
-//! import ctypes, os
-//! from multiprocessing import Process
-//! from multiprocessing.shared_memory import SharedMemory
+//! import ctypes, mmap, os
 //!
-//! NAME = f"shared-mem-address-{os.getpid()}"
+//! NAME = f"/dev/shm/shared-mem-address-{os.getpid()}"   # what shm_open(name) opens on Linux
+//! r, w = os.pipe()
 //!
-//! def b():
-//!     seg = SharedMemory(name=NAME)                 # shm_open by name, then mmap
-//!     view = ctypes.c_int64.from_buffer(seg.buf)
-//!     print("B maps it at", hex(ctypes.addressof(view)), "and reads", view.value)
-//!     view.value = os.getpid()
-//!     del view; seg.close()
+//! def open_view(flags):
+//!     fd = os.open(NAME, flags, 0o600)
+//!     os.ftruncate(fd, 8)                     # the size (B finds it 8 already)
+//!     m = mmap.mmap(fd, 8)                    # MAP_SHARED
+//!     os.close(fd)                            # the mapping keeps the segment
+//!     return m, ctypes.c_int64.from_buffer(m)
 //!
-//! if __name__ == "__main__":
-//!     seg = SharedMemory(name=NAME, create=True, size=8)
-//!     view = ctypes.c_int64.from_buffer(seg.buf)
-//!     view.value = os.getpid()
-//!     print("A maps it at", hex(ctypes.addressof(view)))
-//!     p = Process(target=b); p.start(); p.join()
-//!     print("A reads B's write:", view.value)
-//!     del view; seg.close(); seg.unlink()
+//! pid = os.fork()                             # B first: it inherits nothing of the segment
+//! if pid == 0:
+//!     os.read(r, 1)                           # wait until A has created it
+//!     own = mmap.mmap(-1, 4096)               # a page of its own: a history unlike A's
+//!     m, v = open_view(os.O_RDWR)             # B finds it by name only
+//!     print("B maps it at", hex(ctypes.addressof(v)), "and reads", v.value, flush=True)
+//!     v.value = os.getpid()
+//!     os._exit(0)
+//! m, v = open_view(os.O_RDWR | os.O_CREAT | os.O_EXCL)
+//! v.value = os.getpid()
+//! print("A maps it at", hex(ctypes.addressof(v)), flush=True)
+//! os.write(w, b"c")
+//! os.waitpid(pid, 0)
+//! print("A reads B's write:", v.value)
+//! os.unlink(NAME)                             # shm_unlink: the name goes, nothing is left
 //! ```
 //!
 //! Here, with the same calls:

@@ -279,6 +279,7 @@ pub fn run(args: &Args) -> Result<()> {
         "start_order": order.start_order,
         "arrival_order": order.arrival_order,
         "in_start_order": order.in_start_order,
+        "order_decided_by": order.decided_by,
         "sleep_s": order.sleep_s,
         "slept_at_ms": order.slept_at_ms,
         "woke_at_ms": order.woke_at_ms,
@@ -302,6 +303,8 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// The order the greetings came in, beside what decided it.
 struct Order {
+    /// The explanation printed (the `why` line).
+    decided_by: String,
     /// Names in the order they were forked.
     start_order: Vec<String>,
     /// Names in the order their greetings arrived.
@@ -364,15 +367,21 @@ fn explain_order(names: &[String], messages: &[String], times: &[SleepTimes]) ->
             }
         ),
     );
-    out::say(format!(
-        "why: every child sleeps the same {sleep_s} s, and they began sleeping within {:.3} ms of \
+    let gap_ms = spread(&slept_at_ms);
+    let why = format!(
+        "every child sleeps the same {sleep_s} s, and they began sleeping within {gap_ms:.3} ms of \
          each other, one after another as they were forked. So they wake in fork order, unless the \
          scheduler runs one late by more than that gap (a busy CPU, fewer cores than children). \
          Fork order and the scheduler decide, not the names; with --time-scale 0 they mostly \
-         arrive in start order.",
-        spread(&slept_at_ms)
-    ));
+         arrive in start order."
+    );
+    out::event(
+        "why",
+        json!({"decided_by": ["fork order", "scheduler"], "sleep_s": sleep_s, "sleep_start_spread_ms": gap_ms, "why": why}),
+        format!("why: {why}"),
+    );
     Order {
+        decided_by: why,
         start_order: names.to_vec(),
         arrival_order,
         in_start_order,

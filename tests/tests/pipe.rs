@@ -29,6 +29,7 @@ struct GreetSummary {
     start_order: Vec<String>,
     arrival_order: Vec<String>,
     in_start_order: bool,
+    order_decided_by: String,
     sleep_s: f64,
     slept_at_ms: Vec<f64>,
     woke_at_ms: Vec<f64>,
@@ -174,8 +175,13 @@ fn check_greet(run: &Run, expected: &[&str]) {
         "each child slept the scaled 3 s, after it started",
     );
     run.check(
-        run.events_named("order").len() == 1,
-        "one order event, the explanation",
+        run.events_named("order").len() == 1 && run.events_named("why").len() == 1,
+        "one order event and one explanation",
+    );
+    run.check(
+        s.order_decided_by
+            .contains("Fork order and the scheduler decide"),
+        "the summary says what decides the order",
     );
     run.check(
         s.count == expected.len() as u64 && s.expected == s.count,

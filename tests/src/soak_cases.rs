@@ -56,6 +56,16 @@ fn timing_cases() -> Vec<Case> {
                     get_u64(io, "voluntary")? >= get_u64(io, "ios")?,
                     "a voluntary switch per IO",
                 )?;
+                let pinned = &v["resumed_elsewhere"]["pinned"];
+                expect(
+                    get_u64(pinned, "moved")? == 0,
+                    "a child pinned to one CPU never resumes elsewhere",
+                )?;
+                let free = &v["resumed_elsewhere"]["free"];
+                expect(
+                    get_u64(free, "moved")? <= get_u64(free, "ios")?,
+                    "at most one move per IO wait",
+                )?;
                 get_u64(&v["cpu_bound"], "involuntary").map(|_| ())
             },
             code: 0,
@@ -95,7 +105,15 @@ fn timing_cases() -> Vec<Case> {
         Case {
             demo: "threads",
             name: "spawn-cost",
-            args: |r| vec![s("spawn-cost"), s("--count"), s(r.gen_range(1..=20))],
+            args: |r| {
+                vec![
+                    s("spawn-cost"),
+                    s("--count"),
+                    s(r.gen_range(1..=20)),
+                    s("--python-count"),
+                    s(r.gen_range(0..=2)),
+                ]
+            },
             check: |v, _| {
                 let (p, t, ratio) = (
                     positive(v, "process_us")?,
@@ -617,7 +635,13 @@ fn threads_cases() -> Vec<Case> {
                 tids.sort_unstable();
                 tids.dedup();
                 expect(v["same_pid"] == true, "one pid")?;
-                expect(tids.len() == n, "distinct tids, one per thread")
+                expect(tids.len() == n, "distinct tids, one per thread")?;
+                expect(
+                    v["pinned"]["ran_on"] == v["pinned"]["cpu"],
+                    "the pinned thread last ran on its CPU",
+                )?;
+                let rows = v["lwp"].as_array().ok_or("no lwp rows")?;
+                expect(rows.len() == n + 1, "one ps -L row per thread")
             },
             code: 0,
             fault: false,

@@ -12,11 +12,11 @@
 //! `queue/src/ring.rs`), reused here rather than written a second time. Each `put` writes at the
 //! next free slot, not "from the start", and each `get` takes the oldest: the reader receives
 //! all N, in order, and the output says how many were waiting in the ring at once. When the ring
-//! is full the writer *waits* (in the kernel, on a futex) instead of overwriting: Python's
-//! `Queue(maxsize)` does the same. So "only one message" is a property of the one-slot layout,
+//! is full the writer *waits* (after a brief spin, asleep in the kernel on a futex) instead of
+//! overwriting, as a `put` on Python's `Queue(maxsize)` blocks. So "only one message" is a property of the one-slot layout,
 //! not of shared memory: the memory is the same, the layout differs.
 //!
-//! Phase 1 in detail:
+//! ## Phase 1 in detail
 //!
 //! The message is 8 words (64 bytes) written one word at a time, as any message longer than one
 //! machine word must be. Two problems follow, and the fixes are what any real shared-memory

@@ -13,8 +13,9 @@
 //! next free slot, not "from the start", and each `get` takes the oldest: the reader receives
 //! all N, in order, and the output says how many were waiting in the ring at once. When the ring
 //! is full the writer *waits* (after a brief spin, asleep in the kernel on a futex) instead of
-//! overwriting, as a `put` on Python's `Queue(maxsize)` blocks. So "only one message" is a property of the one-slot layout,
-//! not of shared memory: the memory is the same, the layout differs.
+//! overwriting, as a `put` on Python's `Queue(maxsize)` blocks. So "only one message" is a
+//! property of the one-slot layout, not of shared memory: the memory is the same, the layout
+//! differs.
 //!
 //! ## Phase 1 in detail
 //!

@@ -144,7 +144,8 @@ fn check_summary(run: &Run, producers: u64, items: u64, capacity: u64) -> Summar
     run.check(s.per_producer_fifo, "per-producer order");
     run.check(s.capacity == capacity, "capacity reported");
     run.check(s.max_occupancy <= capacity, "occupancy within capacity");
-    run.check(s.max_occupancy >= 1, "the buffer held something");
+    // Not `max_occupancy >= 1`: with a waiting consumer, an item can be taken before its
+    // producer samples the occupancy, every time. That would assert a schedule.
     run.check(
         s.failed.is_empty() && s.problems.is_empty(),
         "nobody failed",

@@ -75,7 +75,8 @@
 //!   could keep every one in flight, still on one thread.
 //!
 //! The clients are crates, not hand-written HTTP: `ureq` (blocking) for the first three rows,
-//! `hyper` (async) for the last; the server is `tiny_http`, with a thread per request.
+//! `hyper` (async) for the last. The server is a plain accept loop with a thread per
+//! connection; `httparse` reads the requests.
 //!
 //! **Why the server is a process of its own.** The pool forks its workers, and a fork copies
 //! only the forking thread: a lock that another thread (a server thread) held at that instant
@@ -101,12 +102,13 @@
 //!   number of cores, so the default here is 4 workers whatever the CPU count (Python's
 //!   `Pool()` default, the CPU count, is sized for computing).
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use common::{json, out};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -241,20 +243,46 @@ pub fn run(a: &Args, workers: Option<u32>, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// The server process: `tiny_http` accepts and parses, and each request gets a thread of its
-/// own that sleeps `delay`, then answers. A thread per request, so every delay overlaps.
+/// The server process: the accept loop, and a thread per connection. Each thread reads the
+/// request, sleeps `delay` (a server far away), then answers: a thread per connection, so
+/// every delay overlaps. (`tiny_http`, a server crate, hands connections to a thread pool
+/// that can queue a new connection behind a busy thread: one delay more for some pages.)
 fn serve(listener: TcpListener, delay: Duration) -> Result<()> {
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| anyhow!("tiny_http::Server::from_listener: {e}"))?;
-    for request in server.incoming_requests() {
-        std::thread::spawn(move || {
-            // The page is "slow": a stand-in for a server far away.
-            std::thread::sleep(delay);
-            let body = page_body(request.url());
-            // The client may be gone (Ctrl-C): nothing to do about it here.
-            let _ = request.respond(tiny_http::Response::from_string(body));
-        });
+    loop {
+        // Sleeps in accept(2) until a client connects.
+        let (stream, _) = listener.accept().context("accept")?;
+        // The thread's error (a client gone mid-request) ends only that thread. No thread to
+        // be had: the connection is dropped (the client sees it closed) and the loop goes on.
+        let _ = std::thread::Builder::new().spawn(move || answer(stream, delay));
     }
+}
+
+/// Serve one connection: read the request head, parse it with `httparse`, wait, answer, close.
+fn answer(mut stream: TcpStream, delay: Duration) -> Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let path = loop {
+        let n = stream.read(&mut buf).context("read request")?;
+        ensure!(n > 0, "the client closed before a whole request");
+        head.extend_from_slice(&buf[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        if request.parse(&head)?.is_complete() {
+            break request.path.unwrap_or("/").to_string();
+        }
+        ensure!(head.len() <= 16 * 1024, "request head over 16 KiB");
+    };
+    std::thread::sleep(delay);
+    let body = page_body(&path);
+    // One request per connection: `Connection: close`, then the thread ends and the socket
+    // is closed with it.
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(answer.as_bytes())
+        .context("write answer")?;
     Ok(())
 }
 

@@ -131,7 +131,7 @@ pub const DEFAULT_WORKERS: usize = 4;
 )]
 pub struct Args {
     /// How many pages to fetch each way (1..=1000).
-    #[arg(long, default_value_t = 12,
+    #[arg(long, default_value_t = 12, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_URLS as i64))]
     pub urls: u32,
     /// How long the server waits before answering each request, in ms (0..=10000; times
@@ -177,9 +177,16 @@ pub fn run(a: &Args, workers: Option<u32>, settings: &Settings) -> Result<()> {
     let serial = measure("serial", "serial", &paths, || {
         urls.iter().map(|u| fetch(u)).collect()
     })?;
+    // The pool is kept (closed and joined) for the --timeline chart, drawn after its row.
+    let mut joined = None;
     let pool = measure("pool", "process pool", &paths, || {
-        with_process_pool(&urls, workers, settings)
+        let (bodies, pool) = with_process_pool(&urls, workers, settings)?;
+        joined = Some(pool);
+        Ok(bodies)
     })?;
+    if let Some(p) = &joined {
+        settings.show_timeline(p);
+    }
     let threads = measure("threads", "threads", &paths, || {
         with_threads(&urls, workers)
     })?;
@@ -346,7 +353,11 @@ fn fetch(url: &str) -> Result<String> {
 
 /// `Pool(workers).map(fetch, urls, chunksize=1)`, then close and join: the row counts forking
 /// the workers and reaping them, as Python's `with Pool(...)` block would.
-fn with_process_pool(urls: &[String], workers: usize, settings: &Settings) -> Result<Vec<String>> {
+fn with_process_pool(
+    urls: &[String],
+    workers: usize,
+    settings: &Settings,
+) -> Result<(Vec<String>, Pool)> {
     let mut tasks = Tasks::new();
     // Registered before the fork, like every task (registry.rs). An error travels back as the
     // task's error, not a dead worker.
@@ -360,8 +371,7 @@ fn with_process_pool(urls: &[String], workers: usize, settings: &Settings) -> Re
     let bodies = pool.map_chunked(&fetch_task, urls, 1)?;
     pool.close();
     pool.join()?;
-    settings.show_timeline(&pool);
-    Ok(bodies)
+    Ok((bodies, pool))
 }
 
 /// `ThreadPoolExecutor(workers).map(fetch, urls)`: `workers` threads, each taking the next URL

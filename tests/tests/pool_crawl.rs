@@ -70,6 +70,13 @@ fn every_way_fetches_every_page_and_the_concurrent_ones_overlap_the_waits() {
         ways == ["serial", "pool", "threads", "event_loop"],
         "one row per way, in the order of the lesson",
     );
+    let errata = run.events_named("errata");
+    run.check(
+        errata.len() == 1
+            && errata[0]["workers"] == 4
+            && errata[0]["cpu_count"].as_u64() >= Some(1),
+        "the corrections of the notes are printed, with their figures",
+    );
     let server = run.events_named("server");
     run.check(
         server.len() == 1

@@ -93,6 +93,7 @@
 pub mod basic;
 pub mod codec;
 pub mod crash;
+pub mod crawl;
 pub mod error;
 pub mod futures_demo;
 pub mod map_demo;
@@ -153,6 +154,8 @@ pub enum Cmd {
     Futures(futures_demo::Args),
     /// A worker dies mid-task (panic, abort, kill, exit, truncate, external): only its task fails.
     Crash(crash::Args),
+    /// A crawler: fetch pages from a slow local server serially, with the process pool, threads, an event loop.
+    Crawl(crawl::Args),
 }
 
 /// The pool flags every demo shares (`--workers`, `--timeline`).
@@ -201,5 +204,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Reuse(a) => reuse::run(&a, &settings),
         Cmd::Futures(a) => futures_demo::run(&a, &settings),
         Cmd::Crash(a) => crash::run(&a, &settings),
+        Cmd::Crawl(a) => crawl::run(&a, cli.workers, &settings),
     }
 }

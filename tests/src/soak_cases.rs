@@ -905,6 +905,32 @@ fn pool_cases() -> Vec<Case> {
             code: 0,
             fault: false,
         },
+        // pool crawl: at --time-scale 0 the server answers at once; every way fetches every page.
+        Case {
+            demo: "pool",
+            name: "crawl",
+            args: |r| {
+                vec![
+                    s("crawl"),
+                    s("--urls"),
+                    s(r.gen_range(1..=100)),
+                    s("--workers"),
+                    s(r.gen_range(1..=8)),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--urls").unwrap_or(0);
+                for way in ["serial", "pool", "threads", "event_loop"] {
+                    expect(
+                        get_u64(&v["fetched"], way)? == n,
+                        "every way fetched every page",
+                    )?;
+                }
+                expect(get_u64(v, "urls")? == n, "urls")
+            },
+            code: 0,
+            fault: false,
+        },
     ]
 }
 

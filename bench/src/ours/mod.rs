@@ -8,5 +8,6 @@ pub mod counter;
 pub mod create;
 pub mod pipe;
 pub mod pool;
+pub mod pool_start;
 pub mod prodcons;
 pub mod queue;

@@ -146,11 +146,14 @@ pub fn select(all: Vec<Figure>, only: &[String]) -> Result<Vec<Figure>> {
         .collect())
 }
 
-/// The columns measured in this process, each with its operations per run.
+/// A column to measure, with its operations per run.
+type Col = Option<(Measure, usize)>;
+
+/// The columns measured in this process.
 struct Interleaved {
-    ours: Option<(Measure, usize)>,
-    raw: Option<(Measure, usize)>,
-    peer: Option<(Measure, usize)>,
+    ours: Col,
+    raw: Col,
+    peer: Col,
 }
 
 /// Warm each column up once at a tenth of its size, then run them alternately `runs` times
@@ -162,7 +165,7 @@ fn interleaved(
     runs: usize,
     failed: &mut Vec<String>,
 ) -> [Option<Sample>; 3] {
-    let mut cols: [(Option<(Measure, usize)>, &str, Vec<f64>); 3] = [
+    let mut cols: [(Col, &str, Vec<f64>); 3] = [
         (cols.ours, "ours", Vec::new()),
         (cols.raw, "raw", Vec::new()),
         (cols.peer, "Rust peer", Vec::new()),

@@ -6,9 +6,8 @@
 //! | `create.process`, `pool.*` | [`procspawn`] 1.x | its `Pool` (re-executes this binary, tasks over ipc-channel) |
 //! | `pool.map.rayon` | [`rayon`] | `par_iter().map()` in one process: the floor, not a rival |
 //! | `pipe.*` | [`ipc_channel`] (servo) | `IpcBytesSender`/`IpcSender` to a forked child |
+//! | `queue.1p1c` | [`iceoryx2`] (Eclipse) | publish-subscribe through shared memory, to a forked child |
 //! | `prodcons.threads` | [`mpsc`] | `std::sync::mpsc::sync_channel(1000)` |
-//!
-//! `queue.1p1c` has none: see [`QUEUE_NONE`].
 //!
 //! The peers live in this table, keyed by figure id, rather than in [`crate::figures`]: a
 //! figure added elsewhere needs no change to gain or lack a peer.
@@ -17,6 +16,7 @@
 //! workers) run [`isolated`]: in a forked child that measures and reports one number, so the
 //! bench itself stays single-threaded and can go on forking (see [`crate::figures`]).
 
+pub mod iceoryx2;
 pub mod ipc_channel;
 pub mod mpsc;
 pub mod procspawn;
@@ -53,10 +53,6 @@ impl Peer {
         (self.size / 10).clamp(10.min(self.size), self.size)
     }
 }
-
-/// Why the shared-memory queue figure has no Rust peer.
-pub const QUEUE_NONE: &str = "no maintained cross-process shared-memory MPMC queue crate that \
-    builds here: see docs/performance.en.md";
 
 /// The Rust peer of figure `id`, if it has one.
 pub fn for_figure(id: &str) -> Option<Peer> {
@@ -112,6 +108,7 @@ pub fn for_figure(id: &str) -> Option<Peer> {
             1_000_000,
         ),
         "pipe.64k" => p("ipc-channel", ipc_channel::WHAT, ipc_channel::big, 16_384),
+        "queue.1p1c" => p("iceoryx2", iceoryx2::WHAT, iceoryx2::one_one, 1_000_000),
         "prodcons.threads" => p("std mpsc", mpsc::WHAT, mpsc::sync_channel, 1_000_000),
         _ => None,
     }

@@ -8,7 +8,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ORDER = ["process", "pool", "pipe", "queue", "shared-mem", "threads", "prodcons"]
+ORDER = ["process", "pool", "pipe", "queue", "shared-mem", "threads", "prodcons", "ipc", "exercises"]
 
 
 def split(text):

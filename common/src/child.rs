@@ -277,6 +277,14 @@ pub fn adopt(pid: i32) -> Result<Child> {
     })
 }
 
+/// [`adopt`], under a name that says what the process is (`tcp-client 2`): errors and
+/// [`Child::failure`] then name it instead of `adopted-PID`.
+pub fn adopt_named(pid: i32, name: impl Into<String>) -> Result<Child> {
+    let mut child = adopt(pid)?;
+    child.name = name.into();
+    Ok(child)
+}
+
 fn run_child<F>(name: String, opts: Options, parent_pid: i32, report_w: OwnedFd, f: F) -> !
 where
     F: FnOnce() -> Result<()>,

@@ -10,6 +10,7 @@
 //! | [`backoff`] | spin a little, yield a little, then sleep in the kernel: every waiter's first steps |
 //! | [`sync`] | process-shared `Lock`, `Condvar`, `Barrier`, and `Event` (the wake-up that cannot be missed), on a futex |
 //! | [`shared`] | `shared_struct!`: shared memory as named `#[repr(C)]` structs, with no `unsafe` in the members |
+//! | [`trace`] | `--trace FILE`: Chrome Trace Event Format for Perfetto, written by every process of a demo |
 //! | [`words`] | copying bytes into and out of shared atomic words |
 //! | [`procfs`] | what `/proc` says about a process |
 //! | [`sys`] | the only `unsafe` code: fork, `_exit`, pidfd, futex, `MAP_SHARED`, signal handlers |
@@ -27,6 +28,7 @@ pub mod shared;
 pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod trace;
 pub mod words;
 
 pub use child::{spawn, Child, ExitStatus};

@@ -3,10 +3,28 @@
 //!
 //! Python has no knob for this; the shape is the notes' example with bigger messages:
 //!
-//! ```text
+//! ```python
+//! import os
+//! from multiprocessing import Process, Pipe
+//!
+//! SIZE = 256 << 10                   # try 4096 (PIPE_BUF): then no record is ever torn
+//!
+//! def record(i, seq): return bytes([i, seq]) * (SIZE // 2)
+//!
 //! r, w = Pipe(False)
-//! def writer(i): [os.write(w.fileno(), record(i, s)) for s in range(64)]
-//! ... 4 writers at once; the parent reads fixed-size records and checks each one
+//!
+//! def writer(i):
+//!     for seq in range(8): os.write(w.fileno(), record(i, seq))   # one write(2) per record
+//!
+//! ps = [Process(target=writer, args=(i,)) for i in range(4)]
+//! for p in ps: p.start()
+//! w.close()
+//! torn = 0
+//! with open(r.fileno(), "rb", closefd=False) as stream:
+//!     while piece := stream.read(SIZE):          # cut the stream into record-sized pieces
+//!         torn += piece != record(piece[0], piece[1])
+//! for p in ps: p.join()
+//! print(torn, "of", 4 * 8, "records torn")
 //! ```
 //!
 //! POSIX: a write(2) of at most `PIPE_BUF` bytes (4096 on Linux) to a pipe is **atomic**: its
@@ -42,10 +60,11 @@
 use std::cell::Cell;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use common::sync::Barrier;
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 use nix::errno::Errno;
 
 use crate::take_end;
@@ -113,33 +132,33 @@ pub fn record(writer: u32, seq: u32, buf: &mut [u8]) {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let per_phase = u64::from(a.writers) * u64::from(a.messages) * u64::from(a.large);
+pub fn run(args: &Args) -> Result<()> {
+    let per_phase = u64::from(args.writers) * u64::from(args.messages) * u64::from(args.large);
     if per_phase > MAX_TOTAL {
         return Err(common::cli::usage(
             "--large",
-            a.large,
+            args.large,
             format!(
                 "--writers {} x --messages {} x --large {} = {per_phase} bytes, more than {MAX_TOTAL}",
-                a.writers, a.messages, a.large
+                args.writers, args.messages, args.large
             ),
         ));
     }
-    let (small, pipe_buf, capacity) = phase(a, a.small)?;
+    let (small, pipe_buf, capacity) = phase(args, args.small)?;
     out::say(format!(
         "{} writers share one pipe's write end (PIPE_BUF {pipe_buf} from fpathconf, capacity {capacity} \
          from F_GETPIPE_SZ); each writes {} records with one write(2) apiece, all starting together. \
          The parent cuts the stream into record-sized pieces and checks that each is one writer's record.",
-        a.writers, a.messages
+        args.writers, args.messages
     ));
-    report(a, &small, "small", pipe_buf, capacity);
-    let (large, _, _) = phase(a, a.large)?;
-    report(a, &large, "large", pipe_buf, capacity);
+    report(args, &small, "small", pipe_buf, capacity);
+    let (large, _, _) = phase(args, args.large)?;
+    report(args, &large, "large", pipe_buf, capacity);
     out::summary(json!({
         "pipe_buf": pipe_buf,
         "pipe_capacity": capacity,
-        "writers": a.writers,
-        "messages": a.messages,
+        "writers": args.writers,
+        "messages": args.messages,
         "small": small,
         "large": large,
         "large_tearing_guaranteed": false,
@@ -148,20 +167,20 @@ pub fn run(a: &Args) -> Result<()> {
         bail!(
             "{} records of {} bytes (<= PIPE_BUF {pipe_buf}) were torn: the kernel broke POSIX's atomic-write rule",
             small.torn,
-            a.small
+            args.small
         );
     }
     Ok(())
 }
 
-fn report(a: &Args, c: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
+fn report(args: &Args, counts: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
     let verdict = if which == "small" {
         format!("<= PIPE_BUF ({pipe_buf}): every write is atomic, POSIX guarantees 0 torn")
-    } else if c.torn > 0 {
+    } else if counts.torn > 0 {
         format!(
             "> PIPE_BUF, {:.1}x the pipe's {capacity}-byte capacity: a writer that finds the pipe full sleeps, \
              and another writer's bytes go in between. Allowed, not guaranteed",
-            f64::from(c.size) / capacity.max(1) as f64
+            f64::from(counts.size) / capacity.max(1) as f64
         )
     } else {
         "> PIPE_BUF, yet none torn this time: tearing is allowed, not guaranteed. Try more --writers or a bigger --large"
@@ -169,17 +188,27 @@ fn report(a: &Args, c: &Counts, which: &str, pipe_buf: i64, capacity: i64) {
     };
     out::event(
         "result",
-        json!({"which": which, "counts": c}),
+        json!({"which": which, "counts": counts}),
         format!(
             "{which}: {} writers x {} records of {} bytes: {} intact, {} torn; the stream switched writers {} times ({verdict})",
-            a.writers, a.messages, c.size, c.intact, c.torn, c.switches
+            args.writers, args.messages, counts.size, counts.intact, counts.torn, counts.switches
         ),
     );
 }
 
+common::shared_struct! {
+    /// What the writers of one phase share with each other and with the parent.
+    pub struct WritersShared {
+        /// Every writer waits here until all are ready, so their writes overlap.
+        pub start: Barrier,
+        /// write(2) calls that returned fewer bytes than asked (a large record split up).
+        pub short_writes: AtomicU64,
+    }
+}
+
 /// One phase: a fresh pipe, `writers` children writing `messages` records of `size` bytes each,
 /// the parent reading and checking. Returns the counts, PIPE_BUF and the pipe's capacity.
-fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
+fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     // A raw pipe(2): the records go out unframed, one write(2) each.
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     let pipe_buf = nix::unistd::fpathconf(&r, nix::unistd::PathconfVar::PIPE_BUF)
@@ -189,22 +218,20 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
         nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
             .context("fcntl(F_GETPIPE_SZ)")?,
     );
-    let barrier = SharedBox::<Barrier>::new_zeroed().context("mmap(MAP_SHARED)")?;
-    barrier.init(a.writers);
+    let shared = Shared::<WritersShared>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    shared.start.init(args.writers);
     let r: Cell<Option<OwnedFd>> = Cell::new(Some(r));
     let w: Cell<Option<OwnedFd>> = Cell::new(Some(w));
-    let short_writes =
-        SharedBox::<std::sync::atomic::AtomicU64>::new_zeroed().context("mmap(MAP_SHARED)")?;
 
     let mut writers = Vec::new();
-    for i in 0..a.writers {
-        let messages = a.messages;
+    for i in 0..args.writers {
+        let messages = args.messages;
         let child = common::spawn(format!("writer-{i}"), || {
             drop(take_end(&r, "read end")?); // only the parent reads
             let w = take_end(&w, "write end")?;
             let mut buf = vec![0u8; size as usize];
             // Everyone starts together: the writes overlap instead of taking turns by luck.
-            barrier.wait();
+            shared.start.wait();
             for s in 0..messages {
                 record(i, s, &mut buf);
                 let mut done = 0;
@@ -212,7 +239,7 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
                     match nix::unistd::write(&w, &buf[done..]) {
                         Ok(n) => {
                             if done + n < buf.len() {
-                                short_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                shared.short_writes.fetch_add(1, Ordering::Relaxed);
                             }
                             done += n;
                         }
@@ -229,15 +256,15 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
     drop(take_end(&w, "write end")?);
     let mut reader = std::fs::File::from(take_end(&r, "read end")?);
 
-    let total = u64::from(a.writers) * u64::from(a.messages);
-    let mut c = Counts {
+    let total = u64::from(args.writers) * u64::from(args.messages);
+    let mut counts = Counts {
         size,
         total,
         ..Counts::default()
     };
     let mut got = vec![0u8; size as usize];
     let mut want = vec![0u8; size as usize];
-    let mut next = vec![0u32; a.writers as usize];
+    let mut next = vec![0u32; args.writers as usize];
     let mut records = 0u64;
     let mut duplicated = 0u64;
     let mut last_writer = None;
@@ -261,35 +288,35 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
         records += 1;
         let wr = u32::from_le_bytes(got[..4].try_into().expect("4 bytes"));
         let seq = u32::from_le_bytes(got[4..8].try_into().expect("4 bytes"));
-        let plausible = wr < a.writers && seq < a.messages;
+        let plausible = wr < args.writers && seq < args.messages;
         if plausible {
             record(wr, seq, &mut want);
         }
         if plausible && got == want {
-            c.intact += 1;
+            counts.intact += 1;
             // Per writer the records must come in order, each once.
             if seq < next[wr as usize] {
                 duplicated += 1;
             }
             next[wr as usize] = seq + 1;
             if last_writer.is_some_and(|l| l != wr) {
-                c.switches += 1;
+                counts.switches += 1;
             }
             last_writer = Some(wr);
         } else {
-            c.torn += 1;
-            if c.first_tear_offset.is_none() && plausible {
-                c.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
+            counts.torn += 1;
+            if counts.first_tear_offset.is_none() && plausible {
+                counts.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
             }
         }
     }
     drop(reader);
     let mut failed = Vec::new();
-    for wch in &mut writers {
-        wch.join()?;
-        failed.extend(crate::failure(wch));
+    for writer in &mut writers {
+        writer.join()?;
+        failed.extend(writer.failure());
     }
-    c.short_writes = short_writes.load(std::sync::atomic::Ordering::Relaxed);
+    counts.short_writes = shared.short_writes.load(Ordering::Relaxed);
     if !failed.is_empty() {
         bail!("writers failed: {}", failed.join(", "));
     }
@@ -298,5 +325,5 @@ fn phase(a: &Args, size: u32) -> Result<(Counts, i64, i64)> {
             "{records} records of {size} bytes read, {total} written ({duplicated} out of order)"
         );
     }
-    Ok((c, pipe_buf, capacity))
+    Ok((counts, pipe_buf, capacity))
 }

@@ -2,15 +2,27 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os
+//! from multiprocessing import Process, Pipe
+//!
 //! parent_end, child_end = Pipe()          # duplex
-//! def echo(): parent_end.close()          # the child's copy of the parent's end
+//!
+//! def echo():
+//!     parent_end.close()                  # the child's copy of the parent's end
 //!     while True:
-//!         try: msg = child_end.recv_bytes()
-//!         except EOFError: break
+//!         try:
+//!             msg = child_end.recv_bytes()
+//!         except EOFError:                # the parent closed its end: the conversation is over
+//!             break
 //!         child_end.send_bytes(msg[::-1])
-//! p = Process(target=echo); p.start(); child_end.close()
-//! for i in range(rounds): parent_end.send_bytes(data); assert parent_end.recv_bytes() == data[::-1]
+//!
+//! p = Process(target=echo); p.start()
+//! child_end.close()                       # the parent's copy of the child's end
+//! for _ in range(5):
+//!     data = os.urandom(16)
+//!     parent_end.send_bytes(data)
+//!     assert parent_end.recv_bytes() == data[::-1]
 //! parent_end.close(); p.join()
 //! ```
 //!
@@ -25,15 +37,21 @@
 //! the child forever. The **parent closes its copy of the child's end** after the fork, so that
 //! if the child died the parent's `recv` would see EOF instead of blocking. The parent joins
 //! (reaps) the child at the end.
+//!
+//! `--connection tuned` runs the same conversation on step 2 of the connection
+//! ([`crate::tuned`]); with `--time-scale 0` (no pretend work in the child) and a large
+//! `--size`, the summary's `us_per_round` shows what the tuning buys on this machine, and
+//! `strace -f -e trace=read,write,readv,writev` shows the system calls each step makes.
 
 use std::cell::Cell;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use common::{json, out, secs, sleep};
 use rand::RngCore;
 
-use crate::{take_end, ConnError};
+use crate::{take_end, ConnError, Endpoint};
 
 /// Largest `--size` (1 MiB).
 pub const MAX_SIZE: u32 = 1 << 20;
@@ -51,28 +69,49 @@ pub struct Args {
     /// Bytes per message (0..=1048576); rounds x size at most 256 MiB.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=MAX_SIZE as i64))]
     pub size: u32,
+    /// Which step of the connection carries the messages (plain: what CPython does).
+    #[arg(long, value_enum, default_value_t = Step::Plain)]
+    pub connection: Step,
+}
+
+/// The steps of the connection (see the crate doc).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Step 1, pipe::Connection: a header, then the payload, nothing buffered.
+    Plain,
+    /// Step 2, pipe::TunedConnection: a receive buffer, writev/readv, larger socket buffers.
+    Tuned,
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let total = u64::from(a.rounds) * u64::from(a.size);
+pub fn run(args: &Args) -> Result<()> {
+    let total = u64::from(args.rounds) * u64::from(args.size);
     if total > MAX_TOTAL {
         // Checked before anything is spawned: a usage error, exit 2.
         return Err(common::cli::usage(
             "--size",
-            a.size,
+            args.size,
             format!(
                 "--rounds {} x --size {} = {total} bytes, more than {MAX_TOTAL}",
-                a.rounds, a.size
+                args.rounds, args.size
             ),
         ));
     }
-    let (parent_end, child_end) = crate::pipe(true).context("Pipe()")?;
+    match args.connection {
+        Step::Plain => converse(args, crate::pipe(true).context("Pipe()")?),
+        Step::Tuned => converse(args, crate::tuned::pipe(true).context("Pipe()")?),
+    }
+}
+
+/// The conversation, on either step of the connection.
+fn converse<C: Endpoint + AsFd>(args: &Args, (parent_end, child_end): (C, C)) -> Result<()> {
     out::say(format!(
-        "parent pid {}: parent_end, child_end = Pipe() -> socketpair (fds {} and {})",
+        "parent pid {}: parent_end, child_end = Pipe() -> socketpair (fds {} and {}), {:?} connection",
         std::process::id(),
-        parent_end.fileno(),
-        child_end.fileno()
+        parent_end.as_fd().as_raw_fd(),
+        child_end.as_fd().as_raw_fd(),
+        args.connection
     ));
     let parent_end = Cell::new(Some(parent_end));
     let child_end = Cell::new(Some(child_end));
@@ -111,12 +150,12 @@ pub fn run(a: &Args) -> Result<()> {
     let mut conn = take_end(&parent_end, "parent_end")?;
 
     let mut rng = common::rng::rng_for(0);
-    let mut sent = vec![0u8; a.size as usize];
+    let mut sent = vec![0u8; args.size as usize];
     let mut got = Vec::new();
     let mut rounds = 0u32;
     let mut mismatches = 0u32;
     let t0 = Instant::now();
-    for round in 1..=a.rounds {
+    for round in 1..=args.rounds {
         rng.fill_bytes(&mut sent);
         conn.send(&sent).context("send")?;
         match conn.recv_into(&mut got) {
@@ -126,7 +165,8 @@ pub fn run(a: &Args) -> Result<()> {
                 child.join()?;
                 bail!(
                     "round {round}: EOF instead of the reply: {}",
-                    crate::failure(&child)
+                    child
+                        .failure()
                         .unwrap_or_else(|| "the child exited 0 without replying".into())
                 )
             }
@@ -138,13 +178,13 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             mismatches += 1;
         }
-        if round <= SHOWN || round == a.rounds {
+        if round <= SHOWN || round == args.rounds {
             out::event(
                 "round",
-                json!({"round": round, "bytes": a.size, "ok": ok}),
+                json!({"round": round, "bytes": args.size, "ok": ok}),
                 format!(
                     "round {round}: parent -> child {} bytes, child -> parent the same reversed: {}",
-                    a.size,
+                    args.size,
                     if ok { "ok" } else { "MISMATCH" }
                 ),
             );
@@ -152,13 +192,13 @@ pub fn run(a: &Args) -> Result<()> {
             out::say(format!(
                 "... rounds {} to {} not shown ...",
                 SHOWN + 1,
-                a.rounds - 1
+                args.rounds - 1
             ));
         }
     }
     let elapsed = t0.elapsed();
     // Close our end: the child's next recv is EOF (it closed its copy of this end at start).
-    conn.close();
+    drop(conn); // Python: parent_end.close()
     out::say("parent: closed parent_end; the child's recv now returns EOF");
     let status = child.join()?;
     out::event(
@@ -168,20 +208,21 @@ pub fn run(a: &Args) -> Result<()> {
     );
     out::summary(json!({
         "rounds": rounds,
-        "requested_rounds": a.rounds,
-        "size": a.size,
+        "requested_rounds": args.rounds,
+        "connection": args.connection,
+        "size": args.size,
         "mismatches": mismatches,
         "child_exit_code": status.python_exitcode(),
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
-        "us_per_round": elapsed.as_secs_f64() * 1e6 / f64::from(a.rounds),
+        "us_per_round": elapsed.as_secs_f64() * 1e6 / f64::from(args.rounds),
     }));
     if mismatches > 0 {
         bail!(
             "{mismatches} of {} replies were not the message reversed",
-            a.rounds
+            args.rounds
         );
     }
-    if let Some(f) = crate::failure(&child) {
+    if let Some(f) = child.failure() {
         bail!("the echo child failed: {f}");
     }
     Ok(())

@@ -2,10 +2,18 @@
 //!
 //! Python:
 //!
-//! ```text
-//! fd1, fd2 = Pipe()
-//! def fun(name): time.sleep(3); fd1.send("hello! " + name.title())
-//! for name in ["tom", "zack", "abby", "sam"]: Process(target=fun, args=(name,)).start()
+//! ```python
+//! import time
+//! from multiprocessing import Process, Pipe
+//!
+//! fd1, fd2 = Pipe()                  # duplex=True by default
+//!
+//! def fun(name):
+//!     time.sleep(0.3)                # the notes sleep 3 s
+//!     fd1.send("hello! " + name.title())
+//!
+//! jobs = [Process(target=fun, args=(n,)) for n in ["tom", "zack", "abby", "sam"]]
+//! for p in jobs: p.start()
 //! for _ in range(4): print(fd2.recv())
 //! for p in jobs: p.join()
 //! ```
@@ -13,8 +21,9 @@
 //! Here: one duplex [`pipe`](crate::pipe) (a socketpair) made before any fork. Every child
 //! inherits both ends; it closes `fd2` (the parent's end: a child never reads from it) and sends
 //! its one message on `fd1`, the end all the children share. Each message is a frame of a few
-//! dozen bytes written by one `writev`, so the four writers never mix their bytes (see
-//! `atomic` for where that stops being true).
+//! dozen bytes (a 4-byte length, then the JSON of the greeting: [`crate::frame`]) sent with one
+//! write(2), so the four writers never mix their bytes (see `atomic` for where that stops being
+//! true).
 //!
 //! The parent closes *its* copy of `fd1` as soon as the last child is forked. Then, once every
 //! child has exited, nothing holds `fd1` any more, and `recv` on `fd2` returns EOF: a child that
@@ -55,11 +64,11 @@ pub struct Names(pub Vec<String>);
 
 /// Parse `--names`: comma-separated, 1..=64 names, none empty, each 1..=32 characters from
 /// letters, digits, `-` and `_` (a name becomes a process name and a line of output).
-pub fn parse_names(s: &str) -> Result<Names, String> {
-    if s.trim().is_empty() {
+pub fn parse_names(text: &str) -> Result<Names, String> {
+    if text.trim().is_empty() {
         return Err("no names: give 1 to 64 comma-separated names".into());
     }
-    let names: Vec<String> = s.split(',').map(|n| n.trim().to_string()).collect();
+    let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
     if names.len() > MAX_CHILDREN {
         return Err(format!("{} names: at most {MAX_CHILDREN}", names.len()));
     }
@@ -104,10 +113,10 @@ pub fn parse_names(s: &str) -> Result<Names, String> {
 
 /// Python's `str.title()`: upper-case a letter that follows a non-letter, lower-case the others.
 /// `tom` -> `Tom`, `mary-ann` -> `Mary-Ann`, `abby2x` -> `Abby2X`.
-pub fn title(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+pub fn title(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
     let mut after_letter = false;
-    for c in s.chars() {
+    for c in name.chars() {
         // Python looks at "cased" characters (those with an upper and a lower form).
         let cased = c.is_lowercase() || c.is_uppercase();
         if cased {
@@ -130,8 +139,8 @@ pub fn greeting(name: &str) -> String {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let names = &a.names.0;
+pub fn run(args: &Args) -> Result<()> {
+    let names = &args.names.0;
     // fd1: the children's end (they send), fd2: the parent's (it receives). Same names as the notes.
     let (fd1, fd2) = crate::pipe(true).context("Pipe()")?;
     out::say(format!(
@@ -174,7 +183,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     // Every child has its copy of fd1 now; the parent's copy would only keep EOF from coming.
     drop(take_end(&fd1, "fd1")?);
-    let mut fd2 = take_end(&fd2, "fd2")?;
+    let fd2 = take_end(&fd2, "fd2")?;
     out::say(format!(
         "parent: started {} children, closed its own fd1, now fd2.recv() x {}",
         jobs.len(),
@@ -200,16 +209,16 @@ pub fn run(a: &Args) -> Result<()> {
 
     let mut children = Vec::new();
     let mut failed = Vec::new();
-    for c in &mut jobs {
-        let status = c.join()?;
+    for child in &mut jobs {
+        let status = child.join()?;
         out::event(
             "joined",
-            json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
-            format!("joined {} (pid {}): {status}", c.name(), c.pid()),
+            json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
+            format!("joined {} (pid {}): {status}", child.name(), child.pid()),
         );
-        failed.extend(crate::failure(c));
+        failed.extend(child.failure());
         children
-            .push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
+            .push(json!({"name": child.name(), "pid": child.pid(), "exit_code": status.python_exitcode()}));
     }
 
     // Every child is joined, so every copy of fd1 is closed: the next recv must be EOF. Anything

@@ -8,10 +8,16 @@
 //!
 //! The Python shape:
 //!
-//! ```text
+//! ```python
+//! import time
 //! from multiprocessing import Process, Pipe
-//! fd1, fd2 = Pipe()                 # duplex=True by default
-//! def fun(name): time.sleep(3); fd1.send("hello! " + name.title())
+//!
+//! fd1, fd2 = Pipe()                  # duplex=True by default
+//!
+//! def fun(name):
+//!     time.sleep(0.3)                # the notes sleep 3 s
+//!     fd1.send("hello! " + name.title())
+//!
 //! jobs = [Process(target=fun, args=(n,)) for n in ["tom", "zack", "abby", "sam"]]
 //! for p in jobs: p.start()
 //! for _ in range(4): print(fd2.recv())
@@ -24,19 +30,26 @@
 //! fork(2) copies the parent's fd table, so every child holds the same two ends: nothing is
 //! copied but the numbers. A read blocks in the kernel until bytes arrive; it returns 0 (end of
 //! file) only when *every* copy of the other end, in every process, has been closed. The bytes
-//! are a stream with no boundaries, so each message is framed by its length
-//! ([`connection`] explains the framing, the single `writev` per message and the receive buffer).
+//! are a stream with no boundaries, so each message is framed by its length ([`frame`]: a
+//! 4-byte header, then the payload, JSON for objects; one write(2) per message of up to 16 KiB).
 //!
 //! | subcommand | file | shows |
 //! |---|---|---|
 //! | `greet` (default) | [`greet`] | the notes' example: four children greet the parent over one shared duplex pipe |
 //! | `simplex` | [`simplex`] | a one-way pipe(2): EOF only when every write end is closed; `--forget-close`: the classic hang, caught |
 //! | `atomic` | [`atomic`] | several writers on one pipe: writes of at most `PIPE_BUF` bytes never mix, larger ones can |
-//! | `duplex` | [`duplex`] | parent and child talk both ways on one socketpair for N rounds, then EOF ends the child |
+//! | `duplex` | [`duplex`] | parent and child talk both ways on one socketpair for N rounds, then EOF ends the child; `--connection tuned`: the same on step 2 |
 //!
-//! The library part is [`connection`]: [`pipe`] (Python's `Pipe`) and [`Connection`] (`send`,
-//! `recv`, `recv_into`, `send_obj`, `recv_obj`, `poll`, `close`), with [`ConnError::Eof`] playing
-//! Python's `EOFError`.
+//! The library part, in steps:
+//! - [`frame`]: the framing of every message between processes in the workspace (length header,
+//!   payload, JSON), and the blocking I/O of one frame as CPython does it;
+//! - step 1, [`connection`]: [`pipe`] (Python's `Pipe`) and [`Connection`] (`send`, `recv`,
+//!   `recv_into`, `send_obj`, `recv_obj`, `poll`, `close`), with [`ConnError::Eof`] playing
+//!   Python's `EOFError`. What CPython does: a header, then the payload, no user-space buffer.
+//!   Every demo uses it by default;
+//! - step 2, [`tuned`]: [`TunedConnection`], the same frames with fewer system calls (a receive
+//!   buffer, writev/readv, larger socket buffers). `duplex --connection tuned` and the bench use
+//!   it; its module doc says what it changes, what that buys and what it costs.
 //!
 //! ## Who closes what, who reaps
 //! Every process closes each end it will not use, right away, and each close has a reason:
@@ -75,7 +88,8 @@
 //! - The example lets four processes `send` on the same `fd1` with no lock. That is safe only
 //!   because each message is small and goes out in one write: POSIX makes a pipe write of at most
 //!   `PIPE_BUF` (4096) bytes atomic; for the socketpair the example actually uses, POSIX promises
-//!   nothing and Linux happens to keep a small send (up to about 32 KiB) together. Python's docs
+//!   nothing and Linux happens to keep a small send together (one socket buffer allocation,
+//!   capped at about 32 KiB by `unix_stream_sendmsg`). Python's docs
 //!   warn that two processes using the same end at once may corrupt the data. `atomic` shows
 //!   large writes torn.
 //! - The messages arrive in the order the children *finish sleeping*, not tom, zack, abby, sam:
@@ -84,8 +98,10 @@
 pub mod atomic;
 pub mod connection;
 pub mod duplex;
+pub mod frame;
 pub mod greet;
 pub mod simplex;
+pub mod tuned;
 
 use std::cell::Cell;
 
@@ -93,7 +109,18 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::CommonArgs;
 
-pub use connection::{pipe, ConnError, Connection};
+pub use connection::{pipe, Connection};
+pub use frame::ConnError;
+pub use tuned::TunedConnection;
+
+/// What both steps of the connection offer, so that one loop (the `duplex` demo, the bench)
+/// runs on either: send a message, receive one into a reused `Vec`.
+pub trait Endpoint {
+    /// Python's `send_bytes`.
+    fn send(&self, payload: &[u8]) -> Result<(), ConnError>;
+    /// Python's `recv_bytes_into`; returns the message length.
+    fn recv_into(&mut self, out: &mut Vec<u8>) -> Result<usize, ConnError>;
+}
 
 /// Most child processes one run may start (`--names`, `--writers`).
 pub const MAX_CHILDREN: usize = 64;
@@ -127,10 +154,10 @@ pub enum Cmd {
 /// Run the chosen subcommand (greet by default).
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Greet(greet::Args::default())) {
-        Cmd::Greet(a) => greet::run(&a),
-        Cmd::Simplex(a) => simplex::run(&a),
-        Cmd::Atomic(a) => atomic::run(&a),
-        Cmd::Duplex(a) => duplex::run(&a),
+        Cmd::Greet(args) => greet::run(&args),
+        Cmd::Simplex(args) => simplex::run(&args),
+        Cmd::Atomic(args) => atomic::run(&args),
+        Cmd::Duplex(args) => duplex::run(&args),
     }
 }
 
@@ -139,17 +166,4 @@ pub fn run(cli: Cli) -> Result<()> {
 pub(crate) fn take_end<T>(cell: &Cell<Option<T>>, what: &str) -> Result<T> {
     cell.take()
         .ok_or_else(|| anyhow::anyhow!("{what} was already taken in this process"))
-}
-
-/// How a child that did not exit 0 ended, with its panic message if it panicked, for the one
-/// `error:` line of a failed run. `None` for a child that succeeded (or was not reaped).
-pub(crate) fn failure(c: &common::Child) -> Option<String> {
-    let status = c.status()?;
-    if status.success() {
-        return None;
-    }
-    Some(match c.panic_message() {
-        Some(m) => format!("{} (pid {}) {status}: panicked: {m}", c.name(), c.pid()),
-        None => format!("{} (pid {}) {status}", c.name(), c.pid()),
-    })
 }

@@ -2,14 +2,23 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process, Pipe
+//!
 //! r, w = Pipe(False)                 # r can only recv, w can only send
-//! def writer(i): r.close(); [w.send(f"writer-{i} line {j}") for j in range(3)]; w.close()
-//! ps = [Process(target=writer, args=(i,)) for i in range(3)]; [p.start() for p in ps]
+//!
+//! def writer(i):
+//!     r.close()
+//!     for j in range(3): w.send(f"writer-{i} line {j}")
+//!     w.close()
+//!
+//! ps = [Process(target=writer, args=(i,)) for i in range(3)]
+//! for p in ps: p.start()
 //! w.close()                          # the parent's own write end: forget this and...
 //! while True:
 //!     try: print(r.recv())
 //!     except EOFError: break         # ...this never comes
+//! for p in ps: p.join()
 //! ```
 //!
 //! read(2) on a pipe returns 0 (EOF) only when the pipe is empty **and** no write end is open in
@@ -59,7 +68,7 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let (r, w) = crate::pipe(false).context("Pipe(False)")?;
     out::say(format!(
         "parent pid {}: r, w = Pipe(False) -> pipe(2): read end fd {}, write end fd {}",
@@ -71,10 +80,10 @@ pub fn run(a: &Args) -> Result<()> {
     let w = Cell::new(Some(w));
 
     let mut writers = Vec::new();
-    for i in 1..=a.writers {
+    for i in 1..=args.writers {
         let name = format!("writer-{i}");
         let child_name = name.clone();
-        let messages = a.messages;
+        let messages = args.messages;
         let child = common::spawn(name, || {
             let name = child_name;
             // Only the parent reads: drop our inherited read end.
@@ -103,7 +112,7 @@ pub fn run(a: &Args) -> Result<()> {
     // The parent's own write end: close it now (every writer has inherited the pipe), unless
     // asked to show the bug. If kept, it lives in `kept` until the demo itself closes it.
     let mut kept = None;
-    if a.forget_close {
+    if args.forget_close {
         kept = Some(take_end(&w, "w")?);
         out::event(
             "parent_kept_write_end",
@@ -118,84 +127,81 @@ pub fn run(a: &Args) -> Result<()> {
             "parent: started the writers and closed its own write end; reading until EOF",
         );
     }
-    let mut r = take_end(&r, "r")?;
+    let r = take_end(&r, "r")?;
 
-    let expected = (a.writers * a.messages) as usize;
-    let timeout = Duration::from_millis(u64::from(a.timeout_ms));
+    let expected = (args.writers * args.messages) as usize;
+    let timeout = Duration::from_millis(u64::from(args.timeout_ms));
     let mut messages: Vec<String> = Vec::new();
     let mut eof = false;
     let mut timed_out = false;
     let mut eof_after_closing = false;
     loop {
-        // Something already buffered: recv will not block.
-        let mut readable = r.buffered() > 0;
-        if !readable {
-            // Wait in the kernel for any of: the pipe (data or EOF), a writer exiting (its pidfd).
-            // No timeout while a writer runs: it may be working (sleeping) for a long time.
-            let running: Vec<usize> = (0..writers.len())
-                .filter(|&k| writers[k].status().is_none())
-                .collect();
-            let wait = if running.is_empty() {
-                PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
-            } else {
-                PollTimeout::NONE
-            };
-            let mut fds = vec![PollFd::new(r.as_fd(), PollFlags::POLLIN)];
-            fds.extend(
-                running
-                    .iter()
-                    .map(|&k| PollFd::new(writers[k].pidfd(), PollFlags::POLLIN)),
-            );
-            let n = match nix::poll::poll(&mut fds, wait) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e).context("poll"),
-            };
-            let ready: Vec<bool> = fds
+        // Wait in the kernel for any of: the pipe (data or EOF), a writer exiting (its pidfd).
+        // No timeout while a writer runs: it may be working (sleeping) for a long time.
+        let running: Vec<usize> = (0..writers.len())
+            .filter(|&k| writers[k].status().is_none())
+            .collect();
+        let wait = if running.is_empty() {
+            PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
+        } else {
+            PollTimeout::NONE
+        };
+        let mut fds = vec![PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            running
                 .iter()
-                .map(|f| f.revents().is_some_and(|ev| !ev.is_empty()))
-                .collect();
-            drop(fds);
-            readable = ready[0];
-            for (slot, &k) in running.iter().enumerate() {
-                if ready[slot + 1] {
-                    let status = writers[k].join()?;
-                    out::event(
-                        "writer_exited",
-                        json!({"name": writers[k].name(), "exit_code": status.python_exitcode()}),
-                        "",
-                    );
-                }
-            }
-            if n == 0 {
-                // Every writer has exited and the pipe stayed silent for the whole timeout.
-                timed_out = true;
+                .map(|&k| PollFd::new(writers[k].pidfd(), PollFlags::POLLIN)),
+        );
+        let n = match nix::poll::poll(&mut fds, wait) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("poll"),
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|ev| !ev.is_empty()))
+            .collect();
+        drop(fds);
+        // Step 1 keeps no bytes in user space, so poll(2) on the fd sees every unread one.
+        let readable = ready[0];
+        for (slot, &k) in running.iter().enumerate() {
+            if ready[slot + 1] {
+                let status = writers[k].join()?;
                 out::event(
-                    "eof_missing",
-                    json!({"timeout_ms": a.timeout_ms, "messages": messages.len()}),
-                    format!(
-                        "parent: every writer has exited and closed its write end, the pipe is empty, \
-                         yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
-                         tell that we will never write, so it keeps the reader waiting: forever, \
-                         without this timeout.",
-                        a.timeout_ms
-                    ),
+                    "writer_exited",
+                    json!({"name": writers[k].name(), "exit_code": status.python_exitcode()}),
+                    "",
                 );
-                match kept.take() {
-                    Some(w) => {
-                        w.close();
-                        out::event(
-                            "parent_closed_write_end",
-                            json!({"late": true}),
-                            "parent: closing the forgotten write end now; EOF should follow at once",
-                        );
-                        continue;
-                    }
-                    None => bail!(
-                        "no EOF {} ms after every writer exited, although every write end is closed",
-                        a.timeout_ms
-                    ),
+            }
+        }
+        if n == 0 {
+            // Every writer has exited and the pipe stayed silent for the whole timeout.
+            timed_out = true;
+            out::event(
+                "eof_missing",
+                json!({"timeout_ms": args.timeout_ms, "messages": messages.len()}),
+                format!(
+                    "parent: every writer has exited and closed its write end, the pipe is empty, \
+                     yet no EOF after {} ms. A write end is still open: our own. The kernel cannot \
+                     tell that we will never write, so it keeps the reader waiting: forever, \
+                     without this timeout.",
+                    args.timeout_ms
+                ),
+            );
+            match kept.take() {
+                Some(w) => {
+                    w.close();
+                    out::event(
+                        "parent_closed_write_end",
+                        json!({"late": true}),
+                        "parent: closing the forgotten write end now; EOF should follow at once",
+                    );
+                    continue;
                 }
+                None => bail!(
+                    "no EOF {} ms after every writer exited, although every write end is closed",
+                    args.timeout_ms
+                ),
             }
         }
         if !readable {
@@ -225,11 +231,11 @@ pub fn run(a: &Args) -> Result<()> {
     for c in &mut writers {
         c.join()?;
     }
-    let failed: Vec<String> = writers.iter().filter_map(crate::failure).collect();
+    let failed: Vec<String> = writers.iter().filter_map(common::Child::failure).collect();
 
     // Exactly once, and in order per writer: a pipe is FIFO, and each writer's lines went in
     // one after another.
-    let mut next = vec![0u32; a.writers as usize];
+    let mut next = vec![0u32; args.writers as usize];
     let mut in_order = true;
     for m in &messages {
         let parsed = m
@@ -237,15 +243,15 @@ pub fn run(a: &Args) -> Result<()> {
             .and_then(|rest| rest.split_once(" line "))
             .and_then(|(i, j)| Some((i.parse::<usize>().ok()?, j.parse::<u32>().ok()?)));
         match parsed {
-            Some((i, j)) if (1..=a.writers as usize).contains(&i) && next[i - 1] == j => {
+            Some((i, j)) if (1..=args.writers as usize).contains(&i) && next[i - 1] == j => {
                 next[i - 1] += 1;
             }
             _ => in_order = false,
         }
     }
-    let complete = next.iter().all(|&n| n == a.messages);
+    let complete = next.iter().all(|&n| n == args.messages);
 
-    if a.forget_close {
+    if args.forget_close {
         out::say("lesson: every process must close the ends it does not use, the reader included");
     }
     out::summary(json!({
@@ -256,7 +262,7 @@ pub fn run(a: &Args) -> Result<()> {
         "eof": eof,
         "timed_out": timed_out,
         "eof_after_closing": eof_after_closing,
-        "forget_close": a.forget_close,
+        "forget_close": args.forget_close,
     }));
     // A failed writer explains missing messages, so it is reported first.
     if !failed.is_empty() {

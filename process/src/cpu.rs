@@ -22,10 +22,10 @@ pub fn pin_to(cpus: &[usize]) -> Result<()> {
     sched_setaffinity(Pid::from_raw(0), &set).context("sched_setaffinity")
 }
 
-/// `n` rounds of integer mixing: pure CPU work, no memory traffic, no syscalls.
-pub fn burn(n: u64) -> u64 {
+/// `rounds` rounds of integer mixing: pure CPU work, no memory traffic, no syscalls.
+pub fn burn(rounds: u64) -> u64 {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    for i in 0..n {
+    for i in 0..rounds {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

@@ -2,10 +2,19 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from multiprocessing import Process
+//!
+//! def serve_forever():
+//!     while True: time.sleep(0.1)
+//!
+//! def do_job():
+//!     time.sleep(0.2); print("job done")
+//!
 //! d = Process(target=serve_forever, daemon=True); d.start()
 //! n = Process(target=do_job);                     n.start()
-//! ...main finishes...
+//! print("main is done")
 //! # at interpreter exit: daemonic children are terminate()d, the others are join()ed
 //! ```
 //!

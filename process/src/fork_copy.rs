@@ -2,9 +2,15 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process
+//!
 //! value = 100
-//! def change(): global value; value = 999; print("child sees", value)
+//! def change():
+//!     global value
+//!     value = 999
+//!     print("child sees", value)
+//!
 //! p = Process(target=change); p.start(); p.join()
 //! print("parent sees", value)      # 100
 //! ```
@@ -33,7 +39,7 @@ pub fn run() -> Result<()> {
     );
     // The child reports what it saw through its exit code? No: through its own output line, and
     // through a shared slot so the parent can put it in the summary.
-    let seen = common::SharedBox::<AtomicI64>::new_zeroed()?;
+    let seen = common::Shared::<AtomicI64>::new_zeroed()?;
     let mut c = common::spawn("changer", || {
         VALUE.store(999, Ordering::SeqCst);
         let v = VALUE.load(Ordering::SeqCst);

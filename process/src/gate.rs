@@ -71,12 +71,12 @@ impl Gate {
     }
 
     /// Send a 4-byte number (a pid, say) through the gate.
-    pub fn send_i32(&mut self, v: i32) -> Result<()> {
+    pub fn send_i32(&mut self, value: i32) -> Result<()> {
         let w = self
             .write
             .as_mut()
             .context("gate: write end already closed")?;
-        w.write_all(&v.to_le_bytes()).context("write(gate)")
+        w.write_all(&value.to_le_bytes()).context("write(gate)")
     }
 
     /// Receive a 4-byte number; `None` if the writer went away first.

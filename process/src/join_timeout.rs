@@ -2,17 +2,33 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from multiprocessing import Process
+//!
+//! def work(): time.sleep(0.5)
+//!
 //! p = Process(target=work); p.start()
-//! p.join(timeout=1)     # returns after 1 s even though work() is not done
-//! p.is_alive()          # True: join(timeout) does not stop anything, it only stops *waiting*
-//! p.join()              # now wait for real; p.exitcode == 0
+//! p.join(timeout=0.1)   # returns after 0.1 s even though work() is not done
+//! print(p.is_alive())   # True: join(timeout) does not stop anything, it only stops *waiting*
+//! p.join()              # now wait for real
+//! print(p.exitcode)     # 0
 //! ```
 //!
-//! `join(timeout)` here is poll(2) on a pidfd (a file descriptor that becomes readable when the
-//! process exits) with a timeout, then waitpid. waitpid alone can only block forever or not at
-//! all; Python instead sleeps and re-checks with growing intervals, which is the polling the
-//! notes warn about.
+//! waitpid(2) alone can only block forever or not at all (`WNOHANG`): it has no timeout. So a
+//! join with a timeout needs a file descriptor that becomes readable when the child exits, and
+//! a poll on it with the timeout. Both Python and this demo do exactly that, without polling in
+//! a loop:
+//! - CPython 3.11 (`popen_fork.Popen.wait`) makes a pipe at `start()` and leaves its write end
+//!   only in the child: the read end, `p.sentinel`, sees EOF when the child exits and the kernel
+//!   closes that write end. `join(timeout)` waits on the sentinel with
+//!   `multiprocessing.connection.wait([p.sentinel], timeout)` (poll(2) through `selectors`),
+//!   then calls waitpid, which no longer blocks.
+//! - Here the descriptor is a **pidfd** (pidfd_open(2)), which the kernel makes readable when
+//!   the process exits, with no pipe to inherit: poll(2) on it with the timeout, then waitpid.
+//!
+//! Either way the waiting parent sleeps in the kernel and uses no CPU until the child exits or
+//! the timeout expires.
 //!
 //! To make "still running after the timeout" certain rather than likely, the child ends only
 //! after the parent opens a gate (see [`crate::gate`]).
@@ -33,8 +49,11 @@ pub struct Args {
 }
 
 /// Parse a timeout in seconds: finite, 0..=60.
-pub fn parse_timeout(s: &str) -> Result<f64, String> {
-    let f: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
+pub fn parse_timeout(text: &str) -> Result<f64, String> {
+    let f: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number".to_string())?;
     if !f.is_finite() || !(0.0..=60.0).contains(&f) {
         return Err("must be a number of seconds in 0..=60".into());
     }
@@ -42,7 +61,7 @@ pub fn parse_timeout(s: &str) -> Result<f64, String> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let mut gate = Gate::new()?;
     // The closure *borrows* `gate`. It only ever runs in the child, where the borrow refers to
     // the child's own copy of it (fork copied the memory); the parent's `gate` is untouched.
@@ -59,7 +78,7 @@ pub fn run(a: &Args) -> Result<()> {
         Ok(())
     })?;
     gate.keep_write_end();
-    let timeout = clock::scaled(Duration::from_secs_f64(a.timeout));
+    let timeout = clock::scaled(Duration::from_secs_f64(args.timeout));
     let t0 = Instant::now();
     let res = child.join_timeout(timeout)?;
     let waited_ms = t0.elapsed().as_secs_f64() * 1e3;

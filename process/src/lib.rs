@@ -7,15 +7,21 @@
 //!
 //! The Python shape:
 //!
-//! ```text
+//! ```python
+//! import os, time
 //! from multiprocessing import Process
-//! def task(n, word, greeting="hi"): ...
+//!
+//! def task(n, word, greeting="hi"):
+//!     print(greeting, n, word, os.getpid())
+//!     time.sleep(0.2)
+//!
 //! p = Process(target=task, args=(1, "apple"), kwargs={"greeting": "hello"}, name="worker-1")
 //! p.daemon = False
 //! p.start()          # fork: a copy of this process runs task(...)
-//! p.join(timeout)    # wait for it (or give up after timeout)
+//! p.join(0.05)       # wait for it (or give up after the timeout)
 //! p.terminate()      # SIGTERM
-//! p.exitcode         # 0, the code it exited with, or -N if signal N killed it
+//! p.join()
+//! print(p.exitcode)  # 0, the code it exited with, or -N if signal N killed it: -15 here
 //! ```
 //!
 //! What the OS does: `start` is fork(2) (Python's default on Linux before 3.14); the child is a
@@ -107,14 +113,14 @@ pub fn run(cli: Cli) -> Result<()> {
         .cmd
         .unwrap_or(Cmd::Lifecycle(lifecycle::Args::default()))
     {
-        Cmd::Lifecycle(a) => lifecycle::run(&a),
+        Cmd::Lifecycle(args) => lifecycle::run(&args),
         Cmd::ForkCopy => fork_copy::run(),
-        Cmd::JoinTimeout(a) => join_timeout::run(&a),
-        Cmd::Terminate(a) => terminate::run(&a),
+        Cmd::JoinTimeout(args) => join_timeout::run(&args),
+        Cmd::Terminate(args) => terminate::run(&args),
         Cmd::Zombie => zombie::run(),
         Cmd::Daemon => daemon::run(),
-        Cmd::LockHeld(a) => lock_held::run(&a),
-        Cmd::Multiprogramming(a) => multiprogramming::run(&a),
-        Cmd::Parallel(a) => parallel::run(&a),
+        Cmd::LockHeld(args) => lock_held::run(&args),
+        Cmd::Multiprogramming(args) => multiprogramming::run(&args),
+        Cmd::Parallel(args) => parallel::run(&args),
     }
 }

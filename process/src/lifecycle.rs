@@ -2,15 +2,23 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os, sys, time
+//! from multiprocessing import Process
+//!
 //! def task(n, fruit, greeting="hi", exit_code=0):
-//!     print(greeting, n, fruit, os.getpid(), os.getppid()); time.sleep(1 + n / 2)
+//!     print(greeting, n, fruit, os.getpid(), os.getppid())
+//!     time.sleep(0.1 + n / 20)          # the demo: 1 + n / 2 seconds
 //!     sys.exit(exit_code)
-//! ps = [Process(target=task, args=(i, fruit), kwargs={...}, name=f"worker-{i}") for ...]
+//!
+//! fruits = ["apple", "banana", "cherry"]
+//! ps = [Process(target=task, args=(i, fruit), kwargs={"exit_code": 3 if i == 2 else 0},
+//!               name=f"worker-{i}") for i, fruit in enumerate(fruits)]
 //! for p in ps: p.start(); print(p.name, p.pid)
-//! do_own_work()                 # situation 1: independent work first...
+//! sum(range(10**5))             # situation 1: independent work first...
 //! for p in ps: p.join()         # ...then wait for all and collect them
-//! q = Process(target=prepare); q.start(); q.join()   # situation 2: cannot go on without it
+//! print([p.exitcode for p in ps])                                      # [0, 0, 3]
+//! q = Process(target=print, args=("prepared",)); q.start(); q.join()   # situation 2: cannot go on without it
 //! ```
 //!
 //! In Rust the "target with args and kwargs" is a function taking a tuple and a struct: the child
@@ -71,32 +79,32 @@ fn task(name: &str, args: (u32, &str), kwargs: &Kwargs) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "parent pid {}: starting {} children, each Process(target=task, args=(n, fruit), kwargs={{...}}, name=...)",
         std::process::id(),
-        a.children
+        args.children
     ));
     let mut children = Vec::new();
-    for i in 0..a.children {
+    for i in 0..args.children {
         let name = format!("worker-{}", i + 1);
         let fruit = FRUITS[i as usize % FRUITS.len()];
         let kwargs = Kwargs {
             greeting: "hello",
-            exit_code: if i + 1 == a.children && a.children > 1 {
+            exit_code: if i + 1 == args.children && args.children > 1 {
                 3
             } else {
                 0
             },
         };
         let child_name = name.clone();
-        let c = common::spawn(name.clone(), move || task(&child_name, (i, fruit), &kwargs))?;
+        let child = common::spawn(name.clone(), move || task(&child_name, (i, fruit), &kwargs))?;
         out::event(
             "started",
-            json!({"name": c.name(), "child_pid": c.pid()}),
-            format!("started {} with pid {}", c.name(), c.pid()),
+            json!({"name": child.name(), "child_pid": child.pid()}),
+            format!("started {} with pid {}", child.name(), child.pid()),
         );
-        children.push(c);
+        children.push(child);
     }
 
     // Situation 1 (情况一): the parent's own work does not depend on the children. It does it,
@@ -109,19 +117,19 @@ pub fn run(a: &Args) -> Result<()> {
         "the parent's own work is done; now join() each child (waitpid: wait and reap)",
     );
     let mut list = Vec::new();
-    for c in &mut children {
-        let status = c.join()?;
+    for child in &mut children {
+        let status = child.join()?;
         out::event(
             "joined",
-            json!({"name": c.name(), "child_pid": c.pid(), "exit_code": status.python_exitcode()}),
+            json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
             format!(
                 "joined {} (pid {}): {status}, exitcode {}",
-                c.name(),
-                c.pid(),
+                child.name(),
+                child.pid(),
                 status.python_exitcode()
             ),
         );
-        list.push(json!({"name": c.name(), "pid": c.pid(), "exit_code": status.python_exitcode()}));
+        list.push(json!({"name": child.name(), "pid": child.pid(), "exit_code": status.python_exitcode()}));
     }
 
     // Situation 2 (情况二): the parent needs the child to be finished before it can go on, so it

@@ -2,13 +2,17 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from multiprocessing import Process, Lock
+//!
 //! lock = Lock()
 //! def work():
 //!     with lock: time.sleep(1000)       # inside the critical section...
+//!
 //! p = Process(target=work); p.start(); time.sleep(0.1)
-//! p.terminate()                         # ...killed: `with` never reaches its release
-//! lock.acquire()                        # waits forever
+//! p.terminate(); p.join()               # ...killed: `with` never reaches its release
+//! print(lock.acquire(timeout=0.5))      # False; a plain lock.acquire() would wait forever
 //! ```
 //!
 //! The notes are right here. A process-shared lock is a word in shared memory; releasing it is an
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::sync::Lock;
-use common::{clock, json, out, procfs, SharedBox};
+use common::{clock, json, out, procfs, Shared};
 
 use crate::gate::Gate;
 
@@ -38,8 +42,8 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let lock = SharedBox::<Lock>::new_zeroed().context("mmap(MAP_SHARED)")?;
+pub fn run(args: &Args) -> Result<()> {
+    let lock = Shared::<Lock>::new_zeroed().context("mmap(MAP_SHARED)")?;
     let mut holding = Gate::new()?;
     let mut holder = common::spawn("holder", || {
         holding.keep_write_end();
@@ -71,7 +75,7 @@ pub fn run(a: &Args) -> Result<()> {
         json!({"child_pid": holder_pid, "exit_code": status.python_exitcode()}),
         format!("terminate() the holder: {status}; it never released the lock"),
     );
-    let wait = clock::scaled(Duration::from_millis(a.wait_ms));
+    let wait = clock::scaled(Duration::from_millis(args.wait_ms));
     out::say(format!(
         "now another process wants the lock; it waits at most {} ms instead of forever...",
         wait.as_millis()

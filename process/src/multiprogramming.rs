@@ -19,8 +19,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use common::{clock, json, out, SharedBox};
+use anyhow::{Context, Result};
+use common::{clock, json, out, Shared};
 use nix::sys::resource::{getrusage, UsageWho};
 
 use crate::cpu;
@@ -33,23 +33,58 @@ pub struct Args {
     pub seconds: f64,
 }
 
-/// [voluntary, involuntary, ios] for the CPU-bound child, then the same for the IO-bound one.
-type Counters = [AtomicU64; 6];
+common::shared_struct! {
+    /// One child's context switches, from its own getrusage(2), written just before it exits.
+    pub struct Switches {
+        /// It gave the CPU up (blocked: here, waiting for its "IO").
+        pub voluntary: AtomicU64,
+        /// The scheduler took the CPU away (its time slice was over).
+        pub involuntary: AtomicU64,
+        /// IO waits it made (0 for the CPU-bound child).
+        pub ios: AtomicU64,
+    }
+}
 
-fn record(slot: &[AtomicU64], ios: u64) -> Result<()> {
-    let u = getrusage(UsageWho::RUSAGE_SELF)?;
-    slot[0].store(u.voluntary_context_switches() as u64, Ordering::SeqCst);
-    slot[1].store(u.involuntary_context_switches() as u64, Ordering::SeqCst);
-    slot[2].store(ios, Ordering::SeqCst);
-    Ok(())
+common::shared_struct! {
+    /// What the two children report to the parent, in one shared page.
+    pub struct Counters {
+        /// The child that only computes.
+        pub cpu_bound: Switches,
+        /// The child that waits for "IO" and computes a little after each wait.
+        pub io_bound: Switches,
+    }
+}
+
+impl Switches {
+    /// Record this process's own context switches (the child calls it last).
+    fn record(&self, ios: u64) -> Result<()> {
+        let usage = getrusage(UsageWho::RUSAGE_SELF).context("getrusage")?;
+        self.voluntary
+            .store(usage.voluntary_context_switches() as u64, Ordering::SeqCst);
+        self.involuntary.store(
+            usage.involuntary_context_switches() as u64,
+            Ordering::SeqCst,
+        );
+        self.ios.store(ios, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The three figures, read by the parent after the child was reaped.
+    fn read(&self) -> (u64, u64, u64) {
+        (
+            self.voluntary.load(Ordering::SeqCst),
+            self.involuntary.load(Ordering::SeqCst),
+            self.ios.load(Ordering::SeqCst),
+        )
+    }
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let cpus = cpu::allowed_cpus()?;
     let first = *cpus.first().unwrap_or(&0);
-    let duration = clock::scaled(Duration::from_secs_f64(a.seconds));
-    let counters = SharedBox::<Counters>::new_zeroed()?;
+    let duration = clock::scaled(Duration::from_secs_f64(args.seconds));
+    let counters = Shared::<Counters>::new_zeroed()?;
     // Pin ourselves first: the children inherit the affinity mask at fork. Restored at the end.
     cpu::pin_to(&[first])?;
     out::say(format!(
@@ -62,7 +97,7 @@ pub fn run(a: &Args) -> Result<()> {
             while Instant::now() < end {
                 cpu::burn(20_000);
             }
-            record(&counters[0..3], 0)
+            counters.cpu_bound.record(0)
         })?;
         let io_child = common::spawn("io-bound", || {
             let end = Instant::now() + duration;
@@ -72,7 +107,7 @@ pub fn run(a: &Args) -> Result<()> {
                 cpu::burn(2_000); // a little work on what was "read"
                 ios += 1;
             }
-            record(&counters[3..6], ios)
+            counters.io_bound.record(ios)
         })?;
         Ok((cpu_child, io_child))
     })();
@@ -80,26 +115,25 @@ pub fn run(a: &Args) -> Result<()> {
     let (mut cpu_child, mut io_child) = spawned?;
     cpu_child.join()?;
     io_child.join()?;
-    let c = |i: usize| counters[i].load(Ordering::SeqCst);
+    let (cpu_voluntary, cpu_involuntary, _) = counters.cpu_bound.read();
+    let (io_voluntary, io_involuntary, ios) = counters.io_bound.read();
     out::event(
         "cpu_bound",
-        json!({"voluntary": c(0), "involuntary": c(1)}),
+        json!({"voluntary": cpu_voluntary, "involuntary": cpu_involuntary}),
         format!(
-            "cpu-bound: {:>6} voluntary, {:>6} involuntary switches (its slice taken away)",
-            c(0),
-            c(1)
+            "cpu-bound: {cpu_voluntary:>6} voluntary, {cpu_involuntary:>6} involuntary switches (its slice taken away)"
         ),
     );
     out::event(
         "io_bound",
-        json!({"voluntary": c(3), "involuntary": c(4), "ios": c(5)}),
-        format!("io-bound:  {:>6} voluntary, {:>6} involuntary switches ({} IO waits: it gave the CPU up at each)", c(3), c(4), c(5)),
+        json!({"voluntary": io_voluntary, "involuntary": io_involuntary, "ios": ios}),
+        format!("io-bound:  {io_voluntary:>6} voluntary, {io_involuntary:>6} involuntary switches ({ios} IO waits: it gave the CPU up at each)"),
     );
     out::summary(json!({
         "cpu": first,
         "seconds": duration.as_secs_f64(),
-        "cpu_bound": {"voluntary": c(0), "involuntary": c(1)},
-        "io_bound": {"voluntary": c(3), "involuntary": c(4), "ios": c(5)},
+        "cpu_bound": {"voluntary": cpu_voluntary, "involuntary": cpu_involuntary},
+        "io_bound": {"voluntary": io_voluntary, "involuntary": io_involuntary, "ios": ios},
     }));
     Ok(())
 }

@@ -32,30 +32,30 @@ fn run_pair(rounds: u64, cpus: &[usize]) -> Result<Duration> {
     cpu::pin_to(cpus)?;
     let t0 = Instant::now();
     let spawned = (|| -> Result<_> {
-        let a = common::spawn("worker-a", || {
+        let worker_a = common::spawn("worker-a", || {
             cpu::burn(rounds);
             Ok(())
         })?;
-        let b = common::spawn("worker-b", || {
+        let worker_b = common::spawn("worker-b", || {
             cpu::burn(rounds);
             Ok(())
         })?;
-        Ok((a, b))
+        Ok((worker_a, worker_b))
     })();
     cpu::pin_to(&all)?;
-    let (mut a, mut b) = spawned?;
-    a.join()?;
-    b.join()?;
+    let (mut worker_a, mut worker_b) = spawned?;
+    worker_a.join()?;
+    worker_b.join()?;
     Ok(t0.elapsed())
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let cpus = cpu::allowed_cpus()?;
-    let rounds = cpu::rounds_for_ms(a.work_ms as f64);
+    let rounds = cpu::rounds_for_ms(args.work_ms as f64);
     out::say(format!(
         "two processes, each {} ms of computation; this machine lets us use {} CPU(s)",
-        a.work_ms,
+        args.work_ms,
         cpus.len()
     ));
     let one = run_pair(rounds, &cpus[..1])?;
@@ -88,7 +88,7 @@ pub fn run(a: &Args) -> Result<()> {
         "all_cpus_ms": all.as_secs_f64() * 1e3,
         "speedup": speedup,
         "cpus": cpus.len(),
-        "work_ms": a.work_ms,
+        "work_ms": args.work_ms,
     }));
     Ok(())
 }

@@ -23,25 +23,28 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::SharedSlice;
+use common::{Shared, SharedSlice};
 
 use crate::Item;
 
-/// Shared counters, by index into [`Ledger::counters`].
-#[derive(Debug, Clone, Copy)]
-#[repr(usize)]
-enum Counter {
-    ProducerBlockedNs,
-    ConsumerBlockedNs,
-    MaxOccupancy,
-    OrderViolations,
-    /// Items no producer put: a bad sequence number, or a torn message.
-    Unexpected,
-    /// Producers inside a `put` that had to wait, right now (for the timeline).
-    ProducersWaiting,
-    /// Consumers inside a `get` that had to wait, right now.
-    ConsumersWaiting,
-    Len,
+common::shared_struct! {
+    /// The run-wide counters, in shared memory: one word each, by name.
+    pub struct Counters {
+        /// Nanoseconds producers spent in puts that had to wait.
+        pub producer_blocked_ns: AtomicU64,
+        /// Nanoseconds consumers spent in gets that had to wait.
+        pub consumer_blocked_ns: AtomicU64,
+        /// The most items the queue held, as reported right after a put.
+        pub max_occupancy: AtomicU64,
+        /// Items a consumer got out of its producer's order.
+        pub order_violations: AtomicU64,
+        /// Items no producer put: a bad sequence number, or a torn message.
+        pub unexpected: AtomicU64,
+        /// Producers inside a `put` that had to wait, right now (for the timeline).
+        pub producers_waiting: AtomicU64,
+        /// Consumers inside a `get` that had to wait, right now.
+        pub consumers_waiting: AtomicU64,
+    }
 }
 
 /// Which side of the queue.
@@ -77,7 +80,7 @@ pub struct Ledger {
     seen: SharedSlice<AtomicU32>,
     produced: SharedSlice<AtomicU64>,
     consumed: SharedSlice<AtomicU64>,
-    counters: SharedSlice<AtomicU64>,
+    counters: Shared<Counters>,
 }
 
 /// The result of the checks.
@@ -115,18 +118,15 @@ impl Ledger {
             seen: SharedSlice::new_zeroed(slots).context("mmap(MAP_SHARED) for the ledger")?,
             produced: SharedSlice::new_zeroed(producers as usize).context("mmap(MAP_SHARED)")?,
             consumed: SharedSlice::new_zeroed(consumers as usize).context("mmap(MAP_SHARED)")?,
-            counters: SharedSlice::new_zeroed(Counter::Len as usize).context("mmap(MAP_SHARED)")?,
+            counters: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
         })
-    }
-
-    fn counter(&self, c: Counter) -> &AtomicU64 {
-        &self.counters[c as usize]
     }
 
     /// A producer's put went through; the queue then held `len` items.
     pub fn record_put(&self, producer: u32, len: usize) {
         self.produced[producer as usize].fetch_add(1, Ordering::Relaxed);
-        self.counter(Counter::MaxOccupancy)
+        self.counters
+            .max_occupancy
             .fetch_max(len as u64, Ordering::Relaxed);
     }
 
@@ -139,8 +139,7 @@ impl Ledger {
                 true
             }
             None => {
-                self.counter(Counter::Unexpected)
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.unexpected.fetch_add(1, Ordering::Relaxed);
                 false
             }
         }
@@ -148,17 +147,18 @@ impl Ledger {
 
     /// A consumer got an item of a producer out of order.
     pub fn record_order_violation(&self) {
-        self.counter(Counter::OrderViolations)
+        self.counters
+            .order_violations
             .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Someone of `side` starts (`+1`) or stops (`-1`) waiting. Returns how many of that side wait
     /// now.
     pub fn waiting(&self, side: Side, delta: i64) -> u32 {
-        let c = self.counter(match side {
-            Side::Producer => Counter::ProducersWaiting,
-            Side::Consumer => Counter::ConsumersWaiting,
-        });
+        let c = match side {
+            Side::Producer => &self.counters.producers_waiting,
+            Side::Consumer => &self.counters.consumers_waiting,
+        };
         let old = if delta >= 0 {
             c.fetch_add(delta as u64, Ordering::Relaxed)
         } else {
@@ -170,31 +170,28 @@ impl Ledger {
     /// How many of each side wait now: (producers, consumers).
     pub fn waiting_now(&self) -> (u32, u32) {
         (
-            self.counter(Counter::ProducersWaiting)
-                .load(Ordering::Relaxed) as u32,
-            self.counter(Counter::ConsumersWaiting)
-                .load(Ordering::Relaxed) as u32,
+            self.counters.producers_waiting.load(Ordering::Relaxed) as u32,
+            self.counters.consumers_waiting.load(Ordering::Relaxed) as u32,
         )
     }
 
     /// Add time spent in a call that had to wait.
-    pub fn add_blocked(&self, side: Side, d: Duration) {
+    pub fn add_blocked(&self, side: Side, waited: Duration) {
         let c = match side {
-            Side::Producer => Counter::ProducerBlockedNs,
-            Side::Consumer => Counter::ConsumerBlockedNs,
+            Side::Producer => &self.counters.producer_blocked_ns,
+            Side::Consumer => &self.counters.consumer_blocked_ns,
         };
-        self.counter(c)
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        c.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Items producer `p` has put so far.
-    pub fn produced_by(&self, p: u32) -> u64 {
-        self.produced[p as usize].load(Ordering::Relaxed)
+    /// Items `producer` has put so far.
+    pub fn produced_by(&self, producer: u32) -> u64 {
+        self.produced[producer as usize].load(Ordering::Relaxed)
     }
 
     /// Items consumer `c` has received so far.
-    pub fn consumed_by(&self, c: u32) -> u64 {
-        self.consumed[c as usize].load(Ordering::Relaxed)
+    pub fn consumed_by(&self, consumer: u32) -> u64 {
+        self.consumed[consumer as usize].load(Ordering::Relaxed)
     }
 
     fn slot(&self, item: Item) -> Option<usize> {
@@ -213,10 +210,10 @@ impl Ledger {
             }
         }
         let (mut lost, mut duplicated, mut unexpected) = (0u64, 0u64, 0u64);
-        for p in 0..self.producers {
-            let put = self.produced_by(p);
+        for producer in 0..self.producers {
+            let put = self.produced_by(producer);
             for s in 0..self.items {
-                let i = p as usize * self.items as usize + s as usize;
+                let i = producer as usize * self.items as usize + s as usize;
                 let n = u64::from(self.seen[i].load(Ordering::Relaxed));
                 if u64::from(s) < put {
                     if n == 0 && !left_mark[i] {
@@ -229,26 +226,25 @@ impl Ledger {
                 }
             }
         }
-        unexpected += self.counter(Counter::Unexpected).load(Ordering::Relaxed);
-        let ms = |c| self.counter(c).load(Ordering::Relaxed) as f64 / 1e6;
+        unexpected += self.counters.unexpected.load(Ordering::Relaxed);
+        let ms = |consumer: &AtomicU64| consumer.load(Ordering::Relaxed) as f64 / 1e6;
         Verdict {
-            produced: (0..self.producers).map(|p| self.produced_by(p)).sum(),
+            produced: (0..self.producers)
+                .map(|producer| self.produced_by(producer))
+                .sum(),
             consumed: self
                 .consumed
                 .iter()
-                .map(|c| c.load(Ordering::Relaxed))
+                .map(|consumer| consumer.load(Ordering::Relaxed))
                 .sum(),
             lost,
             duplicated,
             unexpected,
             undelivered: left.len() as u64,
-            per_producer_fifo: self
-                .counter(Counter::OrderViolations)
-                .load(Ordering::Relaxed)
-                == 0,
-            max_occupancy: self.counter(Counter::MaxOccupancy).load(Ordering::Relaxed),
-            producer_blocked_ms: (ms(Counter::ProducerBlockedNs) * 1000.0).round() / 1000.0,
-            consumer_blocked_ms: (ms(Counter::ConsumerBlockedNs) * 1000.0).round() / 1000.0,
+            per_producer_fifo: self.counters.order_violations.load(Ordering::Relaxed) == 0,
+            max_occupancy: self.counters.max_occupancy.load(Ordering::Relaxed),
+            producer_blocked_ms: (ms(&self.counters.producer_blocked_ns) * 1000.0).round() / 1000.0,
+            consumer_blocked_ms: (ms(&self.counters.consumer_blocked_ns) * 1000.0).round() / 1000.0,
         }
     }
 }

@@ -31,9 +31,11 @@ use anyhow::{anyhow, Context, Result};
 use common::child::{self, Child};
 use queue::{Queue, QueueError};
 
+use crate::ending::{self, Ending};
 use crate::ledger::Side;
-use crate::roles::{self, Books, Buffer, Get, Put, Spec};
-use crate::{Ending, Item};
+use crate::roles::Spec;
+use crate::roles::{self, Buffer, Get, Put, Recorders};
+use crate::Item;
 
 fn decode(bytes: &[u8]) -> Result<Item> {
     Item::from_bytes(bytes).ok_or_else(|| {
@@ -80,13 +82,14 @@ impl Buffer for Queue {
     fn close(&self) {
         Queue::close(self);
     }
-    fn inject_death_in_next_put(&self) {
+    #[cfg(feature = "fault-injection")]
+    fn die_in_next_put(&self) {
         Queue::die_in_next_put(self);
     }
 }
 
 /// Run one phase with processes. Returns how each role ended and what was left in the queue.
-pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
+pub fn run(spec: &Spec, recorders: Recorders<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
     let queue = Queue::new(spec.capacity, Item::BYTES).context("queue::Queue::new")?;
     let roles: Vec<(Side, u32)> = (0..spec.producers)
         .map(|i| (Side::Producer, i))
@@ -98,9 +101,11 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
     for &(side, i) in &roles {
         let queue = &queue;
         let c = common::spawn(format!("{}-{}", side.name(), i + 1), move || {
+            // --trace: this child's own process track.
+            common::trace::process_name(&format!("{} {}", side.name(), i + 1));
             match side {
-                Side::Producer => roles::producer(queue, books, spec, i),
-                Side::Consumer => roles::consumer(queue, books, spec, i),
+                Side::Producer => roles::producer(queue, recorders, spec, i),
+                Side::Consumer => roles::consumer(queue, recorders, spec, i),
             }
             .map(drop)
         })?;
@@ -115,21 +120,22 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
         let (side, i) = roles[k];
         let c = &children[k];
         let done = match side {
-            Side::Producer => books.ledger.produced_by(i),
-            Side::Consumer => books.ledger.consumed_by(i),
+            Side::Producer => recorders.ledger.produced_by(i),
+            Side::Consumer => recorders.ledger.consumed_by(i),
         };
-        let mut ending = match (c.status(), c.panic_message()) {
-            (Some(s), _) if s.success() => Ending::ok(side, i, done as u32),
-            (_, Some(msg)) => Ending::panicked(side, i, msg.to_string()),
-            (Some(s), None) => Ending::failed(side, i, s.to_string()),
-            (None, None) => Ending::failed(side, i, "not reaped".into()),
+        // `wait_any` returns reaped children only, so the status is there.
+        let status = c.status().context("a reaped child without a status")?;
+        let mut ending = match c.panic_message() {
+            _ if status.success() => Ending::ok(side, i, done as u32),
+            Some(message) => Ending::panicked(side, i, message.to_string()),
+            None => Ending::failed(side, i, child::describe_failure(status, None)),
         };
         ending.pid = Some(c.pid());
         ending.report();
         match side {
             Side::Producer => {
                 producers_left -= 1;
-                if !c.status().is_some_and(|s| s.success()) {
+                if !status.success() {
                     // Killed in the middle of a put, it would leave a claimed, never-published
                     // slot: consumers would stop there and the other producers block behind it.
                     // Repair exactly its claim now (see queue::Queue::recover_dead_producer); no
@@ -141,7 +147,7 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
         }
         if !closed && (producers_left == 0 || consumers_left == 0) {
             closed = true;
-            crate::close(&queue, consumers_left == 0);
+            ending::close(&queue, consumers_left == 0);
         }
         endings.push(ending);
     }

@@ -2,7 +2,8 @@
 //! **consumer** `get`s items and handles them. Neither knows the other exists; each only knows
 //! the buffer ([`Buffer`]), which is what decouples them (解耦).
 //!
-//! The same two functions run as threads (`--mode threads`, buffer = [`crate::bounded`]) and as
+//! The same two functions run as threads (`--mode threads`, buffer = [`crate::monitor`] or
+//! [`crate::two_lock`]) and as
 //! forked processes (`--mode processes`, buffer = the `queue` member's cross-process queue): the
 //! [`Buffer`] trait is the only difference.
 //!
@@ -16,16 +17,22 @@
 //! Simulated work: `--produce-ms` / `--consume-ms` per item, each multiplied by a jitter factor
 //! between 0.5 and 1.5 drawn from the role's own seeded generator (`common::rng::rng_for`), and
 //! by `--time-scale` (`common::sleep`): the notes' `time.sleep(random...)`.
+//!
+//! `--trace FILE` (`common::trace`): each role has its own track (its thread; in processes mode
+//! its own process), with a slice per put and per get, a `blocked` slice inside a call that had
+//! to wait, and the occupancy as a counter. When not tracing each of those lines is one flag
+//! check: the slices' names are only formatted when tracing.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use common::trace::{self, Span};
 use common::{json, out};
 use rand::Rng;
 
 use crate::ledger::{Ledger, Side};
-use crate::timeline::{bar, Timeline};
-use crate::{Inject, Item};
+use crate::timeline::{bar, Step, Timeline};
+use crate::Item;
 
 /// What a put did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +68,10 @@ pub trait Buffer {
     fn get(&self) -> Result<Get>;
     /// No more puts; wakes every sleeper.
     fn close(&self);
-    /// Fault injection: this process's next put dies half-way (only the cross-process queue
-    /// can do this; elsewhere it does nothing).
-    fn inject_death_in_next_put(&self) {}
+    /// Test hook: this process's next put dies half-way (only the cross-process queue can do
+    /// this; elsewhere it does nothing).
+    #[cfg(feature = "fault-injection")]
+    fn die_in_next_put(&self) {}
 }
 
 /// Everything a role needs to know about the run.
@@ -85,10 +93,9 @@ pub struct Spec {
     pub consume_ms: u64,
     /// Print a line per put and get (off with `--quiet`).
     pub verbose: bool,
-    /// A panic to inject (test hook).
-    pub inject: Option<Inject>,
-    /// Producer (1-based) and item to die in the middle of putting (test hook).
-    pub kill_mid_put: Option<(u32, u32)>,
+    /// The test hooks asked for (only with the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    pub fault: crate::fault::FaultArgs,
 }
 
 impl Spec {
@@ -101,11 +108,6 @@ impl Spec {
         };
         common::rng::rng_for((u64::from(self.phase) << 32) | u64::from(slot))
     }
-
-    fn panics_here(&self, side: Side, index: u32, done: u32) -> bool {
-        self.inject
-            .is_some_and(|i| i.side == side && i.index == index + 1 && i.after == done)
-    }
 }
 
 /// Mean `ms`, times a jitter in [0.5, 1.5).
@@ -116,19 +118,21 @@ fn jittered(ms: u64, rng: &mut impl Rng) -> Duration {
     Duration::from_millis(ms).mul_f64(rng.gen_range(0.5..1.5))
 }
 
-/// Shared places the roles record into.
+/// Where the roles record what they do: the ledger (counts, for the self-checks) and the
+/// timeline (occupancy over time, for `--timeline`).
 #[derive(Clone, Copy)]
-pub struct Books<'a> {
+pub struct Recorders<'a> {
     /// Counts and checks.
     pub ledger: &'a Ledger,
     /// Occupancy over time.
     pub timeline: &'a Timeline,
 }
 
-impl Books<'_> {
-    fn sample(&self, occupancy: usize) {
+impl Recorders<'_> {
+    fn sample(&self, occupancy: usize, step: Step) {
         let (p, c) = self.ledger.waiting_now();
-        self.timeline.record(occupancy, p, c);
+        self.timeline.record(occupancy, p, c, step);
+        trace::counter("occupancy", occupancy as f64);
     }
 
     /// Enter a wait: count it, sample it, say it.
@@ -138,7 +142,7 @@ impl Books<'_> {
             Side::Producer => spec.capacity,
             Side::Consumer => 0,
         };
-        self.sample(occ);
+        self.sample(occ, Step::Blocked(side, index));
         if spec.verbose {
             let name = format!("{}{}", side.letter(), index + 1);
             let (why, prose) = match side {
@@ -176,7 +180,7 @@ impl Books<'_> {
     ) {
         self.ledger.waiting(side, -1);
         self.ledger.add_blocked(side, waited);
-        self.sample(occupancy);
+        self.sample(occupancy, Step::Resumed(side, index));
         if spec.verbose {
             let ms = waited.as_secs_f64() * 1e3;
             let indent = if side == Side::Consumer { 28 } else { 0 };
@@ -194,52 +198,63 @@ impl Books<'_> {
     }
 }
 
-/// Producer number `p` (0-based): make `items` items `p.0, p.1, ...` and put each. Returns how
+/// Producer number `index` (0-based): make `items` items `index.0, index.1, ...` and put each. Returns how
 /// many it put (fewer than `items` only if the buffer was closed under it: no consumer left).
-pub fn producer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, p: u32) -> Result<u32> {
-    let mut rng = spec.rng(Side::Producer, p);
+pub fn producer(
+    buf: &dyn Buffer,
+    recorders: Recorders<'_>,
+    spec: &Spec,
+    index: u32,
+) -> Result<u32> {
+    let mut rng = spec.rng(Side::Producer, index);
+    // --trace: this role's track (its thread; in processes mode, its process's only thread).
+    let track = trace::this_thread();
+    trace::thread_name(track, &format!("producer {}", index + 1));
     let mut put = 0;
     for seq in 0..spec.items {
-        if spec.panics_here(Side::Producer, p, seq) {
-            panic!(
-                "injected panic: producer {} after putting {seq} items",
-                p + 1
-            );
-        }
+        #[cfg(feature = "fault-injection")]
+        crate::fault::before_put(spec, buf, index, seq);
         common::sleep(jittered(spec.produce_ms, &mut rng));
-        if spec.kill_mid_put == Some((p + 1, seq)) {
-            buf.inject_death_in_next_put();
-        }
-        let item = Item { producer: p, seq };
+        let item = Item {
+            producer: index,
+            seq,
+        };
+        // --trace: one slice for the whole put, ended below once the item is in.
+        let put_slice =
+            trace::enabled().then(|| Span::begin(format!("put {}.{seq}", index + 1), "put", track));
         let len = match buf.try_put(item)? {
             Put::Done(len) => len,
             Put::Closed => break,
             Put::Full => {
-                books.start_waiting(Side::Producer, p, spec);
+                recorders.start_waiting(Side::Producer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this put.
+                let blocked = Span::begin("blocked: buffer full", "blocked", track);
                 let r = buf.put(item)?;
+                drop(blocked);
                 let len = match r {
                     Put::Done(len) => len,
                     _ => spec.capacity,
                 };
-                books.stop_waiting(Side::Producer, p, t0.elapsed(), len, spec);
+                recorders.stop_waiting(Side::Producer, index, t0.elapsed(), len, spec);
                 match r {
                     Put::Done(len) => len,
                     _ => break,
                 }
             }
         };
-        books.ledger.record_put(p, len);
-        books.sample(len);
+        recorders.ledger.record_put(index, len);
+        recorders.sample(len, Step::Put(index));
+        drop(put_slice);
         put += 1;
         if spec.verbose {
             out::event(
                 "put",
-                json!({"producer": p + 1, "seq": seq, "occupancy": len, "capacity": spec.capacity}),
+                json!({"producer": index + 1, "seq": seq, "occupancy": len, "capacity": spec.capacity}),
                 format!(
                     "P{} put {}.{seq:<4}   {}",
-                    p + 1,
-                    p + 1,
+                    index + 1,
+                    index + 1,
                     bar(len, spec.capacity)
                 ),
             );
@@ -248,10 +263,10 @@ pub fn producer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, p: u32) -> Resu
     if put < spec.items {
         out::event(
             "producer_stopped",
-            json!({"producer": p + 1, "put": put, "items": spec.items}),
+            json!({"producer": index + 1, "put": put, "items": spec.items}),
             format!(
                 "P{} stops after {put} of {} items: the buffer was closed (no consumer left)",
-                p + 1,
+                index + 1,
                 spec.items
             ),
         );
@@ -259,28 +274,42 @@ pub fn producer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, p: u32) -> Resu
     Ok(put)
 }
 
-/// Consumer number `c` (0-based): get items until the buffer is closed and drained. Checks, for
+/// Consumer number `index` (0-based): get items until the buffer is closed and drained. Checks, for
 /// each producer, that its items come in increasing order. Returns how many it got.
-pub fn consumer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, c: u32) -> Result<u32> {
-    let mut rng = spec.rng(Side::Consumer, c);
+pub fn consumer(
+    buf: &dyn Buffer,
+    recorders: Recorders<'_>,
+    spec: &Spec,
+    index: u32,
+) -> Result<u32> {
+    let mut rng = spec.rng(Side::Consumer, index);
     let mut last: Vec<Option<u32>> = vec![None; spec.producers as usize];
     let mut got = 0u32;
+    // --trace: this role's track.
+    let track = trace::this_thread();
+    trace::thread_name(track, &format!("consumer {}", index + 1));
     loop {
-        if got == 0 && spec.panics_here(Side::Consumer, c, 0) {
-            panic!("injected panic: consumer {} before its first get", c + 1);
+        #[cfg(feature = "fault-injection")]
+        if got == 0 {
+            crate::fault::before_first_get(spec, index);
         }
+        // --trace: when this get began (its slice is named once the item is known).
+        let asked = trace::enabled().then(trace::now_us);
         let (item, len) = match buf.try_get()? {
             Get::Item(item, len) => (item, len),
             Get::Closed => break,
             Get::Empty => {
-                books.start_waiting(Side::Consumer, c, spec);
+                recorders.start_waiting(Side::Consumer, index, spec);
                 let t0 = Instant::now();
+                // --trace: the wait, as a "blocked" slice inside this get.
+                let blocked = Span::begin("blocked: buffer empty", "blocked", track);
                 let r = buf.get()?;
+                drop(blocked);
                 let len = match r {
                     Get::Item(_, len) => len,
                     _ => 0,
                 };
-                books.stop_waiting(Side::Consumer, c, t0.elapsed(), len, spec);
+                recorders.stop_waiting(Side::Consumer, index, t0.elapsed(), len, spec);
                 match r {
                     Get::Item(item, len) => (item, len),
                     _ => break,
@@ -288,32 +317,28 @@ pub fn consumer(buf: &dyn Buffer, books: Books<'_>, spec: &Spec, c: u32) -> Resu
             }
         };
         got += 1;
-        if spec.panics_here(Side::Consumer, c, got) {
-            // The item is out of the queue and will never be recorded: the demo must report it
-            // lost, which is what the test of this path checks.
-            panic!(
-                "injected panic: consumer {} holding item {}.{} (its item number {got})",
-                c + 1,
-                item.producer + 1,
-                item.seq
-            );
-        }
-        books.ledger.record_got(c, item);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::after_get(spec, index, got, item);
+        recorders.ledger.record_got(index, item);
         if let Some(p) = last.get_mut(item.producer as usize) {
             if p.is_some_and(|l| l >= item.seq) {
-                books.ledger.record_order_violation();
+                recorders.ledger.record_order_violation();
             }
             *p = Some(item.seq);
         }
-        books.sample(len);
+        recorders.sample(len, Step::Got(index));
+        if let Some(start) = asked {
+            let name = format!("get {}.{}", item.producer + 1, item.seq);
+            trace::slice(&name, "get", track, start, trace::now_us(), json!({}));
+        }
         if spec.verbose {
             out::event(
                 "got",
-                json!({"consumer": c + 1, "producer": item.producer + 1, "seq": item.seq, "occupancy": len, "capacity": spec.capacity}),
+                json!({"consumer": index + 1, "producer": item.producer + 1, "seq": item.seq, "occupancy": len, "capacity": spec.capacity}),
                 format!(
                     "{:>28}C{} got {}.{:<4}   {}",
                     "",
-                    c + 1,
+                    index + 1,
                     item.producer + 1,
                     item.seq,
                     bar(len, spec.capacity)

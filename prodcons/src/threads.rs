@@ -1,7 +1,8 @@
-//! `--mode threads`: producers and consumers are threads of this one process, the buffer is
-//! [`BoundedQueue`] (two Mutexes, each with its Condvar), shared by reference: threads share all
-//! memory, so nothing is copied or serialised. This is Python's `threading.Thread` +
-//! `queue.Queue(maxsize)`.
+//! `--mode threads`: producers and consumers are threads of this one process, and the buffer is
+//! ours, shared by reference: threads share all memory, so nothing is copied or serialised. This
+//! is Python's `threading.Thread` + `queue.Queue(maxsize)`. The buffer is step 1, the monitor
+//! ([`Monitor`], one lock and two conditions), unless `--queue two-lock` asks for step 2
+//! ([`TwoLockQueue`], a lock and a condition per end).
 //!
 //! Who ends whom:
 //! - Each thread runs its role inside `catch_unwind`, then sends one message ("I am done", or
@@ -23,42 +24,78 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 
-use crate::bounded::{BoundedQueue, TryGetError, TryPutError};
+use crate::ending::{self, Ending};
 use crate::ledger::Side;
-use crate::roles::{self, Books, Buffer, Get, Put, Spec};
-use crate::{Ending, Item};
+use crate::monitor::{self, Monitor};
+use crate::roles::{self, Buffer, Get, Put, Recorders, Spec};
+use crate::two_lock::{TryGetError, TryPutError, TwoLockQueue};
+use crate::{Item, QueueKind};
 
-impl Buffer for BoundedQueue<Item> {
+/// Step 1 seen through the roles' [`Buffer`]: an item travels as one word.
+impl Buffer for Monitor {
     fn try_put(&self, item: Item) -> Result<Put> {
-        Ok(match BoundedQueue::try_put(self, item) {
+        Ok(match Monitor::try_put(self, item.to_word()) {
+            Ok(len) => Put::Done(len),
+            Err(monitor::TryError::Closed) => Put::Closed,
+            Err(_) => Put::Full,
+        })
+    }
+    fn put(&self, item: Item) -> Result<Put> {
+        Ok(match Monitor::put(self, item.to_word()) {
+            Ok(len) => Put::Done(len),
+            Err(monitor::Closed) => Put::Closed,
+        })
+    }
+    fn try_get(&self) -> Result<Get> {
+        Ok(match Monitor::try_get(self) {
+            Ok((word, len)) => Get::Item(Item::from_word(word), len),
+            Err(monitor::TryError::Closed) => Get::Closed,
+            Err(_) => Get::Empty,
+        })
+    }
+    fn get(&self) -> Result<Get> {
+        Ok(match Monitor::get(self) {
+            Ok((word, len)) => Get::Item(Item::from_word(word), len),
+            Err(monitor::Closed) => Get::Closed,
+        })
+    }
+    fn close(&self) {
+        Monitor::close(self);
+    }
+}
+
+/// Step 2 seen through the roles' [`Buffer`].
+impl Buffer for TwoLockQueue<Item> {
+    fn try_put(&self, item: Item) -> Result<Put> {
+        Ok(match TwoLockQueue::try_put(self, item) {
             Ok(len) => Put::Done(len),
             Err(TryPutError::Full(_)) => Put::Full,
             Err(TryPutError::Closed(_)) => Put::Closed,
         })
     }
     fn put(&self, item: Item) -> Result<Put> {
-        Ok(match BoundedQueue::put(self, item) {
+        Ok(match TwoLockQueue::put(self, item) {
             Ok(len) => Put::Done(len),
             Err(_) => Put::Closed,
         })
     }
-    // The bars want the whole occupancy after a get; `BoundedQueue::get` only knows its own end
-    // (see `bounded`), so read both counters: the true occupancy a moment after the get.
+    // The bars want the whole occupancy after a get; `TwoLockQueue::get` only knows its own end
+    // (see `two_lock`), so read both counters: the true occupancy a moment after the get.
     fn try_get(&self) -> Result<Get> {
-        Ok(match BoundedQueue::try_get(self) {
+        Ok(match TwoLockQueue::try_get(self) {
             Ok((item, _)) => Get::Item(item, self.len()),
             Err(TryGetError::Empty) => Get::Empty,
             Err(TryGetError::Closed) => Get::Closed,
         })
     }
     fn get(&self) -> Result<Get> {
-        Ok(match BoundedQueue::get(self) {
+        Ok(match TwoLockQueue::get(self) {
             Ok((item, _)) => Get::Item(item, self.len()),
             Err(_) => Get::Closed,
         })
     }
     fn close(&self) {
-        BoundedQueue::close(self);
+        TwoLockQueue::close(self);
     }
 }
 
@@ -105,9 +142,24 @@ impl Drop for QuietRolePanics {
     }
 }
 
-/// Run one phase with threads. Returns how each role ended and what was left in the queue.
-pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
-    let queue = BoundedQueue::<Item>::new(spec.capacity);
+/// Run one phase with threads on the buffer `kind`. Returns how each role ended and what was
+/// left in the queue.
+pub fn run(
+    spec: &Spec,
+    recorders: Recorders<'_>,
+    kind: QueueKind,
+) -> Result<(Vec<Ending>, Vec<Item>)> {
+    match kind {
+        QueueKind::Monitor => run_on(&Monitor::new(spec.capacity), spec, recorders),
+        QueueKind::TwoLock => run_on(&TwoLockQueue::new(spec.capacity), spec, recorders),
+    }
+}
+
+fn run_on(
+    queue: &(impl Buffer + Sync),
+    spec: &Spec,
+    recorders: Recorders<'_>,
+) -> Result<(Vec<Ending>, Vec<Item>)> {
     let _hook = QuietRolePanics::install();
     let (tx, rx) = mpsc::channel::<Ending>();
     let endings = std::thread::scope(|s| -> Result<Vec<Ending>> {
@@ -116,17 +168,16 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
             .chain((0..spec.consumers).map(|i| (Side::Consumer, i)));
         for (side, i) in roles {
             let tx = tx.clone();
-            let queue = &queue;
             std::thread::Builder::new()
                 .name(format!("{}-{}", side.name(), i + 1))
                 .spawn_scoped(s, move || {
                     let r = catch_unwind(AssertUnwindSafe(|| match side {
-                        Side::Producer => roles::producer(queue, books, spec, i),
-                        Side::Consumer => roles::consumer(queue, books, spec, i),
+                        Side::Producer => roles::producer(queue, recorders, spec, i),
+                        Side::Consumer => roles::consumer(queue, recorders, spec, i),
                     }));
                     let ending = match r {
                         Ok(Ok(n)) => Ending::ok(side, i, n),
-                        Ok(Err(e)) => Ending::failed(side, i, format!("{e:#}")),
+                        Ok(Err(e)) => Ending::failed(side, i, format!("failed: {e:#}")),
                         Err(_) => Ending::panicked(
                             side,
                             i,
@@ -157,14 +208,14 @@ pub fn run(spec: &Spec, books: Books<'_>) -> Result<(Vec<Ending>, Vec<Item>)> {
             }
             if !closed && (producers_left == 0 || consumers_left == 0) {
                 closed = true;
-                crate::close(&queue, consumers_left == 0);
+                ending::close(queue, consumers_left == 0);
             }
             endings.push(ending);
         }
         Ok(endings)
     })?;
     let mut left = Vec::new();
-    while let Ok((item, _)) = queue.try_get() {
+    while let Get::Item(item, _) = queue.try_get()? {
         left.push(item);
     }
     Ok((endings, left))

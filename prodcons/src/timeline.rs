@@ -3,14 +3,17 @@
 //! producers were blocked (buffer full: backpressure) or consumers waited (buffer empty).
 //!
 //! Every put, get, "starts waiting" and "stops waiting" appends a sample (time, occupancy, how
-//! many producers and consumers are waiting) to a fixed array in `MAP_SHARED` memory, so children
-//! can record too. A shared counter hands out the slots (`fetch_add`): no lock, no allocation.
-//! When the array is full, later samples are dropped and the chart says so.
+//! many producers and consumers are waiting, and which [`Step`] of which role it was) to a fixed
+//! array in `MAP_SHARED` memory, so children can record too. A shared counter hands out the slots
+//! (`fetch_add`): no lock, no allocation. When the array is full, later samples are dropped and
+//! the chart says so. The same samples draw the `--svg` chart ([`crate::chart`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use common::{json, out, SharedSlice};
+use common::{json, out, Shared, SharedSlice};
+
+use crate::ledger::Side;
 
 /// Samples kept at most (about 400 KiB of shared memory).
 pub const MAX_SAMPLES: usize = 16_384;
@@ -19,13 +22,95 @@ pub const WIDTH: usize = 64;
 /// Rows of the chart at most (a bigger capacity is scaled down).
 pub const HEIGHT: usize = 8;
 
-/// (time in microseconds since the demo started, occupancy, producers waiting, consumers waiting)
-type Sample = (AtomicU64, AtomicU32, AtomicU32, AtomicU32);
+common::shared_struct! {
+    /// One moment of the run, in shared memory.
+    pub struct Sample {
+        /// Microseconds since the demo started.
+        pub t_us: AtomicU64,
+        /// Items in the buffer.
+        pub occupancy: AtomicU32,
+        /// Producers waiting in a put.
+        pub producers_waiting: AtomicU32,
+        /// Consumers waiting in a get.
+        pub consumers_waiting: AtomicU32,
+        /// What happened: a [`Step`]'s kind ([`Step::code`]).
+        pub step: AtomicU32,
+        /// Who did it: the role's index (0-based).
+        pub role: AtomicU32,
+        _pad: AtomicU32,
+    }
+}
+
+/// What a sample records, and which role did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The start or the end of a phase.
+    Mark,
+    /// Producer `index` put an item.
+    Put(u32),
+    /// Consumer `index` got one.
+    Got(u32),
+    /// A role starts waiting: a producer on a full buffer, a consumer on an empty one.
+    Blocked(Side, u32),
+    /// It stops waiting.
+    Resumed(Side, u32),
+}
+
+impl Step {
+    /// (kind, role index), the two words a sample stores.
+    fn code(self) -> (u32, u32) {
+        match self {
+            Step::Mark => (0, 0),
+            Step::Put(i) => (1, i),
+            Step::Got(i) => (2, i),
+            Step::Blocked(Side::Producer, i) => (3, i),
+            Step::Resumed(Side::Producer, i) => (4, i),
+            Step::Blocked(Side::Consumer, i) => (5, i),
+            Step::Resumed(Side::Consumer, i) => (6, i),
+        }
+    }
+
+    /// The inverse of [`code`](Self::code).
+    fn decode(kind: u32, index: u32) -> Step {
+        match kind {
+            1 => Step::Put(index),
+            2 => Step::Got(index),
+            3 => Step::Blocked(Side::Producer, index),
+            4 => Step::Resumed(Side::Producer, index),
+            5 => Step::Blocked(Side::Consumer, index),
+            6 => Step::Resumed(Side::Consumer, index),
+            _ => Step::Mark,
+        }
+    }
+}
+
+/// One sample, read back out of shared memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moment {
+    /// Microseconds since the demo started.
+    pub t_us: u64,
+    /// Items in the buffer.
+    pub occupancy: u32,
+    /// Producers waiting in a put.
+    pub producers_waiting: u32,
+    /// Consumers waiting in a get.
+    pub consumers_waiting: u32,
+    /// What happened, and who did it.
+    pub step: Step,
+}
+
+common::shared_struct! {
+    /// The slot counter: `next` hands out sample slots.
+    pub struct Cursor {
+        /// Samples recorded so far (some may have been dropped for lack of room).
+        pub next: AtomicU64,
+    }
+}
 
 /// The recorded samples of one run.
 pub struct Timeline {
     samples: SharedSlice<Sample>,
-    next: SharedSlice<AtomicU64>,
+    cursor: Shared<Cursor>,
 }
 
 impl Timeline {
@@ -34,43 +119,68 @@ impl Timeline {
         Ok(Timeline {
             samples: SharedSlice::new_zeroed(max.clamp(1, MAX_SAMPLES))
                 .context("mmap(MAP_SHARED) for the timeline")?,
-            next: SharedSlice::new_zeroed(1).context("mmap(MAP_SHARED)")?,
+            cursor: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
         })
     }
 
-    /// Record the state now.
-    pub fn record(&self, occupancy: usize, producers_waiting: u32, consumers_waiting: u32) {
-        let i = self.next[0].fetch_add(1, Ordering::Relaxed) as usize;
+    /// Record the state now, after `step`.
+    pub fn record(
+        &self,
+        occupancy: usize,
+        producers_waiting: u32,
+        consumers_waiting: u32,
+        step: Step,
+    ) {
+        let i = self.cursor.next.fetch_add(1, Ordering::Relaxed) as usize;
         if let Some(s) = self.samples.get(i) {
-            s.0.store((out::t_ms() * 1000.0) as u64, Ordering::Relaxed);
-            s.1.store(occupancy as u32, Ordering::Relaxed);
-            s.2.store(producers_waiting, Ordering::Relaxed);
-            s.3.store(consumers_waiting, Ordering::Relaxed);
+            let (kind, role) = step.code();
+            s.t_us
+                .store((out::t_ms() * 1000.0) as u64, Ordering::Relaxed);
+            s.occupancy.store(occupancy as u32, Ordering::Relaxed);
+            s.producers_waiting
+                .store(producers_waiting, Ordering::Relaxed);
+            s.consumers_waiting
+                .store(consumers_waiting, Ordering::Relaxed);
+            s.step.store(kind, Ordering::Relaxed);
+            s.role.store(role, Ordering::Relaxed);
         }
     }
 
     /// The samples, in time order, and how many were dropped for lack of room.
-    fn collected(&self) -> (Vec<(u64, u32, u32, u32)>, u64) {
-        let n = self.next[0].load(Ordering::Relaxed);
+    pub fn moments(&self) -> (Vec<Moment>, u64) {
+        let n = self.cursor.next.load(Ordering::Relaxed);
         let kept = (n as usize).min(self.samples.len());
-        let mut v: Vec<_> = self.samples[..kept]
+        let mut v: Vec<Moment> = self.samples[..kept]
             .iter()
-            .map(|s| {
-                (
-                    s.0.load(Ordering::Relaxed),
-                    s.1.load(Ordering::Relaxed),
-                    s.2.load(Ordering::Relaxed),
-                    s.3.load(Ordering::Relaxed),
-                )
+            .map(|s| Moment {
+                t_us: s.t_us.load(Ordering::Relaxed),
+                occupancy: s.occupancy.load(Ordering::Relaxed),
+                producers_waiting: s.producers_waiting.load(Ordering::Relaxed),
+                consumers_waiting: s.consumers_waiting.load(Ordering::Relaxed),
+                step: Step::decode(
+                    s.step.load(Ordering::Relaxed),
+                    s.role.load(Ordering::Relaxed),
+                ),
             })
             .collect();
-        v.sort_by_key(|s| s.0);
+        v.sort_by_key(|m| m.t_us);
         (v, n - kept as u64)
     }
 
     /// Print the chart (prose) or a `timeline` event with the same columns (`--json`).
     pub fn show(&self, capacity: usize) {
-        let (samples, dropped) = self.collected();
+        let (moments, dropped) = self.moments();
+        let samples: Vec<(u64, u32, u32, u32)> = moments
+            .iter()
+            .map(|m| {
+                (
+                    m.t_us,
+                    m.occupancy,
+                    m.producers_waiting,
+                    m.consumers_waiting,
+                )
+            })
+            .collect();
         let chart = Chart::build(&samples);
         out::event(
             "timeline",

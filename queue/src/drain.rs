@@ -1,13 +1,24 @@
 //! `drain`: the join-before-drain trap ("joining processes that use queues", in Python's
 //! `multiprocessing` programming guidelines).
 //!
-//! Python:
+//! Python (it runs as written; a plain `p.join()` in place of the `join(timeout=1)` would hang
+//! forever):
 //!
-//! ```text
-//! def producer(q): q.put("x" * 1_000_000)     # returns at once...
-//! p = Process(target=producer, args=(q,)); p.start()
-//! p.join()                                     # ...but this hangs forever
-//! data = q.get()                               # never reached
+//! ```python
+//! from multiprocessing import Process, Queue
+//!
+//! def producer(q):
+//!     q.put("x" * 1_000_000)                   # returns at once...
+//!
+//! if __name__ == "__main__":
+//!     q = Queue()
+//!     p = Process(target=producer, args=(q,))
+//!     p.start()
+//!     p.join(timeout=1)                        # ...but the child cannot exit yet
+//!     print("exited before the get:", p.exitcode is not None)   # False
+//!     data = q.get()                           # drain first...
+//!     p.join()                                 # ...then join: now it returns
+//!     print("exited after the get:", p.exitcode == 0)           # True
 //! ```
 //!
 //! `q.put` only hands the object to the process's **feeder thread**, which writes it into the
@@ -81,11 +92,11 @@ fn start_writer(name: &str, bytes: usize) -> Result<(Child, std::fs::File)> {
 }
 
 /// Read until EOF; returns the byte count.
-fn drain(r: &mut std::fs::File) -> Result<u64> {
+fn drain(reader: &mut std::fs::File) -> Result<u64> {
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
     loop {
-        match r.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => total += n as u64,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -105,14 +116,14 @@ fn child_state(pid: i32) -> (Option<char>, Option<String>) {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let timeout = Duration::from_secs_f64(a.timeout);
+pub fn run(args: &Args) -> Result<()> {
+    let timeout = Duration::from_secs_f64(args.timeout);
     // The pipe's capacity, from a pipe made just to ask (every new pipe gets the default).
     let pipe_capacity = {
         let (r, _w) = nix::unistd::pipe().context("pipe")?;
         fcntl(r.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).context("fcntl(F_GETPIPE_SZ)")? as u64
     };
-    let bytes = a.bytes.map_or(2 * pipe_capacity, u64::from);
+    let bytes = args.bytes.map_or(2 * pipe_capacity, u64::from);
     out::say(format!(
         "a pipe holds {pipe_capacity} bytes (F_GETPIPE_SZ); the producer writes {bytes}"
     ));
@@ -121,7 +132,7 @@ pub fn run(a: &Args) -> Result<()> {
     let (mut child, mut r) = start_writer("producer-1", bytes as usize)?;
     out::say(format!(
         "wrong order: p.join() before reading (with a {} s timeout, or it would wait forever)...",
-        a.timeout
+        args.timeout
     ));
     let joined = child.join_timeout(timeout)?;
     let deadlock_detected = joined.is_none();
@@ -133,7 +144,7 @@ pub fn run(a: &Args) -> Result<()> {
             format!(
                 "  join timed out after {} s: the child is {} (state {}{}) in write(), waiting for room in the \
                  full pipe; we are waiting for it to exit. Nobody reads: deadlock.",
-                a.timeout,
+                args.timeout,
                 if state == Some('S') { "asleep" } else { "stuck" },
                 state.unwrap_or('?'),
                 wchan.as_deref().map(|w| format!(", in kernel function {w}")).unwrap_or_default(),
@@ -152,7 +163,9 @@ pub fn run(a: &Args) -> Result<()> {
         json!({"bytes": recovered, "exit_code": st.python_exitcode()}),
         format!("  drained {recovered} bytes; now the child could finish its write and exit: {st}"),
     );
-    anyhow::ensure!(st.success(), "producer-1 {st}");
+    if let Some(failure) = child.failure() {
+        anyhow::bail!(failure);
+    }
 
     // 2. Right order: drain, then join.
     out::say("right order: read until EOF, then join");

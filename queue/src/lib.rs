@@ -5,16 +5,29 @@
 //! **队列才是进程间通信的最佳选择** (a queue is the best choice for IPC) and its warning, in
 //! **同步与异步**, that checking a variable in a loop is a serious mistake.
 //!
-//! The Python shape:
+//! The Python shape (the notes' example, in our words; it runs as written):
 //!
-//! ```text
-//! q = Queue()                          # before the Process objects: the children inherit it
-//! def producer():                      # fun1
-//!     for i in range(10): sleep(1); q.put((2, i))
-//! def consumer():                      # fun2
-//!     for i in range(10): sleep(1.5); a, b = q.get(); print(a ** b)
-//! p1 = Process(target=producer); p2 = Process(target=consumer)
-//! p1.start(); p2.start(); p1.join(); p2.join()
+//! ```python
+//! from multiprocessing import Process, Queue
+//! import time
+//!
+//! def producer(q):                     # fun1
+//!     for i in range(10):
+//!         time.sleep(1)
+//!         q.put((2, i))
+//!
+//! def consumer(q):                     # fun2
+//!     for _ in range(10):
+//!         time.sleep(1.5)
+//!         a, b = q.get()
+//!         print(a ** b)
+//!
+//! if __name__ == "__main__":
+//!     q = Queue()                      # before the Process objects: the children inherit it
+//!     p1 = Process(target=producer, args=(q,))
+//!     p2 = Process(target=consumer, args=(q,))
+//!     p1.start(); p2.start()
+//!     p1.join(); p2.join()
 //! ```
 //!
 //! What the OS really does, in CPython: `multiprocessing.Queue` is a **pipe** plus a **lock**
@@ -23,22 +36,20 @@
 //! into the pipe under a cross-process lock. `get` takes a second lock, `read`s one framed
 //! message from the pipe and unpickles it. `maxsize` is a POSIX semaphore. So one message costs
 //! a pickle and an unpickle, a `write` and a `read` syscall, a thread wake-up, lock and semaphore
-//! operations: about 190 000 messages a second on this machine (issue 7).
+//! operations.
 //!
 //! Here, [`Queue`] is a ring of fixed-size slots in `MAP_SHARED` memory, created before fork
 //! (module [`ring`]). A message is copied into its slot and published by one atomic store; a
-//! side that must wait sleeps on a futex (module [`wait`]). When nobody sleeps, a put or a get
-//! is a compare-and-swap, the copy and a store: **no syscall, no lock, no thread, no
-//! serialisation** (bytes in, bytes out: the caller chooses the encoding, here 12 bytes for
-//! `(2, i)`). The price: a fixed capacity and a fixed largest message, both chosen at creation,
-//! because shared memory cannot grow after fork.
+//! side that must wait sleeps on a futex ([`common::sync::Event`]). When nobody sleeps, a put or
+//! a get is two compare-and-swaps at most, the copy and a store: **no syscall, no lock, no
+//! thread, no serialisation** (bytes in, bytes out: the caller chooses the encoding, here 12
+//! bytes for `(2, i)`). The price: a fixed capacity and a fixed largest message, both chosen at
+//! creation, because shared memory cannot grow after fork.
 //!
-//! Measured on this 2-core machine (one producer and one consumer process, 16-byte messages,
-//! capacity 1024, each process with a CPU to itself): 10 to 24 million messages a second with
-//! [`Queue::get_into`], about 6 million with [`Queue::get`] (one `Vec` allocated per message);
-//! CPython's `multiprocessing.Queue` under the same conditions: 166 thousand. When the machine
-//! is busier than its CPUs, every wait becomes a trip through the scheduler and the figures
-//! fall with it, for both. The `bench` member measures this properly (issue 7).
+//! How much that saves is measured, not written here: the `bench` member runs this queue and
+//! CPython's `multiprocessing.Queue` side by side on the same machine in the same run
+//! (`cargo run --release -p bench -- --only queue`), and the README's Performance section
+//! gives the figures and their spread.
 //!
 //! | subcommand | file | shows |
 //! |---|---|---|
@@ -57,9 +68,9 @@
 //!   shared memory. This one is; CPython's is a pipe. The cost difference is the
 //!   syscalls and the pickling, not the idea of a queue.
 //! - The notes' `Queue()` looks unbounded (no `maxsize`), and `put` never blocks. But the pipe
-//!   underneath is bounded (64 KiB here): a producer that has put more than that cannot exit
-//!   until a consumer reads, because its feeder thread is still writing. `join` before `get`
-//!   then hangs (`drain`). Python's documentation warns about it; the notes do not. This queue
+//!   underneath is bounded (64 KiB by default on Linux; `drain` prints this machine's): a
+//!   producer that has put more than that cannot exit until a consumer reads, because its
+//!   feeder thread is still writing. `join` before `get` then hangs (`drain`). Python's documentation warns about it; the notes do not. This queue
 //!   is bounded in plain sight: `put` blocks in the producer's own code when it is full.
 //! - The consumer in the notes does exactly ten `get`s, because it knows the count. In general
 //!   consumers do not: CPython uses one sentinel (`None`) per consumer; this queue has `close`,
@@ -73,7 +84,6 @@ pub mod posix_mq;
 pub mod powers;
 pub mod ring;
 pub mod timeouts;
-pub mod wait;
 
 pub use ring::{Queue, QueueError};
 

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::{clock, json, out, secs, sleep, SharedBox};
+use common::{clock, json, out, secs, sleep, Shared};
 use nix::sys::resource::{getrusage, UsageWho};
 
 use crate::{Queue, QueueError};
@@ -52,16 +52,25 @@ fn cpu_us() -> Result<u64> {
     Ok(us(u.user_time()) + us(u.system_time()))
 }
 
-/// What a consumer reports: received, CPU microseconds, failed tries.
-type Report = [AtomicU64; 3];
+common::shared_struct! {
+    /// What a consumer leaves in shared memory for the parent.
+    struct Report {
+        /// Messages received.
+        received: AtomicU64,
+        /// Its CPU time (user + system), in microseconds.
+        cpu_us: AtomicU64,
+        /// `get_nowait` calls that found the queue empty.
+        empty_tries: AtomicU64,
+    }
+}
 
 /// One round: a producer child and a consumer child, polling or not.
-fn round(a: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
-    let q = Queue::new(a.messages as usize, 8)?;
-    let report: SharedBox<Report> = SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?;
+fn round(args: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
+    let q = Queue::new(args.messages as usize, 8)?;
+    let report: Shared<Report> = Shared::new_zeroed().context("mmap(MAP_SHARED)")?;
     let (q, report) = (&q, &report);
-    let n = a.messages;
-    let interval = secs(a.interval);
+    let n = args.messages;
+    let interval = secs(args.interval);
     let t0 = Instant::now();
 
     let mut consumer = common::spawn(
@@ -94,9 +103,9 @@ fn round(a: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
                     got += 1;
                 }
             }
-            report[0].store(got, Ordering::SeqCst);
-            report[1].store(cpu_us()?, Ordering::SeqCst);
-            report[2].store(tries, Ordering::SeqCst);
+            report.received.store(got, Ordering::SeqCst);
+            report.cpu_us.store(cpu_us()?, Ordering::SeqCst);
+            report.empty_tries.store(tries, Ordering::SeqCst);
             Ok(())
         },
     )?;
@@ -112,25 +121,27 @@ fn round(a: &Args, polling: bool) -> Result<(u64, u64, u64, f64)> {
     if !ps.success() {
         q.close(); // so the consumer ends too
     }
-    let cs = consumer.join()?;
+    consumer.join()?;
     let wall_ms = crate::ms(t0.elapsed());
-    anyhow::ensure!(ps.success() && cs.success(), "producer {ps}, consumer {cs}");
+    if let Some(failure) = producer.failure().or_else(|| consumer.failure()) {
+        anyhow::bail!(failure);
+    }
     Ok((
-        report[0].load(Ordering::SeqCst),
-        report[1].load(Ordering::SeqCst),
-        report[2].load(Ordering::SeqCst),
+        report.received.load(Ordering::SeqCst),
+        report.cpu_us.load(Ordering::SeqCst),
+        report.empty_tries.load(Ordering::SeqCst),
         wall_ms,
     ))
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "a producer puts {} messages, sleeping {} s before each; round 1: a consumer that POLLS \
          (get_nowait in a loop: the bad example, on purpose)",
-        a.messages, a.interval
+        args.messages, args.interval
     ));
-    let (p_got, p_cpu, p_tries, p_wall) = round(a, true)?;
+    let (p_got, p_cpu, p_tries, p_wall) = round(args, true)?;
     out::event(
         "round",
         json!({"consumer": "polling", "received": p_got, "cpu_ms": p_cpu as f64 / 1e3, "failed_tries": p_tries, "wall_ms": p_wall}),
@@ -140,7 +151,7 @@ pub fn run(a: &Args) -> Result<()> {
         ),
     );
     out::say("round 2: a consumer that BLOCKS (get: sleeps in the kernel until a put wakes it)");
-    let (b_got, b_cpu, _, b_wall) = round(a, false)?;
+    let (b_got, b_cpu, _, b_wall) = round(args, false)?;
     out::event(
         "round",
         json!({"consumer": "blocking", "received": b_got, "cpu_ms": b_cpu as f64 / 1e3, "wall_ms": b_wall}),
@@ -161,12 +172,12 @@ pub fn run(a: &Args) -> Result<()> {
         "polling_failed_tries": p_tries,
         "polling_wall_ms": p_wall,
         "blocking_wall_ms": b_wall,
-        "messages": a.messages,
+        "messages": args.messages,
     }));
     anyhow::ensure!(
-        p_got == u64::from(a.messages) && b_got == u64::from(a.messages),
+        p_got == u64::from(args.messages) && b_got == u64::from(args.messages),
         "invariant broken: received {p_got} (polling) and {b_got} (blocking) of {}",
-        a.messages
+        args.messages
     );
     Ok(())
 }

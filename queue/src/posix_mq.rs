@@ -124,7 +124,7 @@ fn receive(rx: &MqdT, buf: &mut [u8]) -> Result<serde_json::Value> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let msg_max = read_limit("msg_max");
     let msgsize_max = read_limit("msgsize_max");
     let maxmsg = msg_max
@@ -178,7 +178,7 @@ pub fn run(a: &Args) -> Result<()> {
     let attr = mq_getattr(rx.get()).context("mq_getattr")?;
     let (max_messages, message_size) = (attr.maxmsg(), attr.msgsize());
     let mut buf = vec![0u8; message_size as usize];
-    let first = (a.messages as i64).min(max_messages) as u32;
+    let first = (args.messages as i64).min(max_messages) as u32;
 
     // 1. The first sender fills the queue (no send blocks) and exits.
     out::say(format!(
@@ -191,8 +191,10 @@ pub fn run(a: &Args) -> Result<()> {
         nix::unistd::close(rx_fd).context("close(receive descriptor)")?;
         send_range(txr, 0..first, false)
     })?;
-    let st = s1.join()?;
-    anyhow::ensure!(st.success(), "sender-1 {st}");
+    s1.join()?;
+    if let Some(failure) = s1.failure() {
+        anyhow::bail!(failure);
+    }
 
     // 2. What the kernel says, and what a send into a full queue does.
     let attr = mq_getattr(rx.get()).context("mq_getattr")?;
@@ -232,31 +234,31 @@ pub fn run(a: &Args) -> Result<()> {
     ));
 
     // 4. The rest, sent while we receive: the sender blocks whenever the queue is full.
-    if first < a.messages {
+    if first < args.messages {
         out::say(format!(
             "a second sender sends the other {} message(s), one every 0.2 s: mq_receive blocks until each \
              arrives (and mq_send would block while {max_messages} were queued)",
-            a.messages - first
+            args.messages - first
         ));
         let mut s2 = common::spawn("sender-2", move || {
             nix::unistd::close(rx_fd).context("close(receive descriptor)")?;
-            send_range(txr, first..a.messages, true)
+            send_range(txr, first..args.messages, true)
         })?;
-        let expect = (a.messages - first) as usize;
+        let expect = (args.messages - first) as usize;
         let mut got = 0;
         while got < expect {
             if wait_readable(rx.get(), &mut s2)? {
                 received.push(receive(rx.get(), &mut buf)?);
                 got += 1;
             } else {
-                anyhow::bail!(
-                    "sender-2 ended after {got} of {expect} messages: {:?}",
-                    s2.status()
-                );
+                let how = s2.failure().unwrap_or_else(|| "sender-2 exited".into());
+                anyhow::bail!("{how} after {got} of {expect} messages");
             }
         }
-        let st = s2.join()?;
-        anyhow::ensure!(st.success(), "sender-2 {st}");
+        s2.join()?;
+        if let Some(failure) = s2.failure() {
+            anyhow::bail!(failure);
+        }
     }
     drop(tx);
     drop(rx);
@@ -264,7 +266,7 @@ pub fn run(a: &Args) -> Result<()> {
         "received": received,
         "max_messages": max_messages,
         "message_size": message_size,
-        "sent": a.messages,
+        "sent": args.messages,
         "curmsgs_after_first_sender": curmsgs,
         "full_refused": full_refused,
         "priority_order_ok": priority_order_ok,
@@ -276,7 +278,7 @@ pub fn run(a: &Args) -> Result<()> {
         "invariant broken: messages not in priority order"
     );
     anyhow::ensure!(
-        received.len() == a.messages as usize,
+        received.len() == args.messages as usize,
         "invariant broken: lost messages"
     );
     Ok(())

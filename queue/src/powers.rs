@@ -1,13 +1,8 @@
 //! `powers` (note 000, (2) 消息队列): the notes' example, then as many producers and consumers
 //! as you like.
 //!
-//! Python (the notes' shape, in our words):
-//!
-//! ```text
-//! q = Queue()
-//! producer: for i in range(10): sleep(1);   q.put((2, i))
-//! consumer: for _ in range(10): sleep(1.5); a, b = q.get(); print(a ** b)
-//! ```
+//! The Python is the program in the [crate doc](crate): a producer sleeps 1 s and puts `(2, i)`
+//! ten times, a consumer sleeps 1.5 s, gets and prints `a ** b` ten times.
 //!
 //! Here the queue is [`crate::Queue`], created before the fork so every child inherits it. A
 //! message is 12 bytes: `a`, `b` and the producer's number, little-endian `u32`s (CPython would
@@ -32,12 +27,19 @@
 //! when `--capacity` messages are waiting (try `--capacity 1`). The parent blocks in `poll` on
 //! the children's pidfds (`common::child::wait_any`), so it notices at once if every consumer
 //! died while producers are stuck on a full queue, instead of joining a producer forever.
+//!
+//! `--trace FILE` writes the run as a timeline for Perfetto (`common::trace`): a process track
+//! per child, a `put (2, i)` or `get (2, i)` slice for each message, a `blocked` slice inside a
+//! put that found the queue full or a get that found it empty, and the occupancy each one saw.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::child::wait_any;
-use common::{json, out, secs, sleep, Child, SharedBox, SharedSlice};
+use common::trace::{self, Span};
+use common::{json, out, secs, sleep, Child, Shared, SharedSlice};
 
 use crate::{Queue, QueueError, MAX_CAPACITY, MAX_COUNT, MAX_PROCS};
 
@@ -59,8 +61,13 @@ pub struct Args {
     /// Consumer processes (1..=16).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_PROCS as i64))]
     pub consumers: u32,
-    /// Fault injection (issue 8): the producer of (2, I) dies by SIGKILL in the middle of that
-    /// put, after claiming its slot and writing garbage into it, before publishing.
+    /// Write a timeline of the run to FILE (Chrome Trace Event Format: open it with `vizviewer
+    /// FILE`, ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Test hook (feature `fault-injection`): the producer of (2, I) dies by SIGKILL in the
+    /// middle of that put, after claiming its slot and writing garbage into it, before publishing.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, value_name = "I", hide = true)]
     pub kill_producer_mid_message: Option<u32>,
 }
@@ -72,6 +79,8 @@ impl Default for Args {
             capacity: 10,
             producers: 1,
             consumers: 1,
+            trace: None,
+            #[cfg(feature = "fault-injection")]
             kill_producer_mid_message: None,
         }
     }
@@ -85,13 +94,14 @@ fn encode(a: u32, b: u32, producer: u32) -> [u8; MSG_BYTES] {
     m
 }
 
-fn decode(m: &[u8]) -> Result<(u32, u32, u32)> {
+fn decode(message: &[u8]) -> Result<(u32, u32, u32)> {
     anyhow::ensure!(
-        m.len() == MSG_BYTES,
+        message.len() == MSG_BYTES,
         "message of {} bytes, expected {MSG_BYTES}",
-        m.len()
+        message.len()
     );
-    let word = |k: usize| u32::from_le_bytes([m[k], m[k + 1], m[k + 2], m[k + 3]]);
+    let word =
+        |k: usize| u32::from_le_bytes([message[k], message[k + 1], message[k + 2], message[k + 3]]);
     Ok((word(0), word(4), word(8)))
 }
 
@@ -123,66 +133,120 @@ struct Record {
     log: SharedSlice<AtomicU64>,
     /// `sent[k]`: successful puts of producer k.
     sent: SharedSlice<AtomicU64>,
-    /// log length, FIFO violations, largest len() a producer saw after its put.
-    counters: SharedBox<[AtomicU64; 3]>,
+    /// The run-wide counters.
+    counters: Shared<Counters>,
 }
 
-const LOG_LEN: usize = 0;
-const FIFO_BROKEN: usize = 1;
-const MAX_LEN: usize = 2;
+common::shared_struct! {
+    /// The run-wide counters, by name.
+    struct Counters {
+        /// Entries written in the receipt log (can exceed its length if something duplicated).
+        log_len: AtomicU64,
+        /// Receptions out of their producer's order.
+        fifo_broken: AtomicU64,
+        /// The largest `len()` a producer saw right after its put.
+        max_len: AtomicU64,
+    }
+}
 
-fn producer(q: &Queue, rec: &Record, k: u32, a: &Args) -> Result<()> {
-    let mut i = k;
-    while i < a.count {
+fn producer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
+    // --trace: this child's own process track (in a forked child the thread id is the pid).
+    let track = trace::this_thread();
+    trace::process_name(&format!("producer {index}"));
+    trace::thread_name(track, &format!("producer {index}"));
+    let mut i = index;
+    while i < args.count {
         sleep(secs(1.0)); // the notes' sleep(1): simulated work before each put
-        if a.kill_producer_mid_message == Some(i) {
+        #[cfg(feature = "fault-injection")]
+        if args.kill_producer_mid_message == Some(i) {
             q.die_in_next_put();
         }
-        match q.put(&encode(2, i, k)) {
-            Ok(()) => {}
-            Err(e) => return Err(e).context(format!("put (2, {i})")),
-        }
-        rec.sent[k as usize].fetch_add(1, Ordering::SeqCst);
-        rec.counters[MAX_LEN].fetch_max(q.len() as u64, Ordering::SeqCst);
+        let message = encode(2, i, index);
+        // --trace: one slice for the whole put (its name is only formatted when tracing).
+        let put = trace::enabled().then(|| Span::begin(format!("put (2, {i})"), "put", track));
+        // put_nowait first, to know whether this put has to wait: Python's put_nowait raises
+        // queue.Full there. Then the blocking put, drawn as a "blocked" slice inside the put.
+        let done = match q.put_nowait(&message) {
+            Err(QueueError::Full) => {
+                let _blocked = Span::begin("blocked: queue full", "blocked", track);
+                q.put(&message)
+            }
+            done => done,
+        };
+        done.with_context(|| format!("put (2, {i})"))?;
+        drop(put);
+        rec.sent[index as usize].fetch_add(1, Ordering::SeqCst);
+        let len = q.len();
+        rec.counters.max_len.fetch_max(len as u64, Ordering::SeqCst);
+        trace::counter("occupancy", len as f64);
         out::event(
             "put",
-            json!({"producer": k, "a": 2, "b": i}),
-            format!("  producer {k}: put (2, {i})"),
+            json!({"producer": index, "a": 2, "b": i}),
+            format!("  producer {index}: put (2, {i})"),
         );
-        i += a.producers;
+        i += args.producers;
     }
     Ok(())
 }
 
-fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
+fn consumer(q: &Queue, rec: &Record, index: u32, args: &Args) -> Result<()> {
     let mut buf = Vec::with_capacity(MSG_BYTES);
     // Last b received from each producer: FIFO means each one's numbers arrive increasing.
-    let mut last: Vec<Option<u32>> = vec![None; a.producers as usize];
+    let mut last: Vec<Option<u32>> = vec![None; args.producers as usize];
+    // --trace: this child's own process track.
+    let track = trace::this_thread();
+    trace::process_name(&format!("consumer {index}"));
+    trace::thread_name(track, &format!("consumer {index}"));
     loop {
         // Closed and drained: the stream is over, no need to "work" 1.5 s before learning it.
         if q.is_closed() && q.is_empty() {
             break;
         }
         sleep(secs(1.5)); // the notes' sleep(1.5) before each get
-        match q.get_into(&mut buf) {
+                          // --trace: when this get began (its slice is named once the message is known).
+        let asked = trace::enabled().then(trace::now_us);
+        // As in the producer: get_nowait first (Python's queue.Empty), to draw a wait.
+        let got = match q.get_into_timeout(&mut buf, Duration::ZERO) {
+            Err(QueueError::Empty) => {
+                let _blocked = Span::begin("blocked: queue empty", "blocked", track);
+                q.get_into(&mut buf)
+            }
+            got => got,
+        };
+        match got {
             Ok(()) => {}
             Err(QueueError::Closed) => break,
             Err(e) => return Err(e).context("get"),
         }
         let (base, b, p) = decode(&buf)?;
-        anyhow::ensure!(b < a.count && p < a.producers, "garbage message {buf:?}");
+        if let Some(start) = asked {
+            let name = format!("get (2, {b})");
+            trace::slice(
+                &name,
+                "get",
+                track,
+                start,
+                trace::now_us(),
+                json!({"producer": p}),
+            );
+        }
+        trace::counter("occupancy", q.len() as f64);
+        anyhow::ensure!(
+            b < args.count && p < args.producers,
+            "garbage message {buf:?}"
+        );
         if last[p as usize].is_some_and(|l| l >= b) {
-            rec.counters[FIFO_BROKEN].fetch_add(1, Ordering::SeqCst);
+            rec.counters.fifo_broken.fetch_add(1, Ordering::SeqCst);
         }
         last[p as usize] = Some(b);
         rec.seen[b as usize].fetch_add(1, Ordering::SeqCst);
-        let at = rec.counters[LOG_LEN].fetch_add(1, Ordering::SeqCst) as usize;
+        let at = rec.counters.log_len.fetch_add(1, Ordering::SeqCst) as usize;
         if let Some(slot) = rec.log.get(at) {
-            slot.store((u64::from(c) << 32) | u64::from(b), Ordering::SeqCst);
+            slot.store((u64::from(index) << 32) | u64::from(b), Ordering::SeqCst);
         }
         out::event(
             "got",
-            json!({"consumer": c, "producer": p, "a": base, "b": b, "value": power_json(base, b)}),
+            json!({"consumer": index, "producer": p, "a": base, "b": b, "value": power_json(base, b)}),
             // The notes' print(a ** b), nothing else on the line, as Python shows it.
             power_text(base, b),
         );
@@ -191,73 +255,71 @@ fn consumer(q: &Queue, rec: &Record, c: u32, a: &Args) -> Result<()> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    if a.producers > a.count {
+pub fn run(args: &Args) -> Result<()> {
+    if args.producers > args.count {
         return Err(common::cli::usage(
             "--producers",
-            a.producers,
-            format!("more producers than messages (--count {})", a.count),
+            args.producers,
+            format!("more producers than messages (--count {})", args.count),
         ));
     }
-    if let Some(i) = a.kill_producer_mid_message.filter(|&i| i >= a.count) {
+    #[cfg(feature = "fault-injection")]
+    if let Some(i) = args.kill_producer_mid_message.filter(|&i| i >= args.count) {
         return Err(common::cli::usage(
             "--kill-producer-mid-message",
             i,
-            format!("no such message: i runs over 0..{}", a.count),
+            format!("no such message: i runs over 0..{}", args.count),
         ));
     }
-    let q = Queue::new(a.capacity as usize, MSG_BYTES)?;
+    // --trace: before any fork, so every child inherits the trace file.
+    if let Some(path) = &args.trace {
+        trace::begin(path)?;
+    }
+    let q = Queue::new(args.capacity as usize, MSG_BYTES)?;
     let rec = Record {
-        seen: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
-        log: SharedSlice::new_zeroed(a.count as usize).context("mmap(MAP_SHARED)")?,
-        sent: SharedSlice::new_zeroed(a.producers as usize).context("mmap(MAP_SHARED)")?,
-        counters: SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?,
+        seen: SharedSlice::new_zeroed(args.count as usize).context("mmap(MAP_SHARED)")?,
+        log: SharedSlice::new_zeroed(args.count as usize).context("mmap(MAP_SHARED)")?,
+        sent: SharedSlice::new_zeroed(args.producers as usize).context("mmap(MAP_SHARED)")?,
+        counters: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
     };
     out::say(format!(
         "q = Queue(capacity {}); {} producer(s) put (2, i) for i in 0..{}, sleeping 1 s before each put; \
          {} consumer(s) sleep 1.5 s before each get and print a ** b",
-        a.capacity, a.producers, a.count, a.consumers
+        args.capacity, args.producers, args.count, args.consumers
     ));
 
     // Producers first, as the notes start p1 then p2. Each child gets the Queue by fork: the
     // closure borrows `q`, and the child's copy of that handle maps the same shared pages.
     let mut children: Vec<Child> = Vec::new();
-    for k in 0..a.producers {
+    for k in 0..args.producers {
         let (q, rec) = (&q, &rec);
         children.push(common::spawn(format!("producer-{k}"), move || {
-            producer(q, rec, k, a)
+            producer(q, rec, k, args)
         })?);
     }
-    for c in 0..a.consumers {
+    for c in 0..args.consumers {
         let (q, rec) = (&q, &rec);
         children.push(common::spawn(format!("consumer-{c}"), move || {
-            consumer(q, rec, c, a)
+            consumer(q, rec, c, args)
         })?);
     }
-    let is_producer = |i: usize| i < a.producers as usize;
+    let is_producer = |i: usize| i < args.producers as usize;
 
     // Wait for children as they end (poll on their pidfds: blocks in the kernel).
-    let mut producers_left = a.producers;
-    let mut consumers_left = a.consumers;
+    let mut producers_left = args.producers;
+    let mut consumers_left = args.consumers;
     let mut failures = Vec::new();
     while let Some(i) = wait_any(&mut children, None)? {
         let child = &children[i];
         let status = child.status().context("reaped child without status")?;
-        if !status.success() {
-            let why = child
-                .panic_message()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            failures.push(format!(
-                "{} (pid {}) {status}{why}",
-                child.name(),
-                child.pid()
-            ));
+        // `producer-0 (pid 42) killed by SIGKILL`: the workspace's one sentence for it.
+        if let Some(failure) = child.failure() {
             out::event(
                 "child_failed",
                 json!({"name": child.name(), "child_pid": child.pid(), "exit_code": status.python_exitcode()}),
-                format!("{} (pid {}) {status}{why}", child.name(), child.pid()),
+                &failure,
             );
+            failures.push(failure);
         }
         if is_producer(i) {
             producers_left -= 1;
@@ -303,24 +365,27 @@ pub fn run(a: &Args) -> Result<()> {
         }
     }
 
+    // Every child is reaped: nothing more will be traced.
+    trace::finish()?;
+
     // The checks.
     let sent_sets: Vec<u64> = rec.sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();
     let sent: u64 = sent_sets.iter().sum();
     let was_sent = |i: u32| {
-        let k = i % a.producers;
-        u64::from(i / a.producers) < sent_sets[k as usize]
+        let k = i % args.producers;
+        u64::from(i / args.producers) < sent_sets[k as usize]
     };
     let mut lost = 0u64;
     let mut duplicated = 0u64;
-    for i in 0..a.count {
+    for i in 0..args.count {
         let n = u64::from(rec.seen[i as usize].load(Ordering::SeqCst));
         if n == 0 && was_sent(i) {
             lost += 1;
         }
         duplicated += n.saturating_sub(1);
     }
-    let logged = (rec.counters[LOG_LEN].load(Ordering::SeqCst) as usize).min(a.count as usize);
-    let mut per_consumer = vec![0u64; a.consumers as usize];
+    let logged = (rec.counters.log_len.load(Ordering::SeqCst) as usize).min(args.count as usize);
+    let mut per_consumer = vec![0u64; args.consumers as usize];
     let received: Vec<serde_json::Value> = rec.log[..logged]
         .iter()
         .map(|e| {
@@ -331,14 +396,14 @@ pub fn run(a: &Args) -> Result<()> {
             power_json(2, e as u32)
         })
         .collect();
-    let in_order = rec.counters[FIFO_BROKEN].load(Ordering::SeqCst) == 0;
-    let max_len = rec.counters[MAX_LEN].load(Ordering::SeqCst);
+    let in_order = rec.counters.fifo_broken.load(Ordering::SeqCst) == 0;
+    let max_len = rec.counters.max_len.load(Ordering::SeqCst);
     out::say(format!(
         "sent {sent}, received {}, lost {lost}, duplicated {duplicated}, FIFO per producer: {}; \
          the queue held at most {max_len} of its {} slots",
-        rec.counters[LOG_LEN].load(Ordering::SeqCst),
+        rec.counters.log_len.load(Ordering::SeqCst),
         if in_order { "yes" } else { "NO" },
-        a.capacity
+        args.capacity
     ));
     out::summary(json!({
         "received": received,
@@ -346,10 +411,10 @@ pub fn run(a: &Args) -> Result<()> {
         "lost": lost,
         "duplicated": duplicated,
         "in_order": in_order,
-        "count": a.count,
-        "capacity": a.capacity,
-        "producers": a.producers,
-        "consumers": a.consumers,
+        "count": args.count,
+        "capacity": args.capacity,
+        "producers": args.producers,
+        "consumers": args.consumers,
         "per_consumer": per_consumer,
         "max_len": max_len,
         // Sent but never taken (only when every consumer died): part of `lost`.
@@ -363,10 +428,10 @@ pub fn run(a: &Args) -> Result<()> {
             failures.join("; ")
         );
     }
-    if lost > 0 || duplicated > 0 || !in_order || sent != u64::from(a.count) {
+    if lost > 0 || duplicated > 0 || !in_order || sent != u64::from(args.count) {
         anyhow::bail!(
             "invariant broken: sent {sent} of {}, lost {lost}, duplicated {duplicated}, in_order {in_order}",
-            a.count
+            args.count
         );
     }
     Ok(())

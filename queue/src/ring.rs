@@ -3,11 +3,11 @@
 //! ## Layout
 //!
 //! ```text
-//! header page (SharedBox)                       slots (SharedSlice<AtomicU64>), `capacity` of them
+//! Header (common::Shared)                       slots (SharedSlice<AtomicU64>), `capacity` of them
 //! line 0: tail   (next position to write)       slot k: [ turn | len | payload words ... ]
 //! line 1: head   (next position to read)                  slot of position p is p % capacity
-//! line 2: not_empty {seq, sleepers}, closed
-//! line 3: not_full  {seq, sleepers}
+//! line 2: not_empty (an Event), closed
+//! line 3: not_full  (an Event)
 //! ```
 //!
 //! `head` and `tail` count messages since the start (64 bits: they never wrap in practice); the
@@ -31,12 +31,13 @@
 //!   moving `head` (if another consumer claimed it first, throw the copy away and try `p + 1`);
 //!   store `turn = 2(p + capacity)`, which gives the slot back to producers. Why copy before
 //!   claiming: a consumer killed while copying has then claimed nothing (details at `try_get`).
-//! - then wake the other side if (and only if) somebody sleeps: [`crate::wait::Event`].
+//! - then wake the other side if (and only if) somebody sleeps: [`common::sync::Event`].
 //!
-//! The bytes are copied as `AtomicU64` words with Relaxed loads and stores. A plain byte copy
-//! into memory that another process may read at the same time would be a data race (undefined
-//! behaviour) without `unsafe`; Relaxed atomic words compile to the same plain `mov`s, and the
-//! `turn` word provides the ordering. No `unsafe` in this crate.
+//! The bytes are copied as `AtomicU64` words with Relaxed loads and stores
+//! ([`common::words::store_bytes`] / [`common::words::load_bytes`]). A plain byte
+//! copy into memory that another process may read at the same time would be a data race
+//! (undefined behaviour) without `unsafe`; Relaxed atomic words compile to the same plain
+//! `mov`s, and the `turn` word provides the ordering. No `unsafe` in this crate.
 //!
 //! ## What it costs
 //!
@@ -45,9 +46,14 @@
 //! claims the slot's `turn` first, then moves `tail`, so that a dead producer's claim can be
 //! found by its pid). **No syscall, no allocation** (with
 //! [`Queue::get_into`]), no lock. A side that finds the queue full or empty first spins and yields
-//! briefly ([`crate::wait::Backoff`]: the other side is usually a few hundred nanoseconds away
-//! on another CPU), then sleeps in the kernel on a futex; the next message wakes it with one
-//! `FUTEX_WAKE`.
+//! briefly ([`common::backoff::Backoff`]: the other side is usually a few hundred nanoseconds
+//! away on another CPU), then sleeps in the kernel on a futex ([`common::sync::Event`]); the next
+//! message wakes it with one `FUTEX_WAKE`.
+//!
+//! Why an `Event` and not a [`common::sync::Condvar`]: a condition variable is tied to a lock,
+//! and this queue has none (next section); a `get_timeout` must also stay bounded even if
+//! another process died at the wrong moment, which a wait that must re-take a lock cannot
+//! promise.
 //!
 //! ## Why not a lock and two condition variables
 //!
@@ -67,9 +73,8 @@
 //!   publishing store. The claim carries the producer's pid, so as soon as the parent has reaped
 //!   the dead producer it calls [`Queue::recover_dead_producer`], which turns exactly that
 //!   producer's claim into a tombstone, while the others go on; the message it was putting is
-//!   lost with it, nothing else. (A first version repaired holes only once *every* producer had
-//!   exited, and hung: the live producers were blocked behind the very hole. The soak runner
-//!   found it.)
+//!   lost with it, nothing else. Waiting for *every* producer to exit before repairing would
+//!   hang: the live producers are blocked behind the very hole.
 //! - a **consumer** killed while copying has claimed nothing (it copies first): the message
 //!   stays for the next consumer. Only a kill landing between its claim and the single store that
 //!   frees the slot (two instructions) would leave the slot full for good, and producers would
@@ -90,9 +95,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::{SharedBox, SharedSlice};
-
-use crate::wait::{Backoff, Event};
+use common::backoff::Backoff;
+use common::sync::Event;
+use common::words::{load_bytes, store_bytes};
+use common::{Shared, SharedSlice};
 
 /// Why a put or get did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,21 +152,50 @@ fn is_claim_of(turn: u64, pos: u64) -> bool {
     turn & CLAIMED != 0 && (turn >> PID_BITS) & POS_MASK == pos & POS_MASK
 }
 
-/// Header words, each group on its own 64-byte line (see the module doc).
-type Header = (
-    [AtomicU64; 8],
-    [AtomicU64; 8],
-    [AtomicU32; 16],
-    [AtomicU32; 16],
-);
+common::shared_struct! {
+    /// The queue's shared header. Each group sits on its own 64-byte cache line (the `_pad`
+    /// fields fill the rest of the line), so producers, who move `tail`, and consumers, who move
+    /// `head`, do not steal each other's line on every message.
+    pub struct Header {
+        /// Next position to write: producers claim it.
+        pub tail: AtomicU64,
+        _pad_tail: [AtomicU64; 7],
+        /// Next position to read: consumers claim it.
+        pub head: AtomicU64,
+        _pad_head: [AtomicU64; 7],
+        /// Consumers sleep here while the queue is empty; a put wakes them.
+        pub not_empty: Event,
+        /// 1 once `close` was called.
+        pub closed: AtomicU32,
+        _pad_not_empty: [AtomicU32; 13],
+        /// Producers sleep here while the queue is full; a get wakes them.
+        pub not_full: Event,
+        _pad_not_full: [AtomicU32; 14],
+    }
+}
 
-/// See [`Queue::die_in_next_put`]: set only by fault injection.
+// Four cache lines, whatever the size of an `Event`: checked when the crate compiles.
+const _: () = assert!(std::mem::size_of::<Header>() == 4 * 64);
+
+/// One slot of the ring, by name: a view of its words in the shared slice.
+struct Slot<'a> {
+    /// Whose turn it is at this slot: `2p` empty for position `p`, `2p + 1` full, or a claim
+    /// marker (see [`claim_marker`]).
+    turn: &'a AtomicU64,
+    /// The message's length in bytes, or [`TOMBSTONE`].
+    len: &'a AtomicU64,
+    /// The message, eight bytes a word.
+    payload: &'a [AtomicU64],
+}
+
+/// See [`Queue::die_in_next_put`]. A test hook: only in builds with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 static DIE_IN_NEXT_PUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A bounded FIFO shared by processes. Create it before forking; every child forked afterwards
 /// uses the same queue through its inherited copy of this handle. See the module doc.
 pub struct Queue {
-    header: SharedBox<Header>,
+    header: Shared<Header>,
     slots: SharedSlice<AtomicU64>,
     capacity: usize,
     max_message: usize,
@@ -180,10 +215,11 @@ impl std::fmt::Debug for Queue {
 }
 
 /// The outcome of one attempt that does not wait.
-enum Try<T> {
-    Done(T),
-    /// Full (put) or empty (get): worth waiting.
-    Wait,
+enum Attempt<T> {
+    /// The put or get happened (or failed for good: closed).
+    Finished(T),
+    /// The queue was full (put) or empty (get): worth waiting and trying again.
+    NotReady,
 }
 
 impl Queue {
@@ -202,7 +238,7 @@ impl Queue {
                     "a queue of {capacity} x {max_message}-byte messages is larger than {MAX_BYTES} bytes"
                 )
             })?;
-        let header = SharedBox::<Header>::new_zeroed().context("mmap(MAP_SHARED) queue header")?;
+        let header = Shared::<Header>::new_zeroed().context("mmap(MAP_SHARED) queue header")?;
         let slots = SharedSlice::<AtomicU64>::new_zeroed(bytes / 8)
             .context("mmap(MAP_SHARED) queue slots")?;
         // Slot k starts empty for position k: turn = 2k.
@@ -221,30 +257,29 @@ impl Queue {
     // --- the shared words, by name ------------------------------------------------------------
 
     fn tail(&self) -> &AtomicU64 {
-        &self.header.0[0]
+        &self.header.tail
     }
     fn head(&self) -> &AtomicU64 {
-        &self.header.1[0]
+        &self.header.head
     }
     fn closed_flag(&self) -> &AtomicU32 {
-        &self.header.2[2]
+        &self.header.closed
     }
-    fn not_empty(&self) -> Event<'_> {
-        Event {
-            seq: &self.header.2[0],
-            sleepers: &self.header.2[1],
-        }
+    fn not_empty(&self) -> &Event {
+        &self.header.not_empty
     }
-    fn not_full(&self) -> Event<'_> {
-        Event {
-            seq: &self.header.3[0],
-            sleepers: &self.header.3[1],
-        }
+    fn not_full(&self) -> &Event {
+        &self.header.not_full
     }
-    /// The words of the slot for position `pos`: `[turn, len, payload...]`.
-    fn slot(&self, pos: u64) -> &[AtomicU64] {
+    /// The slot for position `pos`: its words `[turn, len, payload...]`, by name.
+    fn slot(&self, pos: u64) -> Slot<'_> {
         let start = (pos % self.capacity as u64) as usize * self.slot_words;
-        &self.slots[start..start + self.slot_words]
+        let words = &self.slots[start..start + self.slot_words];
+        Slot {
+            turn: &words[0],
+            len: &words[1],
+            payload: &words[2..],
+        }
     }
 
     // --- public API ----------------------------------------------------------------------------
@@ -364,13 +399,13 @@ impl Queue {
         // `..=tail`: a claim whose producer died before moving `tail` sits at `tail` itself.
         for pos in head..=tail {
             let slot = self.slot(pos);
-            let turn = slot[0].load(Ordering::Acquire);
+            let turn = slot.turn.load(Ordering::Acquire);
             if dead(turn, pos) {
-                slot[1].store(TOMBSTONE, Ordering::Relaxed);
+                slot.len.store(TOMBSTONE, Ordering::Relaxed);
                 let _ =
                     self.tail()
                         .compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
-                slot[0].store(2 * pos + 1, Ordering::Release);
+                slot.turn.store(2 * pos + 1, Ordering::Release);
                 holes += 1;
             }
         }
@@ -390,15 +425,15 @@ impl Queue {
             return Err(QueueError::Closed);
         }
         // Fast path: room right now. The deadline (a clock read) is only computed if we wait.
-        if let Try::Done(r) = self.try_put(msg) {
+        if let Attempt::Finished(r) = self.try_put(msg) {
             return r;
         }
         let deadline = deadline_of(timeout);
         let ev = self.not_full();
         loop {
-            let mut backoff = Backoff::default();
+            let mut backoff = Backoff::new();
             while backoff.snooze() {
-                if let Try::Done(r) = self.try_put(msg) {
+                if let Attempt::Finished(r) = self.try_put(msg) {
                     return r;
                 }
             }
@@ -410,12 +445,12 @@ impl Queue {
                 left => left,
             };
             let key = ev.prepare();
-            // Look again after announcing ourselves (see crate::wait): a consumer that made
+            // Look again after announcing ourselves (see common::sync::Event): a consumer that made
             // room before this point is seen here, one that makes room after it will wake us.
             if self.is_closed() {
                 return Err(QueueError::Closed);
             }
-            if let Try::Done(r) = self.try_put(msg) {
+            if let Attempt::Finished(r) = self.try_put(msg) {
                 return r;
             }
             ev.sleep(key, left);
@@ -429,18 +464,19 @@ impl Queue {
     /// `tail` moves `tail` on for its owner (which may have died just before doing so), so a
     /// dead producer never blocks the others' claims; its half-written slot is repaired by
     /// [`Queue::recover_dead_producer`].
-    fn try_put(&self, msg: &[u8]) -> Try<Result<(), QueueError>> {
+    fn try_put(&self, msg: &[u8]) -> Attempt<Result<(), QueueError>> {
         let tail = self.tail();
         let mut pos = tail.load(Ordering::Relaxed);
         loop {
             let slot = self.slot(pos);
-            let turn = slot[0].load(Ordering::Acquire);
+            let turn = slot.turn.load(Ordering::Acquire);
             let empty_turn = 2 * pos;
             if turn == empty_turn {
                 // Empty for this lap: try to claim position `pos`. Losing the race to another
                 // producer just means looking at the slot again.
                 let mine = claim_marker(pos, common::child::my_pid());
-                if slot[0]
+                if slot
+                    .turn
                     .compare_exchange(empty_turn, mine, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
                 {
@@ -449,7 +485,7 @@ impl Queue {
                     // module doc, "close".
                     let _ =
                         tail.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
-                    return Try::Done(self.write_claimed(pos, slot, msg));
+                    return Attempt::Finished(self.write_claimed(pos, &slot, msg));
                 }
             } else if is_claim_of(turn, pos) {
                 // Claimed at `pos` by another producer that has not moved `tail` yet: help.
@@ -458,7 +494,7 @@ impl Queue {
             } else if turn < empty_turn || turn & CLAIMED != 0 {
                 // Still holds the message of the previous lap (or a consumer is copying it out,
                 // or its producer died writing it and it awaits repair): the queue is full here.
-                return Try::Wait;
+                return Attempt::NotReady;
             } else {
                 // Another producer claimed `pos` already; `tail` has moved on.
                 pos = tail.load(Ordering::Relaxed);
@@ -466,49 +502,38 @@ impl Queue {
         }
     }
 
-    /// Fault injection (issue 8): this process's next `put` claims its slot, writes the length
-    /// and garbage where the message should be, and dies by SIGKILL before publishing, exactly
-    /// where a producer killed in the middle of its copy would stop. The flag is a plain static,
-    /// so after fork it belongs to one process: only the producer that sets it dies. Used by
-    /// `powers --kill-producer-mid-message`, to show that a torn message is never delivered.
-    #[doc(hidden)]
+    /// Test hook (feature `fault-injection`): this process's next `put` claims its slot, writes
+    /// the length and garbage where the message should be, and dies by SIGKILL before
+    /// publishing, exactly where a producer killed in the middle of its copy would stop. The flag
+    /// is a plain static, so after fork it belongs to one process: only the producer that sets it
+    /// dies. Used by `powers --kill-producer-mid-message`, to show that a torn message is never
+    /// delivered.
+    #[cfg(feature = "fault-injection")]
     pub fn die_in_next_put(&self) {
         DIE_IN_NEXT_PUT.store(true, Ordering::SeqCst);
     }
 
     /// Copy `msg` into the claimed slot and publish it.
-    fn write_claimed(&self, pos: u64, slot: &[AtomicU64], msg: &[u8]) -> Result<(), QueueError> {
+    fn write_claimed(&self, pos: u64, slot: &Slot<'_>, msg: &[u8]) -> Result<(), QueueError> {
         // Claimed just as close() happened? Publish a tombstone so consumers do not wait for
         // this slot, and report Closed (module doc, "close"). SeqCst: this load is ordered after
         // our claim of `tail` in the one global order that close() and consumers also follow.
         let closed = self.closed_flag().load(Ordering::SeqCst) != 0;
         if closed {
-            slot[1].store(TOMBSTONE, Ordering::Relaxed);
+            slot.len.store(TOMBSTONE, Ordering::Relaxed);
         } else {
-            slot[1].store(msg.len() as u64, Ordering::Relaxed);
-            let words = &slot[2..];
+            slot.len.store(msg.len() as u64, Ordering::Relaxed);
+            #[cfg(feature = "fault-injection")]
             if DIE_IN_NEXT_PUT.load(Ordering::Relaxed) {
-                for w in words.iter().take(msg.len().div_ceil(8)) {
+                for w in slot.payload.iter().take(msg.len().div_ceil(8)) {
                     w.store(u64::MAX, Ordering::Relaxed);
                 }
                 let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
             }
-            let mut chunks = msg.chunks_exact(8);
-            for (w, c) in words.iter().zip(&mut chunks) {
-                w.store(
-                    u64::from_le_bytes(c.try_into().expect("8-byte chunk")),
-                    Ordering::Relaxed,
-                );
-            }
-            let rest = chunks.remainder();
-            if !rest.is_empty() {
-                let mut last = [0u8; 8];
-                last[..rest.len()].copy_from_slice(rest);
-                words[msg.len() / 8].store(u64::from_le_bytes(last), Ordering::Relaxed);
-            }
+            store_bytes(slot.payload, msg);
         }
         // Publish: everything stored above is visible to whoever sees this turn (Acquire).
-        slot[0].store(2 * pos + 1, Ordering::Release);
+        slot.turn.store(2 * pos + 1, Ordering::Release);
         self.not_empty().notify();
         if closed {
             Err(QueueError::Closed)
@@ -529,15 +554,15 @@ impl Queue {
     }
 
     fn get_wait(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<(), QueueError> {
-        if let Try::Done(r) = self.try_get(buf) {
+        if let Attempt::Finished(r) = self.try_get(buf) {
             return r;
         }
         let deadline = deadline_of(timeout);
         let ev = self.not_empty();
         loop {
-            let mut backoff = Backoff::default();
+            let mut backoff = Backoff::new();
             while backoff.snooze() {
-                if let Try::Done(r) = self.try_get(buf) {
+                if let Attempt::Finished(r) = self.try_get(buf) {
                     return r;
                 }
             }
@@ -546,7 +571,7 @@ impl Queue {
                 left => left,
             };
             let key = ev.prepare();
-            if let Try::Done(r) = self.try_get(buf) {
+            if let Attempt::Finished(r) = self.try_get(buf) {
                 return r;
             }
             ev.sleep(key, left);
@@ -564,23 +589,24 @@ impl Queue {
     /// it, so no producer can have overwritten it while we copied (that producer would need
     /// the slot freed first). If the claim fails, another consumer took the message and our
     /// copy is thrown away. What is left between claiming and freeing is one store.
-    fn try_get(&self, buf: &mut Vec<u8>) -> Try<Result<(), QueueError>> {
+    fn try_get(&self, buf: &mut Vec<u8>) -> Attempt<Result<(), QueueError>> {
         let head = self.head();
         let mut pos = head.load(Ordering::Relaxed);
         loop {
             let slot = self.slot(pos);
-            let turn = slot[0].load(Ordering::Acquire);
+            let turn = slot.turn.load(Ordering::Acquire);
             let full_turn = 2 * pos + 1;
             if turn == full_turn {
-                let tombstone = self.copy_out(slot, buf);
+                let tombstone = self.copy_out(&slot, buf);
                 match head.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed) {
                     Ok(_) => {
                         // Ours. Free the slot for the producer one lap later; Release, so that
                         // producer's writes cannot overtake our (already finished) reads.
-                        slot[0].store(2 * (pos + self.capacity as u64), Ordering::Release);
+                        slot.turn
+                            .store(2 * (pos + self.capacity as u64), Ordering::Release);
                         self.not_full().notify();
                         if !tombstone {
-                            return Try::Done(Ok(()));
+                            return Attempt::Finished(Ok(()));
                         }
                         pos += 1; // a tombstone: skip it, the next position is ours to try
                     }
@@ -592,14 +618,14 @@ impl Queue {
                 if self.closed_flag().load(Ordering::SeqCst) != 0 {
                     let h = head.load(Ordering::SeqCst);
                     if h >= self.tail().load(Ordering::SeqCst) {
-                        return Try::Done(Err(QueueError::Closed));
+                        return Attempt::Finished(Err(QueueError::Closed));
                     }
                     if h != pos {
                         pos = h;
                         continue;
                     }
                 }
-                return Try::Wait;
+                return Attempt::NotReady;
             } else {
                 // Another consumer took `pos`.
                 pos = head.load(Ordering::Relaxed);
@@ -608,8 +634,8 @@ impl Queue {
     }
 
     /// Copy a published slot into `buf`. Returns whether it is a tombstone (nothing copied).
-    fn copy_out(&self, slot: &[AtomicU64], buf: &mut Vec<u8>) -> bool {
-        let len = slot[1].load(Ordering::Relaxed);
+    fn copy_out(&self, slot: &Slot<'_>, buf: &mut Vec<u8>) -> bool {
+        let len = slot.len.load(Ordering::Relaxed);
         if len == TOMBSTONE {
             return true;
         }
@@ -617,12 +643,8 @@ impl Queue {
         // read it, so `len` can be anything: clamp it to the slot. Such a copy is discarded.
         let len = (len as usize).min(self.max_message);
         buf.clear();
-        buf.reserve(len);
-        for w in &slot[2..2 + len.div_ceil(8)] {
-            let bytes = w.load(Ordering::Relaxed).to_le_bytes();
-            let take = (len - buf.len()).min(8);
-            buf.extend_from_slice(&bytes[..take]);
-        }
+        buf.resize(len, 0);
+        load_bytes(&slot.payload[..len.div_ceil(8)], buf);
         false
     }
 }
@@ -722,7 +744,9 @@ mod tests {
             let q = Queue::new(4, 8).unwrap();
             q.put(b"before").unwrap();
             let pos = q.tail().load(Ordering::SeqCst);
-            q.slot(pos)[0].store(claim_marker(pos, 4001), Ordering::SeqCst);
+            q.slot(pos)
+                .turn
+                .store(claim_marker(pos, 4001), Ordering::SeqCst);
             if tail_moved {
                 q.tail().fetch_add(1, Ordering::SeqCst);
             }
@@ -748,7 +772,9 @@ mod tests {
         }
         // recover_abandoned (every producer gone): any unfinished claim.
         let q = Queue::new(2, 8).unwrap();
-        q.slot(0)[0].store(claim_marker(0, 4002), Ordering::SeqCst);
+        q.slot(0)
+            .turn
+            .store(claim_marker(0, 4002), Ordering::SeqCst);
         q.put(b"x").unwrap();
         assert_eq!(q.recover_abandoned(), 1);
         assert_eq!(q.get().unwrap(), b"x");
@@ -760,7 +786,9 @@ mod tests {
         // stale claim must read as "full", never as "claimed at 1", or `tail` would be moved
         // past a position nobody will fill.
         let q = Queue::new(1, 8).unwrap();
-        q.slot(0)[0].store(claim_marker(0, 4001), Ordering::SeqCst);
+        q.slot(0)
+            .turn
+            .store(claim_marker(0, 4001), Ordering::SeqCst);
         q.tail().store(1, Ordering::SeqCst);
         assert_eq!(q.put_nowait(b"y"), Err(QueueError::Full));
         assert_eq!(q.tail().load(Ordering::SeqCst), 1);

@@ -1,13 +1,21 @@
 //! `timeouts`: `get(timeout=...)` and `put(timeout=...)`, Python's `queue.Empty` and
 //! `queue.Full`.
 //!
-//! Python:
+//! Python (`multiprocessing.Queue` raises the same two exceptions, from the `queue` module):
 //!
-//! ```text
-//! q = Queue(maxsize=1)
-//! try: q.get(timeout=1)        except queue.Empty: ...   # nothing came within 1 s
-//! q.put(x)
-//! try: q.put(y, timeout=1)     except queue.Full:  ...   # no room within 1 s
+//! ```python
+//! import queue
+//!
+//! q = queue.Queue(maxsize=1)
+//! try:
+//!     q.get(timeout=0.1)
+//! except queue.Empty:
+//!     print("Empty: nothing came within 0.1 s")
+//! q.put("x")
+//! try:
+//!     q.put("y", timeout=0.1)
+//! except queue.Full:
+//!     print("Full: no room within 0.1 s")
 //! ```
 //!
 //! Here [`crate::Queue::get_timeout`] and [`crate::Queue::put_timeout`] return
@@ -19,16 +27,20 @@
 //! Three steps:
 //! 1. `get_timeout` on an empty queue: nobody puts, so it reports Empty after about the timeout.
 //! 2. `put_timeout` on a full queue: nobody gets, so it reports Full after about the timeout.
-//! 3. The same `put_timeout`, but a consumer process takes one message after half the timeout
-//!    (`--time-scale`d, like every simulated delay): the put returns as soon as there is room,
-//!    not at the deadline. The timeout is an upper bound on the wait, not its length. This step
-//!    waits up to the timeout plus [`GRACE`], so a busy machine cannot make it fail.
+//! 3. The same `put_timeout`, but a consumer process takes one message after half the timeout:
+//!    the put returns as soon as there is room, not at the deadline. The timeout is an upper
+//!    bound on the wait, not its length. This step waits up to the timeout plus [`GRACE`], so a
+//!    busy machine cannot make it fail.
 //!
-//! `--timeout` is a real duration (not scaled): it is an argument of `get`, like Python's.
+//! `--timeout` is multiplied by `--time-scale`, like every delay of the demos, so that
+//! `--time-scale 0.1` makes this demo ten times shorter too (and `--time-scale 0` turns the
+//! timed calls into `get_nowait` / `put_nowait`). The output prints the timeout that ran, in
+//! Python's words (`q.get(timeout=0.1)`), and, when it was scaled, the product that gave it.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use common::clock::{scaled, time_scale};
 use common::{json, out, secs, sleep};
 
 use crate::{ms, Queue, QueueError, MAX_CAPACITY};
@@ -39,7 +51,7 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// Flags of `timeouts`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Seconds each timed get/put waits (0..=60, real time: not scaled by --time-scale).
+    /// Seconds each timed get/put waits (0..=60), multiplied by --time-scale like every delay.
     #[arg(long, default_value = "1", value_name = "SECS", value_parser = crate::parse_secs)]
     pub timeout: f64,
     /// Room in the queue, in messages (1..=100000); step 2 fills it first.
@@ -47,15 +59,34 @@ pub struct Args {
     pub capacity: u32,
 }
 
+/// Seconds as Python prints a float (`0.05`, `1.0`), rounded to the microsecond.
+fn python_secs(d: Duration) -> String {
+    format!("{:?}", (d.as_secs_f64() * 1e6).round() / 1e6)
+}
+
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let t = secs(a.timeout);
-    let q = Queue::new(a.capacity as usize, 64)?;
+pub fn run(args: &Args) -> Result<()> {
+    // The timeout that runs: --timeout times --time-scale, like every delay of the demos.
+    let t = scaled(secs(args.timeout));
+    let timeout = python_secs(t);
+    let q = Queue::new(args.capacity as usize, 64)?;
+    if time_scale() != 1.0 {
+        out::event(
+            "timeout_scaled",
+            json!({"timeout_asked_s": args.timeout, "time_scale": time_scale(), "timeout_ms": ms(t)}),
+            format!(
+                "--timeout {} x --time-scale {} = {timeout} s: the timeouts below are scaled like \
+                 every delay, and they are what ran",
+                args.timeout,
+                time_scale()
+            ),
+        );
+    }
 
     // 1. Empty: nobody will put.
     out::say(format!(
-        "q = Queue(capacity {}); q.get(timeout={}) on the empty queue...",
-        a.capacity, a.timeout
+        "q = Queue(capacity {}); q.get(timeout={timeout}) on the empty queue...",
+        args.capacity
     ));
     let t0 = Instant::now();
     let r = q.get_timeout(t);
@@ -71,13 +102,12 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 2. Full: fill it, then nobody will get.
-    for i in 0..a.capacity {
+    for i in 0..args.capacity {
         q.put(format!("item {i}").as_bytes()).context("put")?;
     }
     out::say(format!(
-        "filled it with {} message(s); q.put(x, timeout={}) on the full queue...",
-        q.len(),
-        a.timeout
+        "filled it with {} message(s); q.put(x, timeout={timeout}) on the full queue...",
+        q.len()
     ));
     let t0 = Instant::now();
     let r = q.put_timeout(b"one too many", t);
@@ -93,12 +123,13 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 3. Room comes in time: a consumer takes one message after half the timeout.
-    out::say(
-        "now a consumer process takes one message after half the timeout; the same timed put...",
-    );
+    out::say(format!(
+        "now a consumer process takes one message after half the timeout ({} s); the same timed put...",
+        python_secs(t / 2)
+    ));
     let qr = &q;
     let mut consumer = common::spawn("consumer", move || {
-        sleep(t / 2);
+        sleep(secs(args.timeout) / 2); // scaled by common::sleep: half of `t`
         let m = qr.get().context("get")?;
         out::event(
             "consumer_got",
@@ -122,8 +153,10 @@ pub fn run(a: &Args) -> Result<()> {
             ms(in_time_waited)
         ),
     );
-    let status = consumer.join()?;
-    anyhow::ensure!(status.success(), "consumer {status}");
+    consumer.join()?;
+    if let Some(failure) = consumer.failure() {
+        anyhow::bail!(failure);
+    }
 
     // Everything put is still there, in order: the timed-out put added nothing.
     let mut left = Vec::new();
@@ -133,12 +166,13 @@ pub fn run(a: &Args) -> Result<()> {
     out::summary(json!({
         "get_timed_out": get_timed_out,
         "put_timed_out": put_timed_out,
+        "timeout_asked_s": args.timeout,
         "timeout_ms": ms(t),
         "get_waited_ms": ms(get_waited),
         "put_waited_ms": ms(put_waited),
         "in_time_ok": in_time_ok,
         "in_time_waited_ms": ms(in_time_waited),
-        "capacity": a.capacity,
+        "capacity": args.capacity,
         "left_in_queue": left,
     }));
     anyhow::ensure!(

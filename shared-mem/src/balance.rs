@@ -2,11 +2,22 @@
 //!
 //! Python:
 //!
-//! ```text
-//! money = Value('i', 5000)            # one C int in shared memory
-//! def boy():  30 times: sleep 0.2 s; money.value += randint(1, 1500)
-//! def girl(): 30 times: sleep 0.2 s; money.value -= randint(100, 1200)
-//! start both, join both; print("一个月余额:", money.value)
+//! ```python
+//! import time
+//! from random import randint
+//! from multiprocessing import Process, Value
+//!
+//! money = Value('i', 5000)                 # one C int in shared memory, created before the children
+//!
+//! def boy():
+//!     for _ in range(30): time.sleep(0.01); money.value += randint(1, 1500)     # the notes: 0.2 s
+//!
+//! def girl():
+//!     for _ in range(30): time.sleep(0.01); money.value -= randint(100, 1200)
+//!
+//! b = Process(target=boy); g = Process(target=girl)
+//! b.start(); g.start(); b.join(); g.join()
+//! print("一个月余额:", money.value)
 //! ```
 //!
 //! Here the balance is a [`Value`] in a `MAP_SHARED` page mapped before the fork, so the boy,
@@ -32,11 +43,11 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Result};
-use common::{json, out, rng::rng_for, secs, sleep};
+use anyhow::{bail, ensure, Context, Result};
+use common::{json, out, rng::rng_for, secs, sleep, Shared};
 use rand::Rng;
 
-use crate::report::{join_all, ns_since, slots, Slot, Tally};
+use crate::report::{join_all, ns_since, Slot, Tally};
 use crate::value::{Mode, Value, Write};
 
 /// The notes' opening balance.
@@ -108,7 +119,7 @@ fn name_of(index: u16) -> &'static str {
 
 /// The body of `boy()` / `girl()`: runs in the child.
 fn spend(
-    p: Person,
+    person: Person,
     money: &Value,
     mode: Mode,
     iterations: u32,
@@ -117,7 +128,7 @@ fn spend(
 ) -> Result<()> {
     // The child's own generator, from the run's seed and the child's index: a forked child would
     // otherwise continue the parent's sequence, the same one as its sibling.
-    let mut rng = rng_for(u64::from(p.index));
+    let mut rng = rng_for(u64::from(person.index));
     let mut tally = Tally {
         start_ns: ns_since(t0),
         ..Tally::default()
@@ -125,14 +136,14 @@ fn spend(
     let mut described = 0;
     for round in 1..=iterations {
         sleep(secs(0.2)); // the notes' time.sleep(0.2): a month of days, not synchronisation
-        let delta = p.sign * rng.gen_range(p.lo..=p.hi);
-        let w = money.add(mode, delta, p.index);
+        let delta = person.sign * rng.gen_range(person.lo..=person.hi);
+        let w = money.add(mode, delta, person.index);
         tally.count(delta, &w);
         // Every round up to SHOWN_ROUNDS; after that, only the first few overwrites.
         let overwrite = w.clobbered() != 0 && described < SHOWN_OVERWRITES;
         if round <= SHOWN_ROUNDS || overwrite {
             described += u32::from(w.clobbered() != 0);
-            print_update(p, round, delta, &w);
+            print_update(person, round, delta, &w);
         }
     }
     tally.end_ns = ns_since(t0);
@@ -140,51 +151,64 @@ fn spend(
     Ok(())
 }
 
-fn print_update(p: Person, round: u32, delta: i64, w: &Write) {
-    let lost = w.clobbered();
+fn print_update(person: Person, round: u32, delta: i64, write: &Write) {
+    let lost = write.clobbered();
     let prose = if lost == 0 {
-        format!("  {:<4} round {round:>2}: {delta:+5} -> {}", p.name, w.new)
+        format!(
+            "  {:<4} round {round:>2}: {delta:+5} -> {}",
+            person.name, write.new
+        )
     } else {
         format!(
             "  {:<4} round {round:>2}: {delta:+5} -> {}, computed from {} it had read; but {} had \
              written {} meanwhile: the {lost:+} made since that read is overwritten (lost)",
-            p.name,
-            w.new,
-            w.read,
-            name_of(w.old_writer),
-            w.old
+            person.name,
+            write.new,
+            write.read,
+            name_of(write.old_writer),
+            write.old
         )
     };
     out::event(
         "update",
-        json!({"who": p.name, "round": round, "delta": delta, "read": w.read, "old": w.old,
-               "old_writer": w.old_writer, "new": w.new, "clobbered": lost}),
+        json!({"who": person.name, "round": round, "delta": delta, "read": write.read, "old": write.old,
+               "old_writer": write.old_writer, "new": write.new, "clobbered": lost}),
         prose,
     );
 }
 
+common::shared_struct! {
+    /// Where the boy and the girl each leave their figures for the parent.
+    pub struct Tallies {
+        /// The boy's.
+        pub boy: Slot,
+        /// The girl's.
+        pub girl: Slot,
+    }
+}
+
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let money = Value::new(START)?;
-    let tallies = slots(2)?;
-    let how = match a.mode {
+    let tallies = Shared::<Tallies>::new_zeroed().context("mmap(MAP_SHARED) for the tallies")?;
+    let how = match args.mode {
         Mode::Unsync => "each update reads the balance, then writes balance + x: two steps, like `money.value += x`",
         Mode::Atomic => "each update is one atomic fetch-add: read, add and write in one instruction",
         Mode::Locked => "each update holds money.get_lock() (a futex lock in the same shared page) around its read and write",
     };
     out::event(
         "value",
-        json!({"start": START, "mode": a.mode}),
+        json!({"start": START, "mode": args.mode}),
         format!(
             "money = Value('i', {START}): one number in MAP_SHARED memory, seen by every process"
         ),
     );
-    out::say(format!("mode {}: {how}", a.mode));
+    out::say(format!("mode {}: {how}", args.mode));
     out::say(format!(
         "boy: {} rounds of (sleep 0.2 s, add 1..=1500); girl: {} rounds of (sleep 0.2 s, subtract 100..=1200)",
-        a.iterations, a.iterations
+        args.iterations, args.iterations
     ));
-    if a.iterations > SHOWN_ROUNDS {
+    if args.iterations > SHOWN_ROUNDS {
         out::say(format!(
             "(only the first {SHOWN_ROUNDS} rounds of each are printed, and the first \
              {SHOWN_OVERWRITES} overwrites of each after that)"
@@ -193,22 +217,24 @@ pub fn run(a: &Args) -> Result<()> {
 
     let t0 = Instant::now();
     let mut children = Vec::new();
-    for (k, p) in [BOY, GIRL].into_iter().enumerate() {
-        let (money, slot, mode, n) = (&money, &tallies[k], a.mode, a.iterations);
-        let c = common::spawn(p.name, move || spend(p, money, mode, n, slot, t0))?;
+    for (person, slot) in [(BOY, &tallies.boy), (GIRL, &tallies.girl)] {
+        let (money, mode, rounds) = (&money, args.mode, args.iterations);
+        let child = common::spawn(person.name, move || {
+            spend(person, money, mode, rounds, slot, t0)
+        })?;
         out::event(
             "started",
-            json!({"name": p.name, "child_pid": c.pid()}),
-            format!("started {} (pid {})", p.name, c.pid()),
+            json!({"name": person.name, "child_pid": child.pid()}),
+            format!("started {} (pid {})", person.name, child.pid()),
         );
-        children.push(c);
+        children.push(child);
     }
     // b.join(); g.join(): waitpid for both. After it, the children's last stores are visible.
     join_all(children)?;
 
     let final_value = money.value();
-    let boy = Tally::read(&tallies[0]);
-    let girl = Tally::read(&tallies[1]);
+    let boy = Tally::read(&tallies.boy);
+    let girl = Tally::read(&tallies.girl);
     if boy.done != 1 || girl.done != 1 {
         bail!("a child exited 0 without reporting its sums");
     }
@@ -228,7 +254,7 @@ pub fn run(a: &Args) -> Result<()> {
         boy.sum, girl.sum
     ));
     if lost_updates == 0 {
-        let note = if a.mode == Mode::Unsync {
+        let note = if args.mode == Mode::Unsync {
             ": the race is there, but at this pace the read-write windows did not overlap this time \
              (see `race --schedule forced` for a certain one)"
         } else {
@@ -247,8 +273,8 @@ pub fn run(a: &Args) -> Result<()> {
         "expected": expected,
         "lost_updates": lost_updates,
         "lost_amount": lost_amount,
-        "mode": a.mode,
-        "iterations": a.iterations,
+        "mode": args.mode,
+        "iterations": args.iterations,
         "boy_sum": boy.sum,
         "girl_sum": girl.sum,
         "boy_writes": boy.writes,
@@ -256,11 +282,11 @@ pub fn run(a: &Args) -> Result<()> {
     }));
 
     // The demo's own invariants, checked after the summary is out (exit 1 if broken).
-    if a.mode != Mode::Unsync {
+    if args.mode != Mode::Unsync {
         ensure!(
             final_value == expected && lost_updates == 0,
             "mode {} promises an exact balance: final {final_value}, expected {expected}",
-            a.mode
+            args.mode
         );
     }
     ensure!(

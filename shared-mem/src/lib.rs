@@ -6,18 +6,28 @@
 //!
 //! The Python shape:
 //!
-//! ```text
+//! ```python
+//! import time
+//! from random import randint
 //! from multiprocessing import Process, Value
-//! money = Value('i', 5000)                 # created before the children
-//! def boy():  30 x (sleep 0.2; money.value += randint(1, 1500))
-//! def girl(): 30 x (sleep 0.2; money.value -= randint(100, 1200))
-//! start both; join both; print("一个月余额:", money.value)
+//!
+//! money = Value('i', 5000)                 # one C int in shared memory, created before the children
+//!
+//! def boy():
+//!     for _ in range(30): time.sleep(0.01); money.value += randint(1, 1500)     # the notes: 0.2 s
+//!
+//! def girl():
+//!     for _ in range(30): time.sleep(0.01); money.value -= randint(100, 1200)
+//!
+//! b = Process(target=boy); g = Process(target=girl)
+//! b.start(); g.start(); b.join(); g.join()
+//! print("一个月余额:", money.value)
 //! ```
 //!
 //! ## What the OS really does
 //! - **The memory.** `Value` lives in a page mapped `MAP_SHARED` (Python: a block of its shared
-//!   heap, an unlinked file in `/dev/shm` mapped by every process; here [`common::SharedBox`],
-//!   `mmap(MAP_SHARED | MAP_ANONYMOUS)`), created
+//!   heap, an unlinked file in `/dev/shm` mapped by every process; here [`common::Shared`],
+//!   a memfd mapped `MAP_SHARED`), created
 //!   *before* the fork. fork copies the parent's page tables, and for a shared mapping both copies
 //!   point at the same physical page: a store by the boy is a load away for the girl and the
 //!   parent, with no system call and no copy. An ordinary variable is different: after fork it
@@ -109,8 +119,8 @@ pub enum Cmd {
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Balance(balance::Args::default())) {
-        Cmd::Balance(a) => balance::run(&a),
-        Cmd::Race(a) => race::run(&a),
-        Cmd::Overwrite(a) => overwrite::run(&a),
+        Cmd::Balance(args) => balance::run(&args),
+        Cmd::Race(args) => race::run(&args),
+        Cmd::Overwrite(args) => overwrite::run(&args),
     }
 }

@@ -15,20 +15,22 @@
 //!   The reader reads the version, copies the message, reads the version again: if both are the
 //!   same even number, no write overlapped the copy; otherwise it copies again. `torn_retries`
 //!   counts those retries.
-//! - **Knowing that something new arrived** without polling. The version word doubles as a futex
-//!   word: a reader that has seen version v sleeps in `futex(FUTEX_WAIT, v)` until the version
-//!   differs; the writer, after completing a message, calls `futex(FUTEX_WAKE)` when a reader
-//!   is registered as sleeping. The kernel checks "is it still v?" atomically with going to sleep,
-//!   so a write that lands just before the sleep is never missed: the wait returns at once. That
-//!   is also why the last message N is always seen: after it the version changes one final time
-//!   and the sleeping reader is woken. (The alternative, a `Condvar` notified under a `Lock`,
-//!   would work as well but makes the writer take a lock for every message.)
+//! - **Knowing that something new arrived** without polling. A reader that has seen version v
+//!   sleeps on `slot.newer`, a [`common::sync::Event`] (a futex word and a "sleepers" flag),
+//!   until the version differs; the writer, after completing a message, notifies it, which costs
+//!   a system call only when a reader announced it was going to sleep. The reader announces
+//!   itself *before* it looks at the version a last time, and the writer bumps the version
+//!   *before* it looks for sleepers, so one of the two always sees the other: a write that lands
+//!   just before the sleep is never missed. That is also why the last message N is always seen:
+//!   after it the version changes one final time and the sleeping reader is woken. (The
+//!   alternative, a `Condvar` notified under a `Lock`, would work as well but makes the writer
+//!   take a lock for every message.)
 
 use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use anyhow::{bail, ensure, Context, Result};
-use common::sys::{futex_wait, futex_wake};
-use common::{json, out, secs, sleep, SharedBox};
+use common::sync::Event;
+use common::{json, out, secs, sleep, Shared};
 
 use crate::report::join_all;
 
@@ -48,66 +50,67 @@ pub struct Args {
     pub messages: u32,
 }
 
-/// The slot: (version, sleeping readers, the message). A tuple because `ShmSafe` is implemented
-/// for tuples of atomics (see `value.rs`).
-type SlotShm = (AtomicU32, AtomicU32, [AtomicU64; WORDS]);
+common::shared_struct! {
+    /// The slot, in one shared page.
+    pub struct SlotShm {
+        /// The seqlock's version: odd while a write is in progress, even when it is complete.
+        pub version: AtomicU32,
+        /// Readers waiting for a version newer than the one they saw sleep here.
+        pub newer: Event,
+        /// The message: `WORDS` copies of one number, so a mix of two messages shows.
+        pub words: [AtomicU64; WORDS],
+    }
+}
 
 /// One message-sized region of shared memory with a seqlock version word.
 pub struct Slot {
-    shm: SharedBox<SlotShm>,
+    shm: Shared<SlotShm>,
 }
 
 impl Slot {
     /// Map a zeroed slot (version 0, message 0 = "nothing written yet"). Create before forking.
     pub fn new() -> Result<Slot> {
         Ok(Slot {
-            shm: SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?,
+            shm: Shared::new_zeroed().context("mmap(MAP_SHARED)")?,
         })
     }
 
-    /// Replace the message with `k` (single writer).
-    pub fn write(&self, k: u64) {
-        let (version, waiters, words) = &*self.shm;
-        version.fetch_add(1, Ordering::Relaxed); // odd: a write is in progress
-                                                 // Orders the odd version before the message words for any reader that sees a new word.
+    /// Replace the message with `message` (single writer).
+    pub fn write(&self, message: u64) {
+        let slot = &*self.shm;
+        slot.version.fetch_add(1, Ordering::Relaxed); // odd: a write is in progress
+                                                      // Orders the odd version before the message words for any reader that sees a new word.
         fence(Ordering::Release);
-        for w in words {
-            w.store(k, Ordering::Relaxed); // one word at a time: a reader can catch a mix
+        for word in &slot.words {
+            word.store(message, Ordering::Relaxed); // one word at a time: a reader can catch a mix
         }
-        // Even again: complete. SeqCst, paired with the reader's SeqCst increment of `waiters`:
-        // either we see the reader registered (and wake it), or it sees the new version (and does
-        // not sleep). Never both miss.
-        version.fetch_add(1, Ordering::SeqCst);
-        if waiters.load(Ordering::SeqCst) > 0 {
-            futex_wake(version, i32::MAX);
-        }
+        // Even again: complete. Then wake a reader that announced it sleeps (`notify` fences
+        // before it looks, so either it sees the reader's announcement or the reader, looking
+        // after announcing, sees this new version).
+        slot.version.fetch_add(1, Ordering::SeqCst);
+        slot.newer.notify();
     }
 
-    /// Sleep in the kernel while the version is still `v`.
-    fn wait_while(&self, v: u32) {
-        let (version, waiters, _) = &*self.shm;
-        while version.load(Ordering::SeqCst) == v {
-            waiters.fetch_add(1, Ordering::SeqCst);
-            // Returns at once if the version is no longer v; otherwise sleeps until a wake (or a
-            // signal, or spuriously: the loop re-checks).
-            futex_wait(version, v, None);
-            waiters.fetch_sub(1, Ordering::SeqCst);
-        }
+    /// Sleep in the kernel while the version is still `seen`.
+    fn wait_while(&self, seen: u32) {
+        let slot = &*self.shm;
+        slot.newer
+            .wait_until(|| slot.version.load(Ordering::SeqCst) != seen, None);
     }
 
     /// A consistent copy of the message and the (even) version it belongs to. Blocks while a
     /// write is in progress; counts, in `torn`, the copies that a write overlapped.
     pub fn read(&self, torn: &mut u64) -> Result<(u64, u32)> {
-        let (version, _, words) = &*self.shm;
+        let slot = &*self.shm;
         loop {
-            let v1 = version.load(Ordering::Acquire);
+            let v1 = slot.version.load(Ordering::Acquire);
             if v1 % 2 == 1 {
                 self.wait_while(v1); // the writer is mid-message: sleep until it finishes
                 continue;
             }
-            let copy: [u64; WORDS] = std::array::from_fn(|i| words[i].load(Ordering::Relaxed));
+            let copy: [u64; WORDS] = std::array::from_fn(|i| slot.words[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
-            let v2 = version.load(Ordering::Relaxed);
+            let v2 = slot.version.load(Ordering::Relaxed);
             if v1 == v2 {
                 ensure!(
                     copy.iter().all(|&w| w == copy[0]),
@@ -119,102 +122,120 @@ impl Slot {
         }
     }
 
-    /// Block until a write newer than the one of version `v` has *started* (the next `read`
+    /// Block until a write newer than the one of version `seen` has *started* (the next `read`
     /// then waits for it to complete).
-    pub fn wait_newer(&self, v: u32) {
-        self.wait_while(v);
+    pub fn wait_newer(&self, seen: u32) {
+        self.wait_while(seen);
     }
 }
 
-/// Index of each figure in the shared results array.
-const WRITTEN: usize = 0;
-const SEEN: usize = 1;
-const LAST_SEEN: usize = 2;
-const TORN: usize = 3;
-const READER_DONE: usize = 4;
-const WRITER_DONE: usize = 5;
+common::shared_struct! {
+    /// What the two children report back to the parent, which reads it after reaping them.
+    pub struct Results {
+        /// The last message the writer wrote.
+        pub written: AtomicI64,
+        /// How many different messages the reader saw.
+        pub seen: AtomicI64,
+        /// The last message the reader saw.
+        pub last_seen: AtomicI64,
+        /// Copies the reader made again because a write overlapped them.
+        pub torn: AtomicI64,
+        /// 1 once the reader has reported.
+        pub reader_done: AtomicI64,
+        /// 1 once the writer has reported.
+        pub writer_done: AtomicI64,
+    }
+}
 
-fn writer(slot: &Slot, n: u32, results: &[AtomicI64; 6]) -> Result<()> {
-    for k in 1..=n {
+fn writer(slot: &Slot, messages: u32, results: &Results) -> Result<()> {
+    for message in 1..=messages {
         sleep(secs(0.1)); // the notes' pace: producing the next message takes a while
-        slot.write(u64::from(k));
-        results[WRITTEN].store(i64::from(k), Ordering::Relaxed);
-        if i64::from(k) <= SHOWN {
+        slot.write(u64::from(message));
+        results.written.store(i64::from(message), Ordering::Relaxed);
+        if i64::from(message) <= SHOWN {
             out::event(
                 "wrote",
-                json!({"value": k}),
-                format!("  writer: slot = {k}"),
+                json!({"value": message}),
+                format!("  writer: slot = {message}"),
             );
         }
     }
-    results[WRITER_DONE].store(1, Ordering::Relaxed);
+    results.writer_done.store(1, Ordering::Relaxed);
     Ok(())
 }
 
-fn reader(slot: &Slot, n: u32, results: &[AtomicI64; 6]) -> Result<()> {
+fn reader(slot: &Slot, messages: u32, results: &Results) -> Result<()> {
     let (mut last, mut seen, mut torn) = (0u64, 0i64, 0u64);
     loop {
-        let (k, v) = slot.read(&mut torn)?;
-        if k > last {
+        let (message, version) = slot.read(&mut torn)?;
+        if message > last {
             seen += 1;
-            last = k;
+            last = message;
             if seen <= SHOWN {
                 out::event(
                     "seen",
-                    json!({"value": k}),
-                    format!("  reader:           sees {k}"),
+                    json!({"value": message}),
+                    format!("  reader:           sees {message}"),
                 );
             }
-        } else if k != 0 {
+        } else if message != 0 {
             // 0 is "nothing written yet"; any other repeat or step back breaks the seqlock's promise.
-            bail!("the slot went from {last} to {k}: not increasing");
+            bail!("the slot went from {last} to {message}: not increasing");
         }
-        if k == u64::from(n) {
+        if message == u64::from(messages) {
             break;
         }
         // Busy with something else; meanwhile the writer may replace the message several times.
         sleep(secs(0.25));
         // Then sleep in the kernel until there is something newer than what we saw.
-        slot.wait_newer(v);
+        slot.wait_newer(version);
     }
-    results[SEEN].store(seen, Ordering::Relaxed);
-    results[LAST_SEEN].store(last as i64, Ordering::Relaxed);
-    results[TORN].store(torn as i64, Ordering::Relaxed);
-    results[READER_DONE].store(1, Ordering::Relaxed);
+    results.seen.store(seen, Ordering::Relaxed);
+    results.last_seen.store(last as i64, Ordering::Relaxed);
+    results.torn.store(torn as i64, Ordering::Relaxed);
+    results.reader_done.store(1, Ordering::Relaxed);
     Ok(())
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let n = a.messages;
+pub fn run(args: &Args) -> Result<()> {
+    let messages = args.messages;
     let slot = Slot::new()?;
-    let results = SharedBox::<[AtomicI64; 6]>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    let results = Shared::<Results>::new_zeroed().context("mmap(MAP_SHARED)")?;
     out::say(format!(
-        "one 64-byte slot of MAP_SHARED memory; the writer puts 1..={n} into it (every 0.1 s), \
+        "one 64-byte slot of MAP_SHARED memory; the writer puts 1..={messages} into it (every 0.1 s), \
          the reader looks every 0.25 s and sleeps on the futex until something newer is there"
     ));
-    if i64::from(n) > SHOWN {
+    if i64::from(messages) > SHOWN {
         out::say(format!(
             "(only the first {SHOWN} writes and sightings are printed)"
         ));
     }
-    let (s, r) = (&slot, &*results);
+    let (slot, results) = (&slot, &*results);
     // The reader first, so that it is already looking when the first message lands.
-    let rd = common::spawn("reader", move || reader(s, n, r))?;
-    let w = common::spawn("writer", move || writer(s, n, r))?;
+    let reader_child = common::spawn("reader", move || reader(slot, messages, results))?;
+    let writer_child = common::spawn("writer", move || writer(slot, messages, results))?;
     out::event(
         "started",
-        json!({"writer_pid": w.pid(), "reader_pid": rd.pid()}),
-        format!("writer pid {}, reader pid {}", w.pid(), rd.pid()),
+        json!({"writer_pid": writer_child.pid(), "reader_pid": reader_child.pid()}),
+        format!(
+            "writer pid {}, reader pid {}",
+            writer_child.pid(),
+            reader_child.pid()
+        ),
     );
-    join_all(vec![w, rd])?;
+    join_all(vec![writer_child, reader_child])?;
 
-    let get = |i: usize| results[i].load(Ordering::Relaxed);
+    let get = |figure: &AtomicI64| figure.load(Ordering::Relaxed);
     ensure!(
-        get(READER_DONE) == 1 && get(WRITER_DONE) == 1,
+        get(&results.reader_done) == 1 && get(&results.writer_done) == 1,
         "a child exited 0 without reporting"
     );
-    let (written, seen, last_seen) = (get(WRITTEN), get(SEEN), get(LAST_SEEN));
+    let (written, seen, last_seen) = (
+        get(&results.written),
+        get(&results.seen),
+        get(&results.last_seen),
+    );
     let missed = written - seen;
     out::event(
         "result",
@@ -232,10 +253,10 @@ pub fn run(a: &Args) -> Result<()> {
         "seen": seen,
         "missed": missed,
         "last_seen": last_seen,
-        "torn_retries": get(TORN),
+        "torn_retries": get(&results.torn),
     }));
     ensure!(
-        written == i64::from(n) && last_seen == written,
+        written == i64::from(messages) && last_seen == written,
         "the reader's last value {last_seen} is not the last written {written}"
     );
     ensure!(

@@ -4,10 +4,19 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process, Value
+//!
+//! N, R = 4, 10_000
 //! counter = Value('i', 0)
-//! def work(): R times: counter.value += 1          # or: with counter.get_lock(): ...
-//! N processes; start; join; print(counter.value, "of", N * R)
+//!
+//! def work():
+//!     for _ in range(R): counter.value += 1        # or: with counter.get_lock(): counter.value += 1
+//!
+//! ps = [Process(target=work) for _ in range(N)]
+//! for p in ps: p.start()
+//! for p in ps: p.join()
+//! print(counter.value, "of", N * R)
 //! ```
 //!
 //! ## Two schedules
@@ -36,7 +45,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use common::sync::Barrier;
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 
 use crate::report::{join_all, ns_since, slots, Slot, Tally};
 use crate::value::{Mode, Value, Write};
@@ -194,53 +203,53 @@ fn racer(
     Ok(())
 }
 
-fn print_write(round: Option<u32>, me: u16, mode: Mode, w: &Write) {
+fn print_write(round: Option<u32>, me: u16, mode: Mode, write: &Write) {
     let at = round.map(|r| format!("round {r}: ")).unwrap_or_default();
-    let lost = w.clobbered();
+    let lost = write.clobbered();
     let prose = match mode {
-        Mode::Atomic => format!("  {at}P{me} fetch-add: {} -> {}", w.old, w.new),
+        Mode::Atomic => format!("  {at}P{me} fetch-add: {} -> {}", write.old, write.new),
         _ if lost == 0 => format!(
             "  {at}P{me} read {}, wrote {} over the {} it had read: nothing lost",
-            w.read, w.new, w.old
+            write.read, write.new, write.old
         ),
-        _ if round.is_some() && lost == 1 && w.old == w.new => format!(
+        _ if round.is_some() && lost == 1 && write.old == write.new => format!(
             "  {at}P{me} read {}, wrote {} over P{}'s {}: P{}'s +1 is lost",
-            w.read, w.new, w.old_writer, w.old, w.old_writer
+            write.read, write.new, write.old_writer, write.old, write.old_writer
         ),
         _ if lost > 0 => format!(
             "  {at}P{me} read {}, wrote {} over {} (last written by P{}): the {lost} update(s) made \
              since P{me}'s read are overwritten",
-            w.read, w.new, w.old, w.old_writer
+            write.read, write.new, write.old, write.old_writer
         ),
         _ => format!(
             "  {at}P{me} read {}, wrote {} over {} (last written by P{}): a stale write had set the \
              counter {} back since P{me}'s read, and this write undoes that",
-            w.read,
-            w.new,
-            w.old,
-            w.old_writer,
+            write.read,
+            write.new,
+            write.old,
+            write.old_writer,
             -lost
         ),
     };
     out::event(
         "write",
-        json!({"round": round, "process": me, "mode": mode, "read": w.read, "old": w.old,
-               "old_writer": w.old_writer, "new": w.new, "clobbered": lost}),
+        json!({"round": round, "process": me, "mode": mode, "read": write.read, "old": write.old,
+               "old_writer": write.old_writer, "new": write.new, "clobbered": lost}),
         prose,
     );
 }
 
 /// Check the flags that depend on each other. Called before anything is spawned.
-pub fn validate(a: &Args) -> Result<()> {
-    let total = u64::from(a.processes) * u64::from(a.rounds);
-    if a.schedule == Schedule::Forced && total > MAX_FORCED_UPDATES {
+pub fn validate(args: &Args) -> Result<()> {
+    let total = u64::from(args.processes) * u64::from(args.rounds);
+    if args.schedule == Schedule::Forced && total > MAX_FORCED_UPDATES {
         return Err(common::cli::usage(
             "--rounds",
-            a.rounds,
+            args.rounds,
             format!(
                 "with --schedule forced, processes x rounds must be at most {MAX_FORCED_UPDATES} \
                  (here {} x {} = {total})",
-                a.processes, a.rounds
+                args.processes, args.rounds
             ),
         ));
     }
@@ -257,7 +266,7 @@ pub fn race(
     quiet: bool,
 ) -> Result<Outcome> {
     let counter = Value::new(0)?;
-    let barrier = SharedBox::<Barrier>::new_zeroed()?;
+    let barrier = Shared::<Barrier>::new_zeroed()?;
     barrier.init(processes);
     let tallies = slots(processes as usize)?;
     let show = (!quiet).then(|| shown_rounds(processes));
@@ -299,17 +308,17 @@ pub fn count(mode: Mode, processes: u32, rounds: u32) -> Result<Outcome> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    validate(a)?;
-    let (n, r) = (a.processes, a.rounds);
+pub fn run(args: &Args) -> Result<()> {
+    validate(args)?;
+    let (n, r) = (args.processes, args.rounds);
     out::say(format!(
         "{n} processes add 1 to one shared counter, {r} times each, mode {}, schedule {}",
-        a.mode,
-        a.schedule.name()
+        args.mode,
+        args.schedule.name()
     ));
-    if a.schedule == Schedule::Forced {
+    if args.schedule == Schedule::Forced {
         let shown = shown_rounds(n).min(r);
-        out::say(match a.mode {
+        out::say(match args.mode {
             Mode::Unsync => format!(
                 "each round: all read, all meet at a barrier, all write read+1; the writes of the first {shown} round(s):"
             ),
@@ -318,9 +327,9 @@ pub fn run(a: &Args) -> Result<()> {
             ),
         });
     }
-    let o = race(n, r, a.mode, a.schedule, false)?;
+    let o = race(n, r, args.mode, args.schedule, false)?;
     let lost = o.lost();
-    let forced_unsync = a.schedule == Schedule::Forced && a.mode == Mode::Unsync;
+    let forced_unsync = args.schedule == Schedule::Forced && args.mode == Mode::Unsync;
     let predicted = if forced_unsync {
         (i64::from(n) - 1) * i64::from(r)
     } else {
@@ -341,7 +350,7 @@ pub fn run(a: &Args) -> Result<()> {
             "forced schedule: each round loses exactly N-1 = {} updates, so (N-1) x R = {predicted}",
             n - 1
         ));
-    } else if a.mode == Mode::Unsync && lost == 0 {
+    } else if args.mode == Mode::Unsync && lost == 0 {
         out::say("no update lost this time: the race is real, the timing just did not hit it (try --schedule forced)");
     }
     out::say(format!(
@@ -351,24 +360,24 @@ pub fn run(a: &Args) -> Result<()> {
         o.adds_per_sec() / 1e6
     ));
     out::summary(json!({
-        "mode": a.mode,
-        "schedule": a.schedule,
+        "mode": args.mode,
+        "schedule": args.schedule,
         "processes": n,
         "rounds": r,
         "expected": o.expected,
         "final": o.final_value,
         "lost": lost,
-        "predicted_lost": if forced_unsync { json!(predicted) } else if a.mode == Mode::Unsync { json!(null) } else { json!(0) },
+        "predicted_lost": if forced_unsync { json!(predicted) } else if args.mode == Mode::Unsync { json!(null) } else { json!(0) },
         "clobbers": o.clobbers,
         "elapsed_ms": o.span_ns as f64 / 1e6,
         "adds_per_sec": o.adds_per_sec(),
     }));
 
-    if a.mode != Mode::Unsync {
+    if args.mode != Mode::Unsync {
         ensure!(
             lost == 0,
             "mode {} promises an exact count, yet {lost} lost",
-            a.mode
+            args.mode
         );
     }
     ensure!(

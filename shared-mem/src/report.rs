@@ -36,55 +36,67 @@ pub struct Tally {
     pub done: i64,
 }
 
-/// The shared slot of one child: seven numbers in the order of [`Tally`]'s fields.
-pub type Slot = [AtomicI64; 7];
+common::shared_struct! {
+    /// The shared slot of one child: a [`Tally`] in atomic words, plus `done`.
+    pub struct Slot {
+        /// [`Tally::sum`].
+        pub sum: AtomicI64,
+        /// [`Tally::writes`].
+        pub writes: AtomicI64,
+        /// [`Tally::clobbers`].
+        pub clobbers: AtomicI64,
+        /// [`Tally::clobbered`].
+        pub clobbered: AtomicI64,
+        /// [`Tally::start_ns`].
+        pub start_ns: AtomicI64,
+        /// [`Tally::end_ns`].
+        pub end_ns: AtomicI64,
+        /// 1 once the child has published its tally.
+        pub done: AtomicI64,
+    }
+}
 
 impl Tally {
     /// Record one update.
-    pub fn count(&mut self, delta: i64, w: &crate::value::Write) {
+    pub fn count(&mut self, delta: i64, write: &crate::value::Write) {
         self.sum += delta;
         self.writes += 1;
-        if w.clobbered() != 0 {
+        if write.clobbered() != 0 {
             self.clobbers += 1;
-            self.clobbered += w.clobbered();
+            self.clobbered += write.clobbered();
         }
     }
 
-    /// Write into the shared slot (called by the child, last thing before it exits).
+    /// Write into the shared slot (called by the child, last thing before it exits). Relaxed
+    /// stores: the parent reads them only after waitpid has reported the child gone.
     pub fn publish(&self, slot: &Slot) {
-        let fields = [
-            self.sum,
-            self.writes,
-            self.clobbers,
-            self.clobbered,
-            self.start_ns,
-            self.end_ns,
-            1,
-        ];
-        for (cell, v) in slot.iter().zip(fields) {
-            cell.store(v, Ordering::Relaxed);
-        }
+        slot.sum.store(self.sum, Ordering::Relaxed);
+        slot.writes.store(self.writes, Ordering::Relaxed);
+        slot.clobbers.store(self.clobbers, Ordering::Relaxed);
+        slot.clobbered.store(self.clobbered, Ordering::Relaxed);
+        slot.start_ns.store(self.start_ns, Ordering::Relaxed);
+        slot.end_ns.store(self.end_ns, Ordering::Relaxed);
+        slot.done.store(1, Ordering::Relaxed);
     }
 
     /// Read a slot (called by the parent after the child was reaped).
     pub fn read(slot: &Slot) -> Tally {
-        let f = |i: usize| slot[i].load(Ordering::Relaxed);
         Tally {
-            sum: f(0),
-            writes: f(1),
-            clobbers: f(2),
-            clobbered: f(3),
-            start_ns: f(4),
-            end_ns: f(5),
-            done: f(6),
+            sum: slot.sum.load(Ordering::Relaxed),
+            writes: slot.writes.load(Ordering::Relaxed),
+            clobbers: slot.clobbers.load(Ordering::Relaxed),
+            clobbered: slot.clobbered.load(Ordering::Relaxed),
+            start_ns: slot.start_ns.load(Ordering::Relaxed),
+            end_ns: slot.end_ns.load(Ordering::Relaxed),
+            done: slot.done.load(Ordering::Relaxed),
         }
     }
 }
 
-/// `n` zeroed slots in shared memory.
-pub fn slots(n: usize) -> Result<SharedSlice<Slot>> {
+/// `count` zeroed slots in shared memory.
+pub fn slots(count: usize) -> Result<SharedSlice<Slot>> {
     use anyhow::Context;
-    SharedSlice::new_zeroed(n).context("mmap(MAP_SHARED) for the tallies")
+    SharedSlice::new_zeroed(count).context("mmap(MAP_SHARED) for the tallies")
 }
 
 /// Join every child (any order, blocking in the kernel). On the first failure, kill and reap the
@@ -96,14 +108,9 @@ pub fn join_all(mut children: Vec<Child>) -> Result<()> {
             break;
         };
         left -= 1;
-        let c = &children[i];
-        let status = c.status().expect("wait_any reaped it");
-        if !status.success() {
-            let why = c
-                .panic_message()
-                .map(|m| format!(" (panic: {m})"))
-                .unwrap_or_default();
-            bail!("child {} (pid {}) {status}{why}", c.name(), c.pid());
+        // The workspace's one sentence for how a child failed: `boy (pid 42) panicked: ...`.
+        if let Some(failure) = children[i].failure() {
+            bail!("child {failure}");
         }
     }
     Ok(())

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use common::sync::Lock;
-use common::SharedBox;
+use common::Shared;
 
 /// How an update is made.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -135,11 +135,18 @@ impl Write {
 /// reach the very same physical page (no copy, unlike an ordinary variable after fork: see
 /// `process fork-copy`).
 pub struct Value {
-    /// The tagged word and the futex lock. A tuple, because `common::sys::ShmSafe` (the promise
-    /// that all-zero bytes are a valid value and that nothing inside points into private memory)
-    /// is implemented for tuples of atomics and sync types, and `unsafe impl` is only allowed in
-    /// `common::sys`.
-    shm: SharedBox<(AtomicU64, Lock)>,
+    shm: Shared<Money>,
+}
+
+common::shared_struct! {
+    /// What the processes share: one page, mapped before the fork.
+    pub struct Money {
+        /// The number and who wrote it last, packed in one word (see the module doc), so that
+        /// one atomic load reads both.
+        pub word: AtomicU64,
+        /// Python's `money.get_lock()`: a futex lock in the same page.
+        pub lock: Lock,
+    }
 }
 
 impl std::fmt::Debug for Value {
@@ -152,21 +159,21 @@ impl std::fmt::Debug for Value {
 }
 
 impl Value {
-    /// `Value('i', initial)`: map a fresh shared page (mmap `MAP_SHARED | MAP_ANONYMOUS`) and
+    /// `Value('i', initial)`: map a fresh shared page (a memfd mapped `MAP_SHARED`) and
     /// store `initial`, written by index 0 (the parent).
     pub fn new(initial: i64) -> Result<Value> {
         anyhow::ensure!(
             initial.abs() <= MAX_MAGNITUDE,
             "initial value {initial} too large"
         );
-        let shm = SharedBox::<(AtomicU64, Lock)>::new_zeroed().context("mmap(MAP_SHARED)")?;
-        shm.0.store(pack(initial, 0), Ordering::SeqCst);
+        let shm = Shared::<Money>::new_zeroed().context("mmap(MAP_SHARED)")?;
+        shm.word.store(pack(initial, 0), Ordering::SeqCst);
         Ok(Value { shm })
     }
 
     #[inline]
     fn word(&self) -> &AtomicU64 {
-        &self.shm.0
+        &self.shm.word
     }
 
     /// `money.value`: the current number (one atomic load).
@@ -182,7 +189,7 @@ impl Value {
 
     /// `money.get_lock()`: the process-shared lock that guards the number in locked mode.
     pub fn get_lock(&self) -> &Lock {
-        &self.shm.1
+        &self.shm.lock
     }
 
     /// Add `delta` as process number `me`, the way `mode` says. See the module doc.

@@ -38,6 +38,7 @@ pub use serde_json::json;
 
 pub mod soak;
 pub mod soak_cases;
+pub mod trace;
 
 /// How long one demo run may take before the harness kills it and fails the test.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -636,7 +637,14 @@ pub fn named_objects_of(pid: i32) -> Vec<String> {
         if let Ok(rd) = std::fs::read_dir(dir) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                if n.contains(&needle) {
+                // The pid as a whole number in the name: 2415 must not match a run of pid 24150.
+                let whole = n.match_indices(&needle).any(|(at, _)| {
+                    let before = n[..at].chars().next_back();
+                    let after = n[at + needle.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_ascii_digit())
+                        && !after.is_some_and(|c| c.is_ascii_digit())
+                });
+                if whole {
                     found.push(format!("{dir}/{n}"));
                 }
             }
@@ -649,7 +657,7 @@ pub fn named_objects_of(pid: i32) -> Vec<String> {
 pub const SEEDS: [u64; 5] = [1, 2, 3, 42, 20261122];
 
 /// Every demo binary of the workspace.
-pub const DEMOS: [&str; 7] = [
+pub const DEMOS: [&str; 8] = [
     "process",
     "pipe",
     "queue",
@@ -657,6 +665,7 @@ pub const DEMOS: [&str; 7] = [
     "threads",
     "pool",
     "prodcons",
+    "ipc",
 ];
 
 /// The `--help` text of `demo` (or of one of its subcommands).

@@ -17,6 +17,7 @@ pub fn member_cases() -> Vec<Case> {
     v.extend(pool_cases());
     v.extend(prodcons_cases());
     v.extend(timing_cases());
+    v.extend(ipc_cases());
     v
 }
 
@@ -259,14 +260,21 @@ fn pipe_cases() -> Vec<Case> {
                     s("--rounds"),
                     s(r.gen_range(1..=300)),
                     s("--size"),
-                    // Both sides of the 8 KiB direct-read path; debug builds make bytes slow.
+                    // Both sides of the tuned step's 8 KiB read-past-the-buffer path, and of the
+                    // plain step's 16 KiB one-write limit; debug builds make bytes slow.
                     s(r.gen_range(0..=20_000)),
+                    s("--connection"),
+                    s(if r.gen_bool(0.5) { "plain" } else { "tuned" }),
                 ]
             },
             check: |v, a| {
                 expect(
                     get_u64(v, "rounds")? == arg::<u64>(a, "--rounds").unwrap_or(0),
                     "rounds",
+                )?;
+                expect(
+                    v["connection"].as_str() == arg::<String>(a, "--connection").as_deref(),
+                    "the step asked for",
                 )?;
                 expect(get_u64(v, "mismatches")? == 0, "every reply right")
             },
@@ -430,6 +438,15 @@ fn queue_cases() -> Vec<Case> {
                 expect(
                     v["get_timed_out"] == true && v["put_timed_out"] == true,
                     "Empty and Full",
+                )?;
+                // --timeout is scaled by --time-scale, like every delay.
+                let want = v["timeout_asked_s"].as_f64().unwrap_or(-1.0)
+                    * v["time_scale"].as_f64().unwrap_or(-1.0)
+                    * 1000.0;
+                let ran = v["timeout_ms"].as_f64().unwrap_or(-1.0);
+                expect(
+                    (ran - want).abs() < 0.01,
+                    "the timeout that ran is the scaled one",
                 )
             },
             code: 0,
@@ -769,13 +786,21 @@ fn pool_cases() -> Vec<Case> {
     ]
 }
 
-/// Shared draw for prodcons runs: any shape, either mode.
+/// Where prodcons runs: threads on step 1 (the monitor) or step 2 (the two-lock queue), or
+/// processes.
+fn prodcons_setting(r: &mut rand::rngs::StdRng) -> Vec<String> {
+    match r.gen_range(0..3) {
+        0 => vec![s("--mode"), s("threads")],
+        1 => vec![s("--mode"), s("threads"), s("--queue"), s("two-lock")],
+        _ => vec![s("--mode"), s("processes")],
+    }
+}
+
+/// Shared draw for prodcons runs: any shape, any setting.
 fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
-    vec![
-        s("run"),
-        s("--quiet"),
-        s("--mode"),
-        s(["threads", "processes"][r.gen_range(0..2)]),
+    let mut a = vec![s("run"), s("--quiet")];
+    a.extend(prodcons_setting(r));
+    a.extend([
         s("--producers"),
         s(r.gen_range(1..=8)),
         s("--consumers"),
@@ -784,7 +809,8 @@ fn prodcons_args(r: &mut rand::rngs::StdRng) -> Vec<String> {
         s(r.gen_range(1..=2000)),
         s("--capacity"),
         s(r.gen_range(1..=64)),
-    ]
+    ]);
+    a
 }
 
 /// The promise of every complete prodcons run, read from its own summary.
@@ -810,12 +836,9 @@ fn prodcons_cases() -> Vec<Case> {
             demo: "prodcons",
             name: "backpressure",
             args: |r| {
-                vec![
-                    s("backpressure"),
-                    s("--quiet"),
-                    s("--mode"),
-                    s(["threads", "processes"][r.gen_range(0..2)]),
-                ]
+                let mut a = vec![s("backpressure"), s("--quiet")];
+                a.extend(prodcons_setting(r));
+                a
             },
             check: |v, _| prodcons_exact(v),
             code: 0,
@@ -825,12 +848,9 @@ fn prodcons_cases() -> Vec<Case> {
             demo: "prodcons",
             name: "starved",
             args: |r| {
-                vec![
-                    s("starved"),
-                    s("--quiet"),
-                    s("--mode"),
-                    s(["threads", "processes"][r.gen_range(0..2)]),
-                ]
+                let mut a = vec![s("starved"), s("--quiet")];
+                a.extend(prodcons_setting(r));
+                a
             },
             check: |v, _| prodcons_exact(v),
             code: 0,
@@ -904,6 +924,10 @@ fn prodcons_cases() -> Vec<Case> {
                 if let Some(m) = a.iter().position(|x| x == "--mode") {
                     a[m + 1] = s("processes");
                 }
+                // A thread cannot be killed alone: processes only, so no threads-mode queue.
+                if let Some(q) = a.iter().position(|x| x == "--queue") {
+                    a.drain(q..q + 2);
+                }
                 let p: u64 = arg(&a, "--producers").unwrap_or(1);
                 let items: u64 = arg(&a, "--items").unwrap_or(1);
                 a.extend([
@@ -932,6 +956,119 @@ fn prodcons_cases() -> Vec<Case> {
             },
             code: 1,
             fault: true,
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// ipc (owner: the ipc helper)
+// ---------------------------------------------------------------------------------------------
+
+/// Mechanisms of `ipc compare` that must deliver every message.
+const IPC_RELIABLE: [&str; 7] = [
+    "pipe",
+    "queue (shm ring)",
+    "POSIX mqueue",
+    "signal SIGRTMIN",
+    "semaphore + slot",
+    "unix socket",
+    "tcp 127.0.0.1",
+];
+
+fn ipc_cases() -> Vec<Case> {
+    vec![
+        Case {
+            demo: "ipc",
+            name: "compare",
+            args: |r| {
+                vec![
+                    s("compare"),
+                    s("--messages"),
+                    s(r.gen_range(1..=2000)),
+                    s("--rounds"),
+                    s(r.gen_range(1..=50)),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--messages").ok_or("--messages")?;
+                let rows = v["mechanisms"].as_array().ok_or("mechanisms")?;
+                expect(rows.len() == 9, "nine mechanisms")?;
+                for m in rows {
+                    let name = m["name"].as_str().ok_or("name")?;
+                    let delivered = get_u64(m, "delivered")?;
+                    expect(get_u64(m, "sent")? == n, format!("{name}: sent N"))?;
+                    // A realtime signal is refused only past RLIMIT_SIGPENDING, far above 2000.
+                    if IPC_RELIABLE.contains(&name) {
+                        expect(delivered == n, format!("{name}: all delivered"))?;
+                    } else {
+                        expect(
+                            (1..=n).contains(&delivered),
+                            format!("{name}: 1..=N delivered"),
+                        )?;
+                    }
+                }
+                Ok(())
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "ipc",
+            name: "signals",
+            args: |r| vec![s("signals"), s("--count"), s(r.gen_range(1..=300))],
+            check: |v, a| {
+                let n: u64 = arg(a, "--count").ok_or("--count")?;
+                expect(get_u64(v, "standard_received")? == 1, "one SIGUSR1")?;
+                expect(get_u64(v, "realtime_received")? == n, "every SIGRTMIN")?;
+                expect(v["realtime_in_order"] == true, "in order")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "ipc",
+            name: "semaphore",
+            args: |r| {
+                vec![
+                    s("semaphore"),
+                    s("--permits"),
+                    s(r.gen_range(1..=4)),
+                    s("--processes"),
+                    s(r.gen_range(1..=8)),
+                ]
+            },
+            check: |v, a| {
+                let permits: u64 = arg(a, "--permits").ok_or("--permits")?;
+                let inside = get_u64(v, "max_inside")?;
+                expect((1..=permits).contains(&inside), "at most `permits` inside")?;
+                expect(v["leaked_permit_detected"] == true, "leak detected")?;
+                expect(v["over_release_refused"] == true, "bounded refused")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "ipc",
+            name: "socket",
+            args: |r| {
+                vec![
+                    s("socket"),
+                    s("--clients"),
+                    s(r.gen_range(1..=6)),
+                    s("--messages"),
+                    s(r.gen_range(1..=200)),
+                ]
+            },
+            check: |v, a| {
+                let c: u64 = arg(a, "--clients").ok_or("--clients")?;
+                let m: u64 = arg(a, "--messages").ok_or("--messages")?;
+                expect(get_u64(v, "sent")? == (c + 1) * m, "sent")?;
+                expect(get_u64(v, "received")? == (c + 1) * m, "received")?;
+                expect(v["wrong_key_refused"] == true, "wrong key refused")?;
+                expect(v["memfd_shared"] == true, "memfd shared")
+            },
+            code: 0,
+            fault: false,
         },
     ]
 }

@@ -1,4 +1,4 @@
-//! What CONVENTIONS.md promises of *every* binary, checked on every binary (issue 8):
+//! What CONTRIBUTING.md promises of *every* binary, checked on every binary:
 //! bad input of every kind on every numeric flag of every subcommand, a closed stdout, and
 //! interruptions (Ctrl-C to the group; SIGINT, SIGTERM, SIGKILL to the parent) at seeded random
 //! moments. The flags are read from each binary's own `--help`, so a flag added later is swept

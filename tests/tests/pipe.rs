@@ -1,6 +1,8 @@
 //! Tests of the `pipe` demo (note 000, (1) 管道通信): the four greetings, EOF only when every
-//! write end is closed (and the forgotten close, caught), PIPE_BUF atomicity, duplex rounds, bad
-//! input and interruption. Each run is checked by the harness for leftover processes.
+//! write end is closed (and the forgotten close, caught), PIPE_BUF atomicity, duplex rounds on
+//! both steps of the connection, bad input and interruption. Each run is checked by the harness
+//! for leftover processes, and each summary is parsed into the demo's own type, so a missing or
+//! renamed field fails.
 //!
 //! Only invariants are asserted: exactly-once delivery, per-writer order, counts that must add
 //! up, `small.torn == 0` (POSIX). Arrival order across children, and whether a large write
@@ -10,24 +12,73 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde_json::Value;
-use tests::{run_json, start, Run, SEEDS};
+use predicates::prelude::*;
+use serde::Deserialize;
+use tests::{cmd, start, Run, SEEDS};
 
-fn strings(run: &Run, v: &Value, what: &str) -> Vec<String> {
-    let list = v.as_array();
-    run.check(list.is_some(), &format!("{what} should be a list, is {v}"));
-    list.map(|a| {
-        a.iter()
-            .map(|x| x.as_str().unwrap_or("<not a string>").to_string())
-            .collect()
-    })
-    .unwrap_or_default()
+/// `greet`'s summary.
+#[derive(Debug, Deserialize)]
+struct GreetSummary {
+    messages: Vec<String>,
+    count: u64,
+    expected: u64,
+    eof_after_last: bool,
+    children: Vec<GreetChild>,
 }
 
-fn u(run: &Run, v: &Value, what: &str) -> u64 {
-    let x = v.as_u64();
-    run.check(x.is_some(), &format!("{what} should be a count, is {v}"));
-    x.unwrap_or(0)
+/// One child in `greet`'s summary.
+#[derive(Debug, Deserialize)]
+struct GreetChild {
+    name: String,
+    pid: i32,
+    exit_code: i32,
+}
+
+/// `simplex`'s summary.
+#[derive(Debug, Deserialize)]
+struct SimplexSummary {
+    messages: Vec<String>,
+    count: u64,
+    expected: u64,
+    eof: bool,
+    timed_out: bool,
+    eof_after_closing: bool,
+    forget_close: bool,
+    in_order_per_writer: bool,
+}
+
+/// One phase of `atomic`.
+#[derive(Debug, Deserialize)]
+struct Phase {
+    size: u64,
+    total: u64,
+    intact: u64,
+    torn: u64,
+    switches: u64,
+    short_writes: u64,
+}
+
+/// `atomic`'s summary.
+#[derive(Debug, Deserialize)]
+struct AtomicSummary {
+    writers: u64,
+    messages: u64,
+    pipe_buf: u64,
+    pipe_capacity: u64,
+    small: Phase,
+    large: Phase,
+}
+
+/// `duplex`'s summary.
+#[derive(Debug, Deserialize)]
+struct DuplexSummary {
+    rounds: u64,
+    requested_rounds: u64,
+    size: u64,
+    mismatches: u64,
+    child_exit_code: i32,
+    connection: String,
+    us_per_round: f64,
 }
 
 /// Multiset of strings, for exactly-once comparisons whatever the arrival order.
@@ -41,19 +92,18 @@ fn bag<I: IntoIterator<Item = String>>(items: I) -> BTreeMap<String, usize> {
 
 /// Check a greet run: every name's greeting exactly once, counts right, every child sent its own.
 fn check_greet(run: &Run, expected: &[&str]) {
-    let s = run.ok_summary();
-    let messages = strings(run, &s["messages"], "messages");
+    let s: GreetSummary = run.ok_summary_as();
     run.check(
-        u(run, &s["count"], "count") == expected.len() as u64,
-        "count = number of names",
+        s.count == expected.len() as u64 && s.expected == s.count,
+        "count = expected = number of names",
     );
-    run.check(messages.len() == expected.len(), "one message per name");
+    run.check(s.messages.len() == expected.len(), "one message per name");
     run.check(
-        bag(messages.clone()) == bag(expected.iter().map(|e| e.to_string())),
+        bag(s.messages.clone()) == bag(expected.iter().map(|e| e.to_string())),
         "every name's greeting arrives exactly once",
     );
     run.check(
-        s["eof_after_last"] == true,
+        s.eof_after_last,
         "after the last greeting, EOF: nothing extra",
     );
     // The messages list is in arrival order: the same order as the parent's received events.
@@ -63,7 +113,7 @@ fn check_greet(run: &Run, expected: &[&str]) {
         .map(|e| e["message"].as_str().unwrap_or("").to_string())
         .collect();
     run.check(
-        received == messages,
+        received == s.messages,
         "summary messages = received events, in order",
     );
     // Each greeting was sent by a child (not the parent), each child once.
@@ -77,11 +127,12 @@ fn check_greet(run: &Run, expected: &[&str]) {
         !senders.contains(&i64::from(run.pid)),
         "none from the parent",
     );
-    let children = s["children"].as_array().cloned().unwrap_or_default();
-    run.check(children.len() == expected.len(), "one child per name");
+    run.check(s.children.len() == expected.len(), "one child per name");
     run.check(
-        children.iter().all(|c| c["exit_code"] == 0),
-        "every child exited 0",
+        s.children
+            .iter()
+            .all(|c| c.exit_code == 0 && c.pid > 0 && c.pid != run.pid && !c.name.is_empty()),
+        "every child, a process of its own, exited 0",
     );
 }
 
@@ -89,10 +140,13 @@ fn check_greet(run: &Run, expected: &[&str]) {
 fn greet_default_is_the_notes_four_children() {
     let expected = ["hello! Tom", "hello! Zack", "hello! Abby", "hello! Sam"];
     // The default subcommand, and the named one.
-    check_greet(&run_json("pipe", &[]), &expected);
+    check_greet(&cmd("pipe", "--json --time-scale 0"), &expected);
     for seed in SEEDS {
         check_greet(
-            &run_json("pipe", &["greet", "--seed", &seed.to_string()]),
+            &cmd(
+                "pipe",
+                &format!("greet --json --time-scale 0 --seed {seed}"),
+            ),
             &expected,
         );
     }
@@ -100,24 +154,35 @@ fn greet_default_is_the_notes_four_children() {
 
 #[test]
 fn greet_prose_prints_what_python_prints() {
-    let run = tests::run("pipe", &["--time-scale", "0"]);
+    let run = cmd("pipe", "--time-scale 0");
     run.expect_code(0);
+    let mut assert = run.assert().success();
     for line in ["hello! Tom", "hello! Zack", "hello! Abby", "hello! Sam"] {
-        run.check(
-            run.stdout.lines().filter(|l| *l == line).count() == 1,
-            &format!("exactly one line {line:?}"),
-        );
+        // Exactly one line that is the greeting, as Python's print(fd2.recv()) prints it.
+        let pattern = format!("(?m)^{line}$");
+        assert = assert.stdout(predicate::str::is_match(&pattern).unwrap().count(1));
     }
+    assert
+        .stdout(predicate::str::contains(
+            "fd1, fd2 = Pipe() -> a socketpair",
+        ))
+        .stdout(predicate::str::contains(
+            "fd2.recv() once more: EOF, every copy of fd1 is closed",
+        ))
+        .stderr(predicate::str::is_empty());
 }
 
 #[test]
 fn greet_custom_names_each_greeting_exactly_once() {
     check_greet(
-        &run_json("pipe", &["greet", "--names", "ann"]),
+        &cmd("pipe", "greet --names ann --json --time-scale 0"),
         &["hello! Ann"],
     );
     check_greet(
-        &run_json("pipe", &["greet", "--names", "mary-ann,o_neil,abby2x,SAM"]),
+        &cmd(
+            "pipe",
+            "greet --names mary-ann,o_neil,abby2x,SAM --json --time-scale 0",
+        ),
         &[
             "hello! Mary-Ann",
             "hello! O_Neil",
@@ -130,7 +195,10 @@ fn greet_custom_names_each_greeting_exactly_once() {
     let expected: Vec<String> = (0..64).map(|i| format!("hello! Kid{i}")).collect();
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     check_greet(
-        &run_json("pipe", &["greet", "--names", &names.join(",")]),
+        &cmd(
+            "pipe",
+            &format!("greet --names {} --json --time-scale 0", names.join(",")),
+        ),
         &expected,
     );
 }
@@ -139,24 +207,28 @@ fn greet_custom_names_each_greeting_exactly_once() {
 fn simplex_reads_until_eof_every_message_once_in_order_per_writer() {
     for (writers, messages) in [(1u32, 1u32), (3, 3), (8, 50), (64, 2)] {
         for seed in &SEEDS[..2] {
-            let run = run_json(
+            let run = cmd(
                 "pipe",
-                &[
-                    "simplex",
-                    "--writers",
-                    &writers.to_string(),
-                    "--messages",
-                    &messages.to_string(),
-                    "--seed",
-                    &seed.to_string(),
-                ],
+                &format!(
+                    "simplex --writers {writers} --messages {messages} --seed {seed} --json --time-scale 0"
+                ),
             );
-            let s = run.ok_summary();
-            run.check(s["eof"] == true, "EOF came by itself");
-            run.check(s["timed_out"] == false, "no timeout was needed");
-            let got = strings(&run, &s["messages"], "messages");
+            let s: SimplexSummary = run.ok_summary_as();
+            run.check(s.eof, "EOF came by itself");
             run.check(
-                got.len() == (writers * messages) as usize,
+                !s.timed_out && !s.eof_after_closing,
+                "no timeout was needed",
+            );
+            run.check(!s.forget_close, "the parent closed its write end");
+            run.check(
+                s.in_order_per_writer,
+                "the demo saw each writer's lines in order",
+            );
+            let got = s.messages;
+            run.check(
+                got.len() == (writers * messages) as usize
+                    && s.count == got.len() as u64
+                    && s.expected == s.count,
                 "writers x messages received",
             );
             let want = (1..=writers)
@@ -184,26 +256,19 @@ fn simplex_reads_until_eof_every_message_once_in_order_per_writer() {
 #[test]
 fn simplex_forget_close_reports_no_eof_and_ends_cleanly() {
     for writers in ["1", "3"] {
-        let run = run_json(
+        let run = cmd(
             "pipe",
-            &[
-                "simplex",
-                "--forget-close",
-                "--writers",
-                writers,
-                "--timeout-ms",
-                "100",
-            ],
+            &format!(
+                "simplex --forget-close --writers {writers} --timeout-ms 100 --json --time-scale 0"
+            ),
         );
-        let s = run.ok_summary();
-        run.check(s["eof"] == false, "EOF did not come on its own");
-        run.check(s["timed_out"] == true, "the timeout caught it");
+        let s: SimplexSummary = run.ok_summary_as();
+        run.check(s.forget_close, "the run forgot the close");
+        run.check(!s.eof, "EOF did not come on its own");
+        run.check(s.timed_out, "the timeout caught it");
+        run.check(s.eof_after_closing, "closing the forgotten end brought EOF");
         run.check(
-            s["eof_after_closing"] == true,
-            "closing the forgotten end brought EOF",
-        );
-        run.check(
-            s["count"] == s["expected"],
+            s.count == s.expected && s.messages.len() as u64 == s.count,
             "every message still arrived before the wait",
         );
         run.check(
@@ -219,79 +284,87 @@ fn simplex_forget_close_reports_no_eof_and_ends_cleanly() {
 
 #[test]
 fn atomic_small_writes_never_tear_and_counts_add_up() {
-    let cases: &[&[&str]] = &[
-        &[],
-        &[
-            "--writers",
-            "2",
-            "--messages",
-            "5",
-            "--small",
-            "16",
-            "--large",
-            "4097",
-        ],
-        &[
-            "--writers",
-            "8",
-            "--messages",
-            "8",
-            "--small",
-            "1000",
-            "--large",
-            "100000",
-        ],
-    ];
-    for extra in cases {
-        let mut args = vec!["atomic"];
-        args.extend_from_slice(extra);
-        let run = run_json("pipe", &args);
-        let s = run.ok_summary();
-        let writers = u(&run, &s["writers"], "writers");
-        let messages = u(&run, &s["messages"], "messages");
+    for extra in [
+        "",
+        "--writers 2 --messages 5 --small 16 --large 4097",
+        "--writers 8 --messages 8 --small 1000 --large 100000",
+    ] {
+        let run = cmd("pipe", &format!("atomic {extra} --json --time-scale 0"));
+        let s: AtomicSummary = run.ok_summary_as();
+        run.check(s.pipe_buf >= 512, "PIPE_BUF is at least POSIX's 512");
         run.check(
-            u(&run, &s["pipe_buf"], "pipe_buf") >= 512,
-            "PIPE_BUF is at least POSIX's 512",
+            s.pipe_capacity >= s.pipe_buf,
+            "the pipe holds at least PIPE_BUF",
         );
-        for which in ["small", "large"] {
-            let c = &s[which];
-            let total = u(&run, &c["total"], "total");
-            run.check(total == writers * messages, "total = writers x messages");
+        for phase in [&s.small, &s.large] {
             run.check(
-                u(&run, &c["intact"], "intact") + u(&run, &c["torn"], "torn") == total,
+                phase.total == s.writers * s.messages,
+                "total = writers x messages",
+            );
+            run.check(
+                phase.intact + phase.torn == phase.total,
                 "intact + torn = total",
             );
+            run.check(
+                phase.switches < phase.total,
+                "fewer switches between writers than records",
+            );
         }
-        run.check(s["small"]["torn"] == 0, "small.torn is always 0 (PIPE_BUF)");
+        run.check(s.small.torn == 0, "small.torn is always 0 (PIPE_BUF)");
         run.check(
-            u(&run, &s["small"]["size"], "small.size") <= u(&run, &s["pipe_buf"], "pipe_buf"),
+            s.small.short_writes == 0,
+            "a write of at most PIPE_BUF is never split",
+        );
+        run.check(
+            s.small.size <= s.pipe_buf,
             "the small size is at most PIPE_BUF",
         );
         run.check(
-            u(&run, &s["large"]["size"], "large.size") > u(&run, &s["pipe_buf"], "pipe_buf"),
+            s.large.size > s.pipe_buf,
             "the large size is above PIPE_BUF",
         );
     }
 }
 
 #[test]
-fn duplex_rounds_both_ways() {
-    for (rounds, size) in [("1", "16"), ("5", "0"), ("200", "16"), ("20", "100000")] {
-        let run = run_json("pipe", &["duplex", "--rounds", rounds, "--size", size]);
-        let s = run.ok_summary();
-        let n: u64 = rounds.parse().unwrap_or(0);
-        run.check(
-            u(&run, &s["rounds"], "rounds") == n,
-            "every round completed",
-        );
-        run.check(s["mismatches"] == 0, "every reply was the message reversed");
-        run.check(s["child_exit_code"] == 0, "the child exited 0");
-        let eof = run.events_named("child_saw_eof");
-        run.check(
-            eof.len() == 1 && eof[0]["replies"] == n,
-            "the child replied n times, then saw EOF when the parent closed",
-        );
+fn duplex_rounds_both_ways_on_both_steps() {
+    for connection in ["plain", "tuned"] {
+        for (rounds, size) in [(1u64, 16u64), (5, 0), (200, 16), (20, 100_000)] {
+            let run = cmd(
+                "pipe",
+                &format!(
+                    "duplex --rounds {rounds} --size {size} --connection {connection} --json --time-scale 0"
+                ),
+            );
+            let s: DuplexSummary = run.ok_summary_as();
+            run.check(
+                s.rounds == rounds && s.requested_rounds == rounds && s.size == size,
+                "every round completed, at the size asked",
+            );
+            run.check(s.connection == connection, "the step asked for");
+            run.check(s.mismatches == 0, "every reply was the message reversed");
+            run.check(s.child_exit_code == 0, "the child exited 0");
+            run.check(s.us_per_round > 0.0, "a round takes some time");
+            let eof = run.events_named("child_saw_eof");
+            run.check(
+                eof.len() == 1 && eof[0]["replies"] == rounds,
+                "the child replied n times, then saw EOF when the parent closed",
+            );
+        }
     }
+}
+
+#[test]
+fn duplex_prose_shows_the_rounds_and_the_closing_eof() {
+    cmd("pipe", "duplex --rounds 3 --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "round 3: parent -> child 16 bytes, child -> parent the same reversed: ok",
+        ))
+        .stdout(predicate::str::contains(
+            "recv -> EOF after 3 replies: the parent closed its end",
+        ));
 }
 
 #[test]
@@ -344,6 +417,10 @@ fn bad_input_is_one_error_line_and_exit_2() {
         (&["duplex", "--rounds", "-3"], &["--rounds", "-3"]),
         (&["duplex", "--rounds", "1e3"], &["--rounds", "1e3"]),
         (&["duplex", "--size", "1048577"], &["--size", "1048577"]),
+        (
+            &["duplex", "--connection", "fast"],
+            &["--connection", "fast"],
+        ),
         (
             &["duplex", "--rounds", "100000", "--size", "1048576"],
             &["--size", "1048576", "--rounds"],

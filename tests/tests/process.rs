@@ -6,19 +6,129 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tests::{run_json, start, start_head};
+use predicates::prelude::*;
+use serde::Deserialize;
+use tests::{cmd, start, start_head};
+
+/// A child in `lifecycle`'s summary.
+#[derive(Debug, Deserialize)]
+struct ChildEntry {
+    name: String,
+    pid: i32,
+    exit_code: i32,
+}
+
+/// The blocking join of `lifecycle` (situation 2).
+#[derive(Debug, Deserialize)]
+struct BlockingJoin {
+    name: String,
+    pid: i32,
+    exit_code: i32,
+}
+
+/// `lifecycle`'s summary.
+#[derive(Debug, Deserialize)]
+struct LifecycleSummary {
+    children: Vec<ChildEntry>,
+    blocking_join: BlockingJoin,
+}
+
+/// `fork-copy`'s summary.
+#[derive(Debug, Deserialize)]
+struct ForkCopySummary {
+    parent_value: i64,
+    child_value: i64,
+}
+
+/// `join-timeout`'s summary.
+#[derive(Debug, Deserialize)]
+struct JoinTimeoutSummary {
+    alive_after_timeout: bool,
+    exit_code: i32,
+    timeout_ms: f64,
+}
+
+/// `terminate`'s summary.
+#[derive(Debug, Deserialize)]
+struct TerminateSummary {
+    exit_signal: String,
+    python_exitcode: i32,
+    grandchild_orphaned: bool,
+    grandchild_new_ppid: i32,
+    leftover_processes: u64,
+}
+
+/// `zombie`'s summary.
+#[derive(Debug, Deserialize)]
+struct ZombieSummary {
+    state_before_reap: String,
+    exists_after_reap: bool,
+}
+
+/// `daemon`'s summary.
+#[derive(Debug, Deserialize)]
+struct DaemonSummary {
+    daemon_terminated: bool,
+    daemon_exitcode: i32,
+    normal_exit_code: i32,
+}
+
+/// `lock-held`'s summary.
+#[derive(Debug, Deserialize)]
+struct LockHeldSummary {
+    deadlock_detected: bool,
+    holder_exitcode: i32,
+    holder_pid: i32,
+    waited_ms: f64,
+}
+
+/// One child's context switches in `multiprogramming`.
+#[derive(Debug, Deserialize)]
+struct Switches {
+    voluntary: u64,
+    involuntary: u64,
+}
+
+/// The IO-bound child's figures in `multiprogramming`.
+#[derive(Debug, Deserialize)]
+struct IoSwitches {
+    voluntary: u64,
+    involuntary: u64,
+    ios: u64,
+}
+
+/// `multiprogramming`'s summary.
+#[derive(Debug, Deserialize)]
+struct MultiprogrammingSummary {
+    seconds: f64,
+    cpu_bound: Switches,
+    io_bound: IoSwitches,
+}
+
+/// `parallel`'s summary.
+#[derive(Debug, Deserialize)]
+struct ParallelSummary {
+    one_cpu_ms: f64,
+    all_cpus_ms: f64,
+    speedup: f64,
+    cpus: u64,
+    work_ms: u64,
+}
 
 #[test]
 fn lifecycle_reports_every_child_with_its_exit_code() {
     for n in [1u32, 3, 8] {
-        let run = run_json("process", &["lifecycle", "--children", &n.to_string()]);
-        let s = run.ok_summary();
-        let children = s["children"].as_array().expect("children list");
-        run.check(children.len() == n as usize, "one entry per child");
-        for (i, c) in children.iter().enumerate() {
+        let run = cmd(
+            "process",
+            &format!("lifecycle --children {n} --json --time-scale 0"),
+        );
+        let s: LifecycleSummary = run.ok_summary_as();
+        run.check(s.children.len() == n as usize, "one entry per child");
+        for (i, c) in s.children.iter().enumerate() {
             let expected = if i + 1 == n as usize && n > 1 { 3 } else { 0 };
-            run.check(c["exit_code"] == expected, "exit code as the target chose");
-            run.check(c["pid"].as_i64().unwrap_or(0) > 0, "a pid");
+            run.check(c.exit_code == expected, "exit code as the target chose");
+            run.check(c.pid > 0 && c.pid != run.pid, "a pid of its own");
+            run.check(c.name == format!("worker-{}", i + 1), "Python's name=");
         }
         // Every child printed its own pid and its parent's: the demo's.
         let args = run.events_named("child_args");
@@ -32,147 +142,156 @@ fn lifecycle_reports_every_child_with_its_exit_code() {
         for a in args.iter().filter(|a| a["ppid"].is_i64()) {
             run.check(a["ppid"] == run.pid, "ppid is the demo");
         }
+        let preparer = &s.blocking_join;
         run.check(
-            s["blocking_join"]["exit_code"] == 0,
+            preparer.exit_code == 0 && preparer.pid > 0 && preparer.pid != run.pid,
             "the preparer finished",
         );
+        run.check(preparer.name == "preparer", "the preparer is named");
     }
 }
 
 #[test]
-fn default_subcommand_is_lifecycle() {
-    let run = run_json("process", &[]);
-    run.check(
-        run.ok_summary()["children"].as_array().map(Vec::len) == Some(3),
-        "3 children",
-    );
+fn default_subcommand_is_lifecycle_and_prints_what_a_student_reads() {
+    let run = cmd("process", "--json --time-scale 0");
+    let s: LifecycleSummary = run.ok_summary_as();
+    run.check(s.children.len() == 3, "3 children");
+    cmd("process", "--time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[worker-1] hello 0 apple"))
+        .stdout(
+            predicate::str::is_match(
+                r"joined worker-3 \(pid \d+\): exited with code 3, exitcode 3",
+            )
+            .unwrap(),
+        )
+        .stdout(predicate::str::contains(
+            "situation 2: the parent cannot continue",
+        ));
 }
 
 #[test]
 fn fork_copy_child_change_never_reaches_parent() {
-    let run = run_json("process", &["fork-copy"]);
-    let s = run.ok_summary();
+    let run = cmd("process", "fork-copy --json --time-scale 0");
+    let s: ForkCopySummary = run.ok_summary_as();
     run.check(
-        s["parent_value"] == 100 && s["child_value"] == 999,
+        s.parent_value == 100 && s.child_value == 999,
         "copy, not share",
     );
+    cmd("process", "fork-copy --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("set value = 999"))
+        .stdout(predicate::str::contains("parent: value = 100 after join()"));
 }
 
 #[test]
 fn join_timeout_returns_while_child_runs() {
-    for t in ["0", "0.5"] {
-        let run = run_json("process", &["join-timeout", "--timeout", t]);
-        let s = run.ok_summary();
-        run.check(
-            s["alive_after_timeout"] == true,
-            "alive after join(timeout)",
+    for timeout in ["0", "0.5"] {
+        let run = cmd(
+            "process",
+            &format!("join-timeout --timeout {timeout} --json --time-scale 0"),
         );
-        run.check(s["exit_code"] == 0, "then joined with code 0");
+        let s: JoinTimeoutSummary = run.ok_summary_as();
+        run.check(s.alive_after_timeout, "alive after join(timeout)");
+        run.check(s.exit_code == 0, "then joined with code 0");
+        // --time-scale 0 scales every wait, the join timeout included, to nothing.
+        run.check(s.timeout_ms == 0.0, "the timeout is the scaled one");
     }
 }
 
 #[test]
 fn terminate_orphans_the_grandchild_without_zombie() {
-    let run = run_json("process", &["terminate"]);
-    let s = run.ok_summary();
-    run.check(s["exit_signal"] == "SIGTERM", "killed by SIGTERM");
-    run.check(s["python_exitcode"] == -15, "Python's exitcode -15");
+    let run = cmd("process", "terminate --json --time-scale 0");
+    let s: TerminateSummary = run.ok_summary_as();
+    run.check(s.exit_signal == "SIGTERM", "killed by SIGTERM");
+    run.check(s.python_exitcode == -15, "Python's exitcode -15");
+    run.check(s.grandchild_orphaned, "grandchild orphaned, alive");
     run.check(
-        s["grandchild_orphaned"] == true,
-        "grandchild orphaned, alive",
-    );
-    run.check(
-        s["grandchild_new_ppid"] == run.pid,
+        s.grandchild_new_ppid == run.pid,
         "re-parented to the subreaper demo",
     );
-    run.check(s["leftover_processes"] == 0, "nothing left");
+    run.check(s.leftover_processes == 0, "nothing left");
+    cmd("process", "terminate --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "killed by SIGTERM; Python's exitcode -15",
+        ))
+        .stdout(predicate::str::contains("not Z: it is alive, not a zombie"));
 }
 
 #[test]
 fn zombie_until_reaped() {
-    let run = run_json("process", &["zombie"]);
-    let s = run.ok_summary();
-    run.check(s["state_before_reap"] == "Z", "zombie before waitpid");
-    run.check(s["exists_after_reap"] == false, "gone after waitpid");
+    let run = cmd("process", "zombie --json --time-scale 0");
+    let s: ZombieSummary = run.ok_summary_as();
+    run.check(s.state_before_reap == "Z", "zombie before waitpid");
+    run.check(!s.exists_after_reap, "gone after waitpid");
 }
 
 #[test]
 fn daemon_terminated_normal_joined() {
-    let run = run_json("process", &["daemon"]);
-    let s = run.ok_summary();
-    run.check(s["daemon_terminated"] == true, "daemon terminated");
-    run.check(s["daemon_exitcode"] == -15, "by SIGTERM");
-    run.check(s["normal_exit_code"] == 0, "normal child joined");
+    let run = cmd("process", "daemon --json --time-scale 0");
+    let s: DaemonSummary = run.ok_summary_as();
+    run.check(s.daemon_terminated, "daemon terminated");
+    run.check(s.daemon_exitcode == -15, "by SIGTERM");
+    run.check(s.normal_exit_code == 0, "normal child joined");
 }
 
 #[test]
 fn lock_held_by_a_terminated_process_is_detected() {
-    for wait in ["0", "50"] {
-        let run = run(
+    for wait in [0.0, 50.0] {
+        let run = cmd(
             "process",
-            &[
-                "--json",
-                "--time-scale",
-                "1",
-                "lock-held",
-                "--wait-ms",
-                wait,
-            ],
+            &format!("--json --time-scale 1 lock-held --wait-ms {wait}"),
         );
-        let s = run.ok_summary();
-        run.check(s["deadlock_detected"] == true, "deadlock detected");
-        run.check(s["holder_exitcode"] == -15, "holder terminated");
-        let waited = s["waited_ms"].as_f64().unwrap_or(-1.0);
+        let s: LockHeldSummary = run.ok_summary_as();
+        run.check(s.deadlock_detected, "deadlock detected");
+        run.check(s.holder_exitcode == -15, "holder terminated");
         run.check(
-            waited >= wait.parse::<f64>().unwrap_or(0.0),
-            "waited at least the timeout",
+            s.holder_pid > 0 && s.holder_pid != run.pid,
+            "the holder was a child",
         );
+        run.check(s.waited_ms >= wait, "waited at least the timeout");
     }
-}
-
-fn run(name: &str, args: &[&str]) -> tests::Run {
-    tests::run(name, args)
 }
 
 #[test]
 fn multiprogramming_counts_switches() {
-    let run = run(
+    let run = cmd(
         "process",
-        &[
-            "--json",
-            "--time-scale",
-            "1",
-            "multiprogramming",
-            "--seconds",
-            "0.1",
-        ],
+        "--json --time-scale 1 multiprogramming --seconds 0.1",
     );
-    let s = run.ok_summary();
-    let io = &s["io_bound"];
-    let ios = io["ios"].as_u64().unwrap_or(0);
-    run.check(ios > 0, "the IO-bound child did some IO");
+    let s: MultiprogrammingSummary = run.ok_summary_as();
+    run.check(s.seconds > 0.0, "it ran for a while");
+    run.check(s.io_bound.ios > 0, "the IO-bound child did some IO");
     // Each 1 ms sleep blocks, and blocking is a voluntary switch: at least one per IO wait.
     run.check(
-        io["voluntary"].as_u64().unwrap_or(0) >= ios,
+        s.io_bound.voluntary >= s.io_bound.ios,
         "a voluntary switch per IO",
     );
+    // Both children shared one CPU, so at least one of them had its time slice taken away.
     run.check(
-        s["cpu_bound"]["voluntary"].is_u64() && s["cpu_bound"]["involuntary"].is_u64(),
-        "cpu-bound counters",
+        s.cpu_bound.involuntary + s.io_bound.involuntary + s.cpu_bound.voluntary > 0,
+        "the CPU-bound child was switched out",
     );
 }
 
 #[test]
 fn parallel_reports_times_and_speedup() {
-    let run = run_json("process", &["parallel", "--work-ms", "20"]);
-    let s = run.ok_summary();
-    for k in ["one_cpu_ms", "all_cpus_ms", "speedup"] {
-        run.check(
-            s[k].as_f64().is_some_and(|v| v > 0.0),
-            &format!("{k} positive"),
-        );
-    }
-    run.check(s["cpus"].as_u64().is_some_and(|c| c >= 1), "cpus");
+    let run = cmd("process", "parallel --work-ms 20 --json --time-scale 0");
+    let s: ParallelSummary = run.ok_summary_as();
+    run.check(s.work_ms == 20, "the work asked for");
+    run.check(
+        s.one_cpu_ms > 0.0 && s.all_cpus_ms > 0.0 && s.speedup > 0.0,
+        "times and speedup positive",
+    );
+    run.check(
+        (s.speedup - s.one_cpu_ms / s.all_cpus_ms).abs() < 1e-6 * s.speedup.max(1.0),
+        "speedup = one CPU / all CPUs",
+    );
+    run.check(s.cpus >= 1, "at least one CPU");
 }
 
 #[test]
@@ -269,8 +388,10 @@ fn sigint_during_terminate_demo_also_reaps_the_orphan() {
 #[test]
 fn signal_before_the_orphan_is_adopted_does_not_hang() {
     // Forced interleaving: the demo stops right where the grandchild exists but no table lists
-    // it. The stop handler used to wait for it forever (it waits for EOF on a pipe we hold).
+    // it yet. The stop handler must not wait for it (it would wait for EOF on a pipe we hold).
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // The hook exists only in a build with the `fault-injection` feature, which the harness
+        // makes.
         let mut r = start("process", &["--json", "terminate", "--stall-before-adopt"]);
         r.wait_for_event("stalled", Duration::from_secs(10));
         r.signal(sig);

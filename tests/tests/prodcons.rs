@@ -1,62 +1,166 @@
 //! Tests of the `prodcons` demo (note 004: 生产者消费者): producers and consumers decoupled by a
-//! bounded blocking queue, as threads and as processes.
+//! bounded blocking queue, as threads (on step 1, the monitor, and step 2, the two-lock queue)
+//! and as processes.
 //!
-//! Every run is checked twice: by the demo's own summary (its self-checks), and independently
-//! here from its event stream (every `put` and `got` line), so a self-check that always said "ok"
-//! would still be caught. Nothing here asserts a schedule or a time: which consumer gets which
-//! item, and how long anyone blocks, change from run to run; exactly-once, per-producer order and
-//! occupancy within capacity must hold every time. The harness fails any run that leaves a
-//! process behind.
+//! Every run is checked twice: by the demo's own summary (its self-checks, parsed into
+//! [`Summary`], so a missing or renamed field fails), and independently here from its event
+//! stream (every `put` and `got` line), so a self-check that always said "ok" would still be
+//! caught. Nothing here asserts a schedule or a time: which consumer gets which item, and how long
+//! anyone blocks, change from run to run; exactly-once, per-producer order and occupancy within
+//! capacity must hold every time. The harness fails any run that leaves a process behind.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use predicates::prelude::*;
+use serde::Deserialize;
 use serde_json::Value;
-use tests::{run_json, Run, SEEDS};
+use tests::trace::Trace;
+use tests::{cmd, Run, SEEDS};
 
-const MODES: [&str; 2] = ["threads", "processes"];
+/// A path in the temp directory for one run's `--trace` or `--svg`, removed when dropped (also
+/// when the test fails).
+struct TempPath(PathBuf);
 
-fn n(v: &Value, k: &str) -> u64 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("summary field {k:?} is not a number: {v}"))
+impl TempPath {
+    fn new(name: &str) -> TempPath {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file = format!("prodcons-test-{}-{n}-{name}", std::process::id());
+        TempPath(std::env::temp_dir().join(file))
+    }
+
+    fn show(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Where the roles run and on which buffer: threads on each step, and processes.
+const SETTINGS: [&str; 3] = [
+    "--mode threads",
+    "--mode threads --queue two-lock",
+    "--mode processes",
+];
+
+/// The summary line.
+#[derive(Debug, Deserialize)]
+struct Summary {
+    mode: String,
+    queue: String,
+    producers: u64,
+    consumers: u64,
+    items: u64,
+    capacity: u64,
+    produced: u64,
+    consumed: u64,
+    lost: u64,
+    duplicated: u64,
+    unexpected: u64,
+    undelivered: u64,
+    per_producer_fifo: bool,
+    max_occupancy: u64,
+    failed: Vec<RoleEnd>,
+    problems: Vec<String>,
+    phases: Vec<Phase>,
+}
+
+/// How one role ended (an entry of `failed`, and of each phase's `roles`).
+#[derive(Debug, Deserialize)]
+struct RoleEnd {
+    role: String,
+    index: u64,
+    status: String,
+    message: Option<String>,
+}
+
+/// One phase of the summary.
+#[derive(Debug, Deserialize)]
+struct Phase {
+    name: String,
+    produce_ms: u64,
+    consume_ms: u64,
+    roles: Vec<RoleEnd>,
+}
+
+/// A `put` or `got` event.
+#[derive(Debug, Deserialize)]
+struct Step {
+    event: String,
+    producer: u64,
+    seq: u64,
+    occupancy: u64,
+    /// Only on `got`.
+    consumer: Option<u64>,
+}
+
+/// A `closed` event.
+#[derive(Debug, Deserialize)]
+struct Closed {
+    reason: String,
+}
+
+/// The `timeline` event.
+#[derive(Debug, Deserialize)]
+struct TimelineEvent {
+    occupancy: Vec<u64>,
+    producers_blocked: Vec<u64>,
+    consumers_blocked: Vec<u64>,
+}
+
+fn events_as<T: serde::de::DeserializeOwned>(run: &Run, name: &str) -> Vec<T> {
+    run.events_named(name)
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value(e.clone())
+                .unwrap_or_else(|err| panic!("a {name} event that does not parse ({err}): {e}"))
+        })
+        .collect()
 }
 
 /// Everything the summary of a complete run of `producers` x `items` items through a buffer of
 /// `capacity` must say.
 #[track_caller]
-fn check_summary(run: &Run, producers: u64, items: u64, capacity: u64) -> Value {
-    let s = run.ok_summary();
+fn check_summary(run: &Run, producers: u64, items: u64, capacity: u64) -> Summary {
+    let s: Summary = run.ok_summary_as();
     let total = producers * items;
-    run.check(n(&s, "produced") == total, "every item produced");
-    run.check(n(&s, "consumed") == total, "every item consumed");
     run.check(
-        n(&s, "lost") == 0 && n(&s, "duplicated") == 0,
-        "none lost or duplicated",
+        s.producers == producers && s.items == items,
+        "the shape reported",
     );
-    run.check(s["per_producer_fifo"] == true, "per-producer order");
-    run.check(n(&s, "capacity") == capacity, "capacity reported");
+    run.check(s.produced == total, "every item produced");
+    run.check(s.consumed == total, "every item consumed");
+    run.check(s.lost == 0 && s.duplicated == 0, "none lost or duplicated");
     run.check(
-        n(&s, "max_occupancy") <= capacity,
-        "occupancy within capacity",
+        s.unexpected == 0 && s.undelivered == 0,
+        "nothing unexpected, nothing left",
     );
-    run.check(n(&s, "max_occupancy") >= 1, "the buffer held something");
+    run.check(s.per_producer_fifo, "per-producer order");
+    run.check(s.capacity == capacity, "capacity reported");
+    run.check(s.max_occupancy <= capacity, "occupancy within capacity");
+    run.check(s.max_occupancy >= 1, "the buffer held something");
     run.check(
-        s["producer_blocked_ms"].as_f64().is_some_and(|x| x >= 0.0),
-        "producer_blocked_ms",
-    );
-    run.check(
-        s["consumer_blocked_ms"].as_f64().is_some_and(|x| x >= 0.0),
-        "consumer_blocked_ms",
-    );
-    run.check(
-        s["failed"].as_array().is_some_and(|f| f.is_empty()),
+        s.failed.is_empty() && s.problems.is_empty(),
         "nobody failed",
+    );
+    run.check(
+        s.phases
+            .iter()
+            .all(|p| p.roles.len() as u64 == producers + s.consumers),
+        "every role's ending reported",
     );
     s
 }
 
 /// [`check_summary`] and [`check_events`] on a complete run.
 #[track_caller]
-fn check_complete_run(run: &Run, producers: u64, items: u64, capacity: u64) -> Value {
+fn check_complete_run(run: &Run, producers: u64, items: u64, capacity: u64) -> Summary {
     let s = check_summary(run, producers, items, capacity);
     check_events(run, producers, items, capacity, true);
     s
@@ -76,23 +180,27 @@ fn check_events(
     let mut put: HashMap<(u64, u64), u32> = HashMap::new();
     let mut got: HashMap<(u64, u64), u32> = HashMap::new();
     let mut last: HashMap<(u64, u64), u64> = HashMap::new();
-    for e in run.events() {
-        let name = e["event"].as_str().unwrap_or("");
-        if name != "put" && name != "got" {
-            continue;
-        }
-        let occ = n(&e, "occupancy");
-        run.check(occ <= capacity, &format!("occupancy above capacity: {e}"));
-        let key = (n(&e, "producer"), n(&e, "seq"));
+    let steps: Vec<Step> = run
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "put" || e["event"] == "got")
+        .map(|e| serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{err}: {e}")))
+        .collect();
+    for e in &steps {
+        run.check(
+            e.occupancy <= capacity,
+            &format!("occupancy above capacity: {e:?}"),
+        );
+        let key = (e.producer, e.seq);
         run.check(
             (1..=producers).contains(&key.0) && key.1 < items,
-            &format!("an item no producer makes: {e}"),
+            &format!("an item no producer makes: {e:?}"),
         );
-        if name == "put" {
+        if e.event == "put" {
             *put.entry(key).or_default() += 1;
         } else {
             *got.entry(key).or_default() += 1;
-            let c = n(&e, "consumer");
+            let c = e.consumer.expect("a got event names its consumer");
             if let Some(&prev) = last.get(&(c, key.0)) {
                 run.check(
                     prev < key.1,
@@ -118,31 +226,6 @@ fn check_events(
     (put.len() as u64, got.len() as u64)
 }
 
-fn shape_args(mode: &str, p: u64, c: u64, items: u64, cap: u64, seed: u64) -> Vec<String> {
-    [
-        "run",
-        "--mode",
-        mode,
-        "--producers",
-        &p.to_string(),
-        "--consumers",
-        &c.to_string(),
-        "--items",
-        &items.to_string(),
-        "--capacity",
-        &cap.to_string(),
-        "--produce-ms",
-        "0",
-        "--consume-ms",
-        "0",
-        "--seed",
-        &seed.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 /// (producers, consumers, items per producer, capacity): capacity 1, more producers than
 /// consumers and the reverse, many of both, a buffer bigger than everything.
 const SHAPES: [(u64, u64, u64, u64); 7] = [
@@ -155,14 +238,21 @@ const SHAPES: [(u64, u64, u64, u64); 7] = [
     (4, 2, 25, 1000),
 ];
 
-fn sweep(mode: &str) {
+fn sweep(setting: &str, mode: &str, queue: &str) {
     for (p, c, items, cap) in SHAPES {
         for seed in SEEDS {
-            let args = shape_args(mode, p, c, items, cap, seed);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let run = run_json("prodcons", &args);
+            let run = cmd(
+                "prodcons",
+                &format!(
+                    "run --json --time-scale 0 {setting} --producers {p} --consumers {c} \
+                     --items {items} --capacity {cap} --produce-ms 0 --consume-ms 0 --seed {seed}"
+                ),
+            );
             let s = check_complete_run(&run, p, items, cap);
-            run.check(s["mode"] == mode, "mode reported");
+            run.check(
+                s.mode == mode && s.queue == queue,
+                "mode and queue reported",
+            );
             run.check(
                 tests::named_objects_of(run.pid).is_empty(),
                 "no named kernel object left",
@@ -172,13 +262,18 @@ fn sweep(mode: &str) {
 }
 
 #[test]
-fn threads_every_item_exactly_once_in_order_within_capacity_over_shapes_and_seeds() {
-    sweep("threads");
+fn threads_on_the_monitor_every_item_exactly_once_in_order_within_capacity() {
+    sweep("--mode threads", "threads", "monitor");
+}
+
+#[test]
+fn threads_on_the_two_lock_queue_every_item_exactly_once_in_order_within_capacity() {
+    sweep("--mode threads --queue two-lock", "threads", "two-lock");
 }
 
 #[test]
 fn processes_every_item_exactly_once_in_order_within_capacity_over_shapes_and_seeds() {
-    sweep("processes");
+    sweep("--mode processes", "processes", "cross-process");
 }
 
 /// Slow consumer and slow producer: the ms flags are scaled by --time-scale, so at 0 nobody is
@@ -186,33 +281,16 @@ fn processes_every_item_exactly_once_in_order_within_capacity_over_shapes_and_se
 /// test short. Only invariants are asserted: who blocked, and for how long, is the scheduler's.
 #[test]
 fn slow_consumer_and_slow_producer_keep_every_item_in_order() {
-    for mode in MODES {
-        for (produce, consume) in [("0", "100"), ("100", "0")] {
+    for setting in SETTINGS {
+        for (produce, consume) in [(0, 100), (100, 0)] {
             for (p, c) in [(2u64, 1u64), (1, 3)] {
-                let run = tests::run(
+                let run = cmd(
                     "prodcons",
-                    &[
-                        "run",
-                        "--json",
-                        "--time-scale",
-                        "0.01",
-                        "--seed",
-                        "7",
-                        "--mode",
-                        mode,
-                        "--producers",
-                        &p.to_string(),
-                        "--consumers",
-                        &c.to_string(),
-                        "--items",
-                        "25",
-                        "--capacity",
-                        "2",
-                        "--produce-ms",
-                        produce,
-                        "--consume-ms",
-                        consume,
-                    ],
+                    &format!(
+                        "run --json --time-scale 0.01 --seed 7 {setting} --producers {p} \
+                         --consumers {c} --items 25 --capacity 2 --produce-ms {produce} \
+                         --consume-ms {consume}"
+                    ),
                 );
                 check_complete_run(&run, p, 25, 2);
             }
@@ -223,35 +301,40 @@ fn slow_consumer_and_slow_producer_keep_every_item_in_order() {
 /// The default run (no subcommand): both phases of the notes' point, each self-checked.
 #[test]
 fn default_run_has_a_backpressure_phase_and_a_starved_phase() {
-    for mode in MODES {
-        let run = run_json("prodcons", &["--mode", mode]);
-        // Defaults: 1 producer x 10 items per phase, buffer of 4, two phases.
-        let s = run.ok_summary();
-        let phases: Vec<&str> = s["phases"]
-            .as_array()
-            .expect("phases")
-            .iter()
-            .map(|p| p["name"].as_str().unwrap_or(""))
-            .collect();
+    for setting in ["", "--mode processes"] {
+        let run = cmd("prodcons", &format!("--json --time-scale 0 {setting}"));
+        // Defaults: threads on the monitor, 1 producer x 10 items per phase, buffer of 4, two
+        // phases.
+        let s: Summary = run.ok_summary_as();
+        if setting.is_empty() {
+            run.check(
+                s.mode == "threads" && s.queue == "monitor",
+                "the default is step 1, the monitor",
+            );
+        }
+        let phases: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
         run.check(
             phases == ["backpressure", "starved"],
             "two phases, in this order",
         );
         run.check(
-            n(&s, "produced") == 20 && n(&s, "consumed") == 20,
-            "10 items per phase",
-        );
-        run.check(n(&s, "max_occupancy") <= 4, "within the default capacity");
-        let marks = run.events_named("phase");
-        run.check(marks.len() == 2, "a phase event per phase");
-        run.check(
-            n(&marks[0], "produce_ms") < n(&marks[0], "consume_ms")
-                && n(&marks[1], "produce_ms") > n(&marks[1], "consume_ms"),
+            s.phases[0].produce_ms < s.phases[0].consume_ms
+                && s.phases[1].produce_ms > s.phases[1].consume_ms,
             "phase 1: fast producer; phase 2: fast consumer",
         );
+        run.check(s.produced == 20 && s.consumed == 20, "10 items per phase");
         run.check(
-            run.events_named("closed").len() == 2,
-            "the queue is closed once per phase",
+            s.capacity == 4 && s.max_occupancy <= 4,
+            "within the default capacity",
+        );
+        run.check(
+            run.events_named("phase").len() == 2,
+            "a phase event per phase",
+        );
+        let closed: Vec<Closed> = events_as(&run, "closed");
+        run.check(
+            closed.len() == 2 && closed.iter().all(|c| c.reason == "producers_done"),
+            "the queue is closed once per phase, when the producer is done",
         );
     }
 }
@@ -259,79 +342,57 @@ fn default_run_has_a_backpressure_phase_and_a_starved_phase() {
 /// The human output shows the buffer as it changes, and the timeline chart on request.
 #[test]
 fn prose_shows_the_occupancy_bar_and_the_timeline() {
-    let run = tests::run(
+    cmd(
         "prodcons",
-        &[
-            "backpressure",
-            "--time-scale",
-            "0",
-            "--seed",
-            "3",
-            "--timeline",
-        ],
-    );
-    run.expect_code(0);
-    let out = &run.stdout;
-    run.check(
-        out.contains("P1 put 1.0") && out.contains("C1 got 1.0"),
-        "a line per put and get",
-    );
-    run.check(
-        out.contains("] 1/4") && out.contains("[#..."),
-        "the occupancy bar",
-    );
-    run.check(
-        out.contains("occupancy of the buffer over time"),
-        "the chart's title",
-    );
-    run.check(
-        out.contains("producers blocked") && out.contains("consumers waiting"),
-        "the chart's marks",
-    );
-    run.check(out.contains("--seed 3"), "the seed to repeat the run");
+        "backpressure --time-scale 0 --seed 3 --timeline",
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("生产者 <--> 队列 <--> 消费者"))
+    .stdout(predicate::str::contains("P1 put 1.0").and(predicate::str::contains("C1 got 1.0")))
+    .stdout(predicate::str::contains("] 1/4").and(predicate::str::contains("[#...")))
+    .stdout(predicate::str::contains("(threads, monitor queue)"))
+    .stdout(predicate::str::contains(
+        "occupancy of the buffer over time",
+    ))
+    .stdout(
+        predicate::str::contains("producers blocked")
+            .and(predicate::str::contains("consumers waiting")),
+    )
+    .stdout(predicate::str::contains(
+        "=> 10 put, 10 got; lost 0, duplicated 0, in order per producer: yes",
+    ))
+    .stdout(predicate::str::contains("--seed 3"));
 }
 
 #[test]
 fn timeline_event_has_one_column_per_step_within_capacity() {
-    for mode in MODES {
-        let run = run_json(
+    for setting in SETTINGS {
+        let run = cmd(
             "prodcons",
-            &[
-                "run",
-                "--mode",
-                mode,
-                "--producers",
-                "3",
-                "--consumers",
-                "2",
-                "--items",
-                "40",
-                "--capacity",
-                "3",
-                "--produce-ms",
-                "0",
-                "--consume-ms",
-                "0",
-                "--timeline",
-                "--quiet",
-            ],
+            &format!(
+                "run --json --time-scale 0 {setting} --producers 3 --consumers 2 --items 40 \
+                 --capacity 3 --produce-ms 0 --consume-ms 0 --timeline --quiet"
+            ),
         );
         check_summary(&run, 3, 40, 3);
-        let t = run.events_named("timeline");
+        let t: Vec<TimelineEvent> = events_as(&run, "timeline");
         run.check(t.len() == 1, "one timeline");
-        let occ = t[0]["occupancy"].as_array().expect("occupancy columns");
+        let t = &t[0];
         run.check(
-            !occ.is_empty() && occ.iter().all(|o| o.as_u64().is_some_and(|o| o <= 3)),
+            !t.occupancy.is_empty() && t.occupancy.iter().all(|&o| o <= 3),
             "columns within capacity",
         );
-        for k in ["producers_blocked", "consumers_blocked"] {
-            let col = t[0][k].as_array().expect("blocked columns");
-            run.check(col.len() == occ.len(), "as many columns");
-            run.check(
-                col.iter().all(|x| x.as_u64().is_some_and(|x| x <= 3)),
-                "at most 3 producers / 2 consumers waiting",
-            );
-        }
+        run.check(
+            t.producers_blocked.len() == t.occupancy.len()
+                && t.consumers_blocked.len() == t.occupancy.len(),
+            "as many columns",
+        );
+        run.check(
+            t.producers_blocked.iter().all(|&x| x <= 3)
+                && t.consumers_blocked.iter().all(|&x| x <= 2),
+            "at most 3 producers / 2 consumers waiting",
+        );
         run.check(
             run.events_named("put").is_empty(),
             "--quiet: no line per item",
@@ -343,60 +404,31 @@ fn timeline_event_has_one_column_per_step_within_capacity() {
 /// and the ones it put before dying all go through exactly once; exit status 1.
 #[test]
 fn a_producer_panic_is_reported_and_everything_it_put_is_consumed_once() {
-    for mode in MODES {
+    for setting in SETTINGS {
         for seed in [1u64, 2, 3] {
-            let seed = seed.to_string();
-            let run = run_json(
+            let run = cmd(
                 "prodcons",
-                &[
-                    "run",
-                    "--mode",
-                    mode,
-                    "--producers",
-                    "3",
-                    "--consumers",
-                    "2",
-                    "--items",
-                    "20",
-                    "--capacity",
-                    "2",
-                    "--produce-ms",
-                    "0",
-                    "--consume-ms",
-                    "0",
-                    "--seed",
-                    &seed,
-                    "--inject-panic",
-                    "producer:2:5",
-                ],
+                &format!(
+                    "run --json --time-scale 0 {setting} --producers 3 --consumers 2 --items 20 \
+                     --capacity 2 --produce-ms 0 --consume-ms 0 --seed {seed} \
+                     --inject-panic producer:2:5"
+                ),
             );
             run.expect_code(1);
-            let s = run.summary();
-            let failed = s["failed"].as_array().expect("failed list");
-            run.check(failed.len() == 1, "exactly one role failed");
+            let s: Summary = run.summary_as();
+            run.check(s.failed.len() == 1, "exactly one role failed");
+            let dead = &s.failed[0];
+            run.check(dead.role == "producer" && dead.index == 2, "producer 2");
+            run.check(dead.status == "panicked", "it panicked");
             run.check(
-                failed[0]["role"] == "producer" && failed[0]["index"] == 2,
-                "producer 2",
-            );
-            run.check(failed[0]["status"] == "panicked", "it panicked");
-            run.check(
-                failed[0]["message"]
-                    .as_str()
+                dead.message
+                    .as_deref()
                     .is_some_and(|m| m.contains("injected panic")),
                 "with its own message",
             );
-            run.check(
-                n(&s, "produced") == 2 * 20 + 5,
-                "the others put all, it put 5",
-            );
-            run.check(
-                n(&s, "consumed") == 45 && n(&s, "lost") == 0,
-                "all of them consumed",
-            );
-            run.check(
-                n(&s, "duplicated") == 0 && s["per_producer_fifo"] == true,
-                "once, in order",
-            );
+            run.check(s.produced == 2 * 20 + 5, "the others put all, it put 5");
+            run.check(s.consumed == 45 && s.lost == 0, "all of them consumed");
+            run.check(s.duplicated == 0 && s.per_producer_fifo, "once, in order");
             let (puts, gets) = check_events(&run, 3, 20, 2, false);
             run.check(
                 puts == 45 && gets == 45,
@@ -411,8 +443,8 @@ fn a_producer_panic_is_reported_and_everything_it_put_is_consumed_once() {
                 err.len() == 1
                     && err[0].starts_with("error:")
                     && err[0].contains("producer 2")
-                    && err[0].contains("panicked"),
-                "one error line naming the producer",
+                    && err[0].contains("panicked: injected panic"),
+                "one error line naming the producer and how it died",
             );
         }
     }
@@ -421,39 +453,20 @@ fn a_producer_panic_is_reported_and_everything_it_put_is_consumed_once() {
 /// A consumer dies before taking anything while others run: they take every item.
 #[test]
 fn a_consumer_panic_leaves_the_other_consumers_to_take_everything() {
-    for mode in MODES {
-        let run = run_json(
+    for setting in SETTINGS {
+        let run = cmd(
             "prodcons",
-            &[
-                "run",
-                "--mode",
-                mode,
-                "--producers",
-                "2",
-                "--consumers",
-                "3",
-                "--items",
-                "30",
-                "--capacity",
-                "2",
-                "--produce-ms",
-                "0",
-                "--consume-ms",
-                "0",
-                "--inject-panic",
-                "consumer:2:0",
-            ],
+            &format!(
+                "run --json --time-scale 0 {setting} --producers 2 --consumers 3 --items 30 \
+                 --capacity 2 --produce-ms 0 --consume-ms 0 --inject-panic consumer:2:0"
+            ),
         );
         run.expect_code(1);
-        let s = run.summary();
+        let s: Summary = run.summary_as();
+        run.check(s.produced == 60 && s.consumed == 60, "all items through");
+        run.check(s.lost == 0 && s.duplicated == 0, "none lost");
         run.check(
-            n(&s, "produced") == 60 && n(&s, "consumed") == 60,
-            "all items through",
-        );
-        run.check(n(&s, "lost") == 0 && n(&s, "duplicated") == 0, "none lost");
-        let failed = s["failed"].as_array().expect("failed list");
-        run.check(
-            failed.len() == 1 && failed[0]["role"] == "consumer" && failed[0]["index"] == 2,
+            s.failed.len() == 1 && s.failed[0].role == "consumer" && s.failed[0].index == 2,
             "consumer 2 reported",
         );
         check_events(&run, 2, 30, 2, true);
@@ -465,41 +478,26 @@ fn a_consumer_panic_leaves_the_other_consumers_to_take_everything() {
 /// buffer is counted as undelivered, not lost.
 #[test]
 fn the_last_consumer_dying_with_an_item_releases_producers_and_loses_exactly_that_item() {
-    for mode in MODES {
-        let run = run_json(
+    for setting in SETTINGS {
+        let run = cmd(
             "prodcons",
-            &[
-                "run",
-                "--mode",
-                mode,
-                "--producers",
-                "2",
-                "--consumers",
-                "1",
-                "--items",
-                "50",
-                "--capacity",
-                "3",
-                "--produce-ms",
-                "0",
-                "--consume-ms",
-                "0",
-                "--inject-panic",
-                "consumer:1:4",
-            ],
+            &format!(
+                "run --json --time-scale 0 {setting} --producers 2 --consumers 1 --items 50 \
+                 --capacity 3 --produce-ms 0 --consume-ms 0 --inject-panic consumer:1:4"
+            ),
         );
         run.expect_code(1);
-        let s = run.summary();
-        run.check(n(&s, "consumed") == 3, "three recorded before the panic");
-        run.check(n(&s, "lost") == 1, "the fourth, in hand, is lost");
+        let s: Summary = run.summary_as();
+        run.check(s.consumed == 3, "three recorded before the panic");
+        run.check(s.lost == 1, "the fourth, in hand, is lost");
         run.check(
-            n(&s, "produced") == n(&s, "consumed") + n(&s, "lost") + n(&s, "undelivered"),
+            s.produced == s.consumed + s.lost + s.undelivered,
             "every item put is accounted for",
         );
-        run.check(n(&s, "produced") < 100, "producers stopped early");
-        let closed = run.events_named("closed");
+        run.check(s.produced < 100, "producers stopped early");
+        let closed: Vec<Closed> = events_as(&run, "closed");
         run.check(
-            closed.len() == 1 && closed[0]["reason"] == "no_consumer_left",
+            closed.len() == 1 && closed[0].reason == "no_consumer_left",
             "closed because no consumer is left",
         );
         run.check(
@@ -512,89 +510,279 @@ fn the_last_consumer_dying_with_an_item_releases_producers_and_loses_exactly_tha
 
 #[test]
 fn bad_input_is_one_error_line_and_exit_2() {
-    let cases: &[(&[&str], &[&str])] = &[
-        (&["run", "--capacity", "0"], &["--capacity", "0"]),
-        (&["run", "--capacity", "1001"], &["--capacity", "1001"]),
-        (&["run", "--producers", "0"], &["--producers", "0"]),
-        (&["run", "--consumers", "0"], &["--consumers", "0"]),
-        (&["run", "--producers", "33"], &["--producers", "33"]),
-        (&["run", "--consumers", "33"], &["--consumers", "33"]),
-        (&["run", "--items", "0"], &["--items", "0"]),
-        (&["run", "--items", "100001"], &["--items", "100001"]),
+    let cases: &[(&str, &[&str])] = &[
+        ("run --capacity 0", &["--capacity", "0"]),
+        ("run --capacity 1001", &["--capacity", "1001"]),
+        ("run --producers 0", &["--producers", "0"]),
+        ("run --consumers 0", &["--consumers", "0"]),
+        ("run --producers 33", &["--producers", "33"]),
+        ("run --consumers 33", &["--consumers", "33"]),
+        ("run --items 0", &["--items", "0"]),
+        ("run --items 100001", &["--items", "100001"]),
+        ("run --produce-ms 10001", &["--produce-ms", "10001"]),
+        ("run --consume-ms -1", &["--consume-ms", "-1"]),
+        ("run --items x", &["--items", "x"]),
+        ("--mode fibers", &["--mode", "fibers"]),
+        ("--queue fifo", &["--queue", "fifo"]),
         (
-            &["run", "--produce-ms", "10001"],
-            &["--produce-ms", "10001"],
+            "--mode processes --queue two-lock",
+            &["--queue", "two-lock", "--mode threads"],
         ),
-        (&["run", "--consume-ms", "-1"], &["--consume-ms", "-1"]),
-        (&["run", "--items", "x"], &["--items", "x"]),
-        (&["--mode", "fibers"], &["--mode", "fibers"]),
+        ("run --mode processes --capacity 0", &["--capacity", "0"]),
+        ("--producers -3 --mode processes", &["--producers", "-3"]),
+        ("bogus", &["bogus"]),
+        ("--time-scale nan", &["--time-scale", "nan"]),
         (
-            &["run", "--mode", "processes", "--capacity", "0"],
-            &["--capacity", "0"],
+            "backpressure --trace /nonexistent-dir/t.json",
+            &["--trace", "/nonexistent-dir/t.json"],
         ),
         (
-            &["--producers", "-3", "--mode", "processes"],
-            &["--producers", "-3"],
+            "backpressure --svg /nonexistent-dir/c.svg",
+            &["--svg", "/nonexistent-dir/c.svg"],
         ),
-        (&["bogus"], &["bogus"]),
-        (&["--time-scale", "nan"], &["--time-scale", "nan"]),
         (
-            &["run", "--inject-panic", "consumer:2:0"],
+            "run --inject-panic consumer:2:0",
             &["--inject-panic", "consumer:2:0"],
         ),
         (
-            &["run", "--inject-panic", "producer:1:10", "--items", "10"],
+            "run --inject-panic producer:1:10 --items 10",
             &["--inject-panic"],
         ),
         (
-            &["run", "--inject-panic", "boss:1:1"],
+            "run --inject-panic boss:1:1",
             &["--inject-panic", "boss:1:1"],
         ),
+        (
+            "run --inject-kill-mid-put 1:3",
+            &["--inject-kill-mid-put", "1:3", "--mode processes"],
+        ),
     ];
-    for (args, mentions) in cases {
-        tests::run("prodcons", args).expect_usage_error(mentions);
+    for (line, mentions) in cases {
+        cmd("prodcons", line).expect_usage_error(mentions);
+    }
+}
+
+/// The names of the thread tracks of a trace: (pid, tid) -> `producer 1`.
+fn track_names(trace: &Trace) -> HashMap<(u64, u64), String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .filter_map(|e| {
+            let key = (e["pid"].as_u64()?, e["tid"].as_u64()?);
+            Some((key, e["args"]["name"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// The item of a slice named `put 2.7` or `get 2.7`: (producer 1-based, seq).
+fn item_of(slice: &Value) -> Option<(u64, u64)> {
+    let name = slice["name"].as_str()?;
+    let (_, item) = name.split_once(' ')?;
+    let (producer, seq) = item.split_once('.')?;
+    Some((producer.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Check the `--trace` of a complete run of `producers` x `items` items: it loads (fields,
+/// nesting per track), the occupancy stays within `capacity`, every pid that printed has a
+/// process track, each item has exactly one put slice, on its producer's track, and one get
+/// slice, on the track of the consumer that reported it, and the blocked slices are the
+/// `blocked` events, one for one, each on its role's track.
+#[track_caller]
+fn check_trace(run: &Run, path: &TempPath, producers: u64, items: u64, capacity: u64) {
+    let trace = Trace::load(&path.0, run);
+    trace.check_counter_at_most(run, "occupancy", capacity as f64);
+    trace.check_pids_match(run);
+    let tracks = track_names(&trace);
+    let track_of = |s: &Value| {
+        let key = (
+            s["pid"].as_u64().unwrap_or(0),
+            s["tid"].as_u64().unwrap_or(0),
+        );
+        tracks.get(&key).cloned().unwrap_or_default()
+    };
+    // Who got each item, from the JSON Lines.
+    let got_by: HashMap<(u64, u64), u64> = events_as::<Step>(run, "got")
+        .iter()
+        .map(|g| ((g.producer, g.seq), g.consumer.unwrap_or(0)))
+        .collect();
+    for (cat, role) in [("put", "producer"), ("get", "consumer")] {
+        let mut seen: HashMap<(u64, u64), u32> = HashMap::new();
+        for slice in trace.slices(Some(cat)) {
+            let item = item_of(slice);
+            run.check(
+                item.is_some(),
+                &format!("a {cat} slice names its item: {slice}"),
+            );
+            let item = item.unwrap_or_default();
+            *seen.entry(item).or_default() += 1;
+            let who = match cat {
+                "put" => item.0,
+                _ => got_by.get(&item).copied().unwrap_or(0),
+            };
+            run.check(
+                track_of(slice) == format!("{role} {who}"),
+                &format!("{slice} is on the track of {role} {who}"),
+            );
+        }
+        run.check(
+            seen.len() as u64 == producers * items && seen.values().all(|&n| n == 1),
+            &format!("exactly one {cat} slice per item"),
+        );
+    }
+    // Each `blocked` event (a put found the buffer full, a get found it empty) is one slice.
+    let mut events: Vec<String> = run
+        .events_named("blocked")
+        .iter()
+        .map(|e| format!("{} {}", e["role"].as_str().unwrap_or(""), e["index"]))
+        .collect();
+    let mut slices: Vec<String> = trace
+        .slices(Some("blocked"))
+        .into_iter()
+        .map(track_of)
+        .collect();
+    events.sort();
+    slices.sort();
+    run.check(
+        events == slices,
+        "a blocked slice on its role's track for each blocked event",
+    );
+}
+
+/// `--trace` on every subcommand, in every setting: threads (one process, a thread track per
+/// role) and processes (a process track per role).
+#[test]
+fn trace_has_a_track_per_role_and_one_put_and_one_get_slice_per_item() {
+    let runs = [
+        ("backpressure", 1, 1, 10, 4),
+        ("starved", 1, 1, 10, 4),
+        (
+            "run --producers 2 --consumers 3 --items 30 --capacity 2 --produce-ms 0 \
+             --consume-ms 100",
+            2,
+            3,
+            30,
+            2,
+        ),
+    ];
+    for setting in SETTINGS {
+        for (sub, producers, consumers, items, capacity) in runs {
+            let path = TempPath::new("trace.json");
+            let run = cmd(
+                "prodcons",
+                &format!(
+                    "{sub} --json --time-scale 0.01 --seed 5 {setting} --trace {}",
+                    path.show()
+                ),
+            );
+            check_complete_run(&run, producers, items, capacity);
+            check_trace(&run, &path, producers, items, capacity);
+            let trace = Trace::load(&path.0, &run);
+            let processes = trace.named_processes().len() as u64;
+            let expected = match setting {
+                "--mode processes" => 1 + producers + consumers,
+                _ => 1,
+            };
+            run.check(
+                processes == expected,
+                "threads: one process track; processes: one per role and the parent",
+            );
+            run.check(
+                trace.slices(Some("phase")).len() == 1,
+                "the phase, as a slice on main's track",
+            );
+        }
+    }
+}
+
+/// A role that panics still leaves a complete trace: it is written once every role has ended,
+/// before the verdict (exit 1).
+#[test]
+fn trace_is_written_when_a_role_panics() {
+    for setting in SETTINGS {
+        let path = TempPath::new("panic.json");
+        // Forced: producer 1 panics before its item 5, whatever the schedule.
+        let run = cmd(
+            "prodcons",
+            &format!(
+                "run --json --time-scale 0 {setting} --producers 2 --consumers 2 --items 20 \
+                 --capacity 2 --inject-panic producer:1:5 --trace {}",
+                path.show()
+            ),
+        );
+        run.expect_code(1);
+        let trace = Trace::load(&path.0, &run);
+        trace.check_counter_at_most(&run, "occupancy", 2.0);
+        trace.check_pids_match(&run);
+        run.check(
+            trace.slices(Some("put")).len() == 25 && trace.slices(Some("get")).len() == 25,
+            "a put and a get slice for each of the 20 + 5 items put",
+        );
+    }
+}
+
+/// `--svg`: an SVG picture, one panel per phase, a dot per put and per get.
+#[test]
+fn svg_chart_is_written_with_a_dot_per_put_and_get() {
+    for (line, phases, items) in [
+        ("backpressure --mode threads", 1, 10),
+        ("backpressure --mode processes", 1, 10),
+        ("", 2, 20),
+    ] {
+        let path = TempPath::new("chart.svg");
+        let run = cmd(
+            "prodcons",
+            &format!("{line} --json --time-scale 0 --svg {}", path.show()),
+        );
+        run.ok_summary_as::<Summary>();
+        let svg = std::fs::read_to_string(&path.0).unwrap_or_default();
+        run.check(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "the file is one <svg> element",
+        );
+        run.check(
+            svg.matches("prodcons backpressure").count() == 1
+                && svg.matches("prodcons ").count() == phases,
+            "a panel per phase, with its title",
+        );
+        run.check(
+            svg.matches("<circle").count() == 2 * items,
+            "a dot per put and per get",
+        );
+        let said: Vec<Value> = run.events_named("svg");
+        run.check(
+            said.len() == 1 && said[0]["file"] == path.show(),
+            "the demo says where the chart is",
+        );
     }
 }
 
 #[test]
 fn a_producer_killed_mid_put_in_process_mode_does_not_hang_the_others() {
-    // Issue 8, forced: producer N dies by SIGKILL half-way through a put (slot claimed, never
+    // Forced: producer N dies by SIGKILL half-way through a put (slot claimed, never
     // published). Without the parent's repair the consumers stop at the hole, the queue fills
     // behind it and the other producers block forever (this test then fails on the harness's
     // timeout). With it: everything the others put, and all the victim put before, arrives once.
     for (p, c, cap, victim, at) in [(3, 2, 2, 2, 50), (2, 1, 1, 1, 0), (4, 4, 8, 4, 99)] {
-        let run = tests::run_json(
+        let run = cmd(
             "prodcons",
-            &[
-                "run",
-                "--quiet",
-                "--mode",
-                "processes",
-                "--producers",
-                &p.to_string(),
-                "--consumers",
-                &c.to_string(),
-                "--items",
-                "100",
-                "--capacity",
-                &cap.to_string(),
-                "--inject-kill-mid-put",
-                &format!("{victim}:{at}"),
-            ],
+            &format!(
+                "run --json --time-scale 0 --quiet --mode processes --producers {p} \
+                 --consumers {c} --items 100 --capacity {cap} --inject-kill-mid-put {victim}:{at}"
+            ),
         );
         run.expect_code(1);
-        let s = run.summary();
+        let s: Summary = run.summary_as();
         let expected = (p - 1) * 100 + at;
+        run.check(s.produced == expected, "the victim put exactly `at` items");
+        run.check(s.consumed == expected, "every put item consumed");
+        run.check(s.lost == 0 && s.duplicated == 0, "exactly once");
+        run.check(s.per_producer_fifo, "order per producer");
         run.check(
-            s["produced"] == expected,
-            "the victim put exactly `at` items",
-        );
-        run.check(s["consumed"] == expected, "every put item consumed");
-        run.check(s["lost"] == 0 && s["duplicated"] == 0, "exactly once");
-        run.check(s["per_producer_fifo"] == true, "order per producer");
-        run.check(
-            s["failed"].as_array().map(Vec::len) == Some(1),
-            "exactly the victim reported",
+            s.failed.len() == 1
+                && s.failed[0].index == victim
+                && s.failed[0].message.as_deref() == Some("killed by SIGKILL"),
+            "exactly the victim reported, with how it died",
         );
     }
 }

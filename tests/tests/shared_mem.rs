@@ -8,14 +8,102 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
-use tests::{run_json, SEEDS};
+use predicates::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tests::{cmd, Run, SEEDS};
 
 const DEMO: &str = "shared-mem";
 
-fn i(v: &Value, k: &str) -> i64 {
-    v[k].as_i64()
-        .unwrap_or_else(|| panic!("no integer {k:?} in {v}"))
+/// `balance`'s summary.
+#[derive(Debug, Deserialize)]
+struct BalanceSummary {
+    seed: u64,
+    mode: String,
+    iterations: i64,
+    start: i64,
+    boy_sum: i64,
+    girl_sum: i64,
+    boy_writes: i64,
+    girl_writes: i64,
+    expected: i64,
+    #[serde(rename = "final")]
+    final_balance: i64,
+    lost_updates: i64,
+    lost_amount: i64,
+}
+
+/// One `update` event of `balance` (printed by the child that made it).
+#[derive(Debug, Deserialize)]
+struct Update {
+    pid: i32,
+    who: String,
+    read: i64,
+    old: i64,
+    old_writer: i64,
+    new: i64,
+    clobbered: i64,
+}
+
+/// `balance`'s `balance` event: the 一个月余额 line.
+#[derive(Debug, Deserialize)]
+struct BalanceLine {
+    #[serde(rename = "final")]
+    final_balance: i64,
+}
+
+/// `race`'s summary.
+#[derive(Debug, Deserialize)]
+struct RaceSummary {
+    mode: String,
+    schedule: String,
+    processes: i64,
+    rounds: i64,
+    expected: i64,
+    #[serde(rename = "final")]
+    final_count: i64,
+    lost: i64,
+    predicted_lost: Option<i64>,
+    clobbers: i64,
+}
+
+/// One `write` event of `race --schedule forced`.
+#[derive(Debug, Deserialize)]
+struct RaceWrite {
+    round: i64,
+    process: i64,
+    read: i64,
+    old: i64,
+    old_writer: i64,
+    new: i64,
+    clobbered: i64,
+}
+
+/// `overwrite`'s summary.
+#[derive(Debug, Deserialize)]
+struct OverwriteSummary {
+    written: i64,
+    seen: i64,
+    missed: i64,
+    last_seen: i64,
+}
+
+/// An `overwrite` event carrying a value (`wrote`, `seen`).
+#[derive(Debug, Deserialize)]
+struct Sighting {
+    value: i64,
+}
+
+/// Every event named `name`, parsed into `T` (a missing field fails with the whole output).
+#[track_caller]
+fn events_as<T: DeserializeOwned>(run: &Run, name: &str) -> Vec<T> {
+    run.events_named(name)
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value(e.clone())
+                .unwrap_or_else(|err| panic!("event {e} does not fit: {err}\n{}", run.report()))
+        })
+        .collect()
 }
 
 #[test]
@@ -23,61 +111,47 @@ fn balance_atomic_and_locked_are_exact_over_seeds_and_sizes() {
     for mode in ["atomic", "locked"] {
         for seed in SEEDS {
             for n in [1i64, 30, 4000] {
-                let (seed_s, n_s) = (seed.to_string(), n.to_string());
-                let run = run_json(
+                let run = cmd(
                     DEMO,
-                    &[
-                        "--seed",
-                        &seed_s,
-                        "balance",
-                        "--mode",
-                        mode,
-                        "--iterations",
-                        &n_s,
-                    ],
+                    &format!(
+                        "--seed {seed} balance --mode {mode} --iterations {n} --json --time-scale 0"
+                    ),
                 );
-                let s = run.ok_summary();
+                let s: BalanceSummary = run.ok_summary_as();
+                run.check(s.mode == mode && s.seed == seed, "mode and seed reported");
+                run.check(s.iterations == n, "the iterations asked for");
+                run.check(s.start == 5000, "the notes' opening balance");
                 run.check(
-                    s["mode"] == mode && s["seed"] == seed,
-                    "mode and seed reported",
-                );
-                run.check(i(&s, "start") == 5000, "the notes' opening balance");
-                let (boy, girl) = (i(&s, "boy_sum"), i(&s, "girl_sum"));
-                run.check(
-                    (n..=1500 * n).contains(&boy),
+                    (n..=1500 * n).contains(&s.boy_sum),
                     "boy adds 1..=1500 each round",
                 );
                 run.check(
-                    (-1200 * n..=-100 * n).contains(&girl),
+                    (-1200 * n..=-100 * n).contains(&s.girl_sum),
                     "girl takes 100..=1200",
                 );
                 run.check(
-                    i(&s, "expected") == 5000 + boy + girl,
+                    s.expected == 5000 + s.boy_sum + s.girl_sum,
                     "expected = start + sums",
                 );
-                run.check(i(&s, "final") == i(&s, "expected"), "exact final balance");
-                run.check(
-                    i(&s, "lost_updates") == 0 && i(&s, "lost_amount") == 0,
-                    "nothing lost",
-                );
-                run.check(
-                    i(&s, "boy_writes") == n && i(&s, "girl_writes") == n,
-                    "every round wrote",
-                );
+                run.check(s.final_balance == s.expected, "exact final balance");
+                run.check(s.lost_updates == 0 && s.lost_amount == 0, "nothing lost");
+                run.check(s.boy_writes == n && s.girl_writes == n, "every round wrote");
                 // The printed balance line carries the same number.
-                let line = run.events_named("balance");
+                let line: Vec<BalanceLine> = events_as(&run, "balance");
                 run.check(
-                    line.len() == 1 && line[0]["final"] == s["final"],
+                    line.len() == 1 && line[0].final_balance == s.final_balance,
                     "一个月余额 event",
                 );
                 // Per-round lines: the first 30 rounds of each child, printed by the child.
-                let updates = run.events_named("update");
+                let updates: Vec<Update> = events_as(&run, "update");
                 run.check(updates.len() as i64 == 2 * n.min(30), "shown rounds");
                 run.check(
-                    updates
-                        .iter()
-                        .all(|u| u["pid"] != run.pid && u["clobbered"] == 0),
+                    updates.iter().all(|u| u.pid != run.pid && u.clobbered == 0),
                     "updates come from the children and lose nothing",
+                );
+                run.check(
+                    updates.iter().all(|u| u.who == "boy" || u.who == "girl"),
+                    "each update names the boy or the girl",
                 );
             }
         }
@@ -90,50 +164,31 @@ fn balance_same_seed_same_changes_in_every_mode() {
     // expected balance) repeat across runs and modes; only what unsync loses may differ.
     let mut expected = Vec::new();
     for mode in ["unsync", "atomic", "locked", "atomic"] {
-        let run = run_json(
+        let run = cmd(
             DEMO,
-            &[
-                "--seed",
-                "42",
-                "balance",
-                "--mode",
-                mode,
-                "--iterations",
-                "300",
-            ],
+            &format!("--seed 42 balance --mode {mode} --iterations 300 --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        expected.push((i(&s, "expected"), i(&s, "boy_sum"), i(&s, "girl_sum")));
+        let s: BalanceSummary = run.ok_summary_as();
+        expected.push((s.expected, s.boy_sum, s.girl_sum));
     }
     assert!(expected.windows(2).all(|w| w[0] == w[1]), "{expected:?}");
 }
 
 #[test]
 fn balance_prints_what_the_python_prints() {
-    let run = tests::run(
-        DEMO,
-        &[
-            "--time-scale",
-            "0",
-            "--seed",
-            "7",
-            "balance",
-            "--mode",
-            "locked",
-        ],
-    );
-    run.expect_code(0);
-    let json = run_json(DEMO, &["--seed", "7", "balance", "--mode", "locked"]);
-    let fin = i(&json.ok_summary(), "final");
-    let line = format!("一个月余额: {fin}");
-    run.check(
-        run.stdout.lines().any(|l| l == line),
-        &format!("a line exactly {line:?}"),
-    );
-    run.check(
-        run.stdout.contains("boy") && run.stdout.contains("expected"),
-        "English lines too",
-    );
+    let json = cmd(DEMO, "--seed 7 balance --mode locked --json --time-scale 0");
+    let s: BalanceSummary = json.ok_summary_as();
+    let line = format!("(?m)^一个月余额: {}$", s.final_balance);
+    cmd(DEMO, "--time-scale 0 --seed 7 balance --mode locked")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(&line).unwrap().count(1))
+        .stdout(predicate::str::contains("money = Value('i', 5000)"))
+        .stdout(predicate::str::contains(format!(
+            "final {}",
+            s.final_balance
+        )))
+        .stdout(predicate::str::contains("no update lost"));
 }
 
 #[test]
@@ -141,74 +196,56 @@ fn balance_unsync_accounts_for_every_lost_change() {
     // Whatever unsync loses (maybe nothing), the demo's books must balance: the runs exit 0 only
     // if expected - final equals the sum of the changes overwritten, as counted by the writers.
     for seed in SEEDS {
-        let seed_s = seed.to_string();
-        let run = run_json(
+        let run = cmd(
             DEMO,
-            &["--seed", &seed_s, "balance", "--iterations", "50000"],
+            &format!("--seed {seed} balance --iterations 50000 --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        run.check(s["mode"] == "unsync", "unsync is the default mode");
-        let lost = i(&s, "expected") - i(&s, "final");
-        run.check(
-            i(&s, "lost_amount") == lost,
-            "lost_amount = expected - final",
-        );
-        if i(&s, "lost_updates") == 0 {
+        let s: BalanceSummary = run.ok_summary_as();
+        run.check(s.mode == "unsync", "unsync is the default mode");
+        let lost = s.expected - s.final_balance;
+        run.check(s.lost_amount == lost, "lost_amount = expected - final");
+        if s.lost_updates == 0 {
             run.check(lost == 0, "no overwrite means an exact balance");
         }
         if lost != 0 {
-            run.check(
-                i(&s, "lost_updates") > 0,
-                "a wrong balance needs an overwrite",
-            );
+            run.check(s.lost_updates > 0, "a wrong balance needs an overwrite");
         }
         // Every overwrite shown names who was overwritten and by how much.
-        for u in run.events_named("update") {
-            if u["clobbered"] != 0 {
-                run.check(
-                    i(&u, "clobbered") == i(&u, "old") - i(&u, "read"),
-                    "clobbered = old - read",
-                );
-                run.check(
-                    u["old_writer"] != 0 || i(&u, "old") == 5000,
-                    "a writer is named",
-                );
-            }
+        let updates: Vec<Update> = events_as(&run, "update");
+        for u in updates.iter().filter(|u| u.clobbered != 0) {
+            run.check(u.clobbered == u.old - u.read, "clobbered = old - read");
+            run.check(u.old_writer != 0 || u.old == 5000, "a writer is named");
         }
+        run.check(
+            updates
+                .iter()
+                .filter(|u| u.clobbered == 0)
+                .all(|u| u.old == u.read && u.new != u.old),
+            "an update that overwrote nothing found what it read, and changed it",
+        );
     }
 }
 
 #[test]
 fn race_atomic_and_locked_count_exactly() {
-    let sizes: [(u32, u32); 5] = [(1, 1), (2, 1), (2, 50_000), (4, 20_000), (8, 3_000)];
+    let sizes: [(i64, i64); 5] = [(1, 1), (2, 1), (2, 50_000), (4, 20_000), (8, 3_000)];
     for (k, (n, r)) in sizes.into_iter().enumerate() {
         for mode in ["atomic", "locked"] {
-            let seed = SEEDS[k % SEEDS.len()].to_string();
-            let (n_s, r_s) = (n.to_string(), r.to_string());
-            let run = run_json(
+            let seed = SEEDS[k % SEEDS.len()];
+            let run = cmd(
                 DEMO,
-                &[
-                    "--seed",
-                    &seed,
-                    "race",
-                    "--mode",
-                    mode,
-                    "--processes",
-                    &n_s,
-                    "--rounds",
-                    &r_s,
-                ],
+                &format!(
+                    "--seed {seed} race --mode {mode} --processes {n} --rounds {r} --json --time-scale 0"
+                ),
             );
-            let s = run.ok_summary();
-            let expected = i64::from(n) * i64::from(r);
+            let s: RaceSummary = run.ok_summary_as();
+            run.check(s.mode == mode && s.schedule == "free", "mode and schedule");
+            run.check(s.processes == n && s.rounds == r, "the sizes asked for");
+            run.check(s.expected == n * r, "expected = N x R");
+            run.check(s.final_count == n * r && s.lost == 0, "exact count");
             run.check(
-                s["mode"] == mode && s["schedule"] == "free",
-                "mode and schedule",
-            );
-            run.check(i(&s, "expected") == expected, "expected = N x R");
-            run.check(
-                i(&s, "final") == expected && i(&s, "lost") == 0,
-                "exact count",
+                s.predicted_lost == Some(0),
+                "an atomic or locked count predicts no loss",
             );
         }
     }
@@ -216,7 +253,7 @@ fn race_atomic_and_locked_count_exactly() {
 
 #[test]
 fn race_forced_schedule_loses_exactly_n_minus_1_per_round() {
-    let sizes: [(u32, u32); 7] = [
+    let sizes: [(i64, i64); 7] = [
         (1, 10),
         (2, 1),
         (2, 300),
@@ -226,56 +263,40 @@ fn race_forced_schedule_loses_exactly_n_minus_1_per_round() {
         (8, 20),
     ];
     for (n, r) in sizes {
-        let (n_s, r_s) = (n.to_string(), r.to_string());
-        let run = run_json(
+        let run = cmd(
             DEMO,
-            &[
-                "race",
-                "--schedule",
-                "forced",
-                "--processes",
-                &n_s,
-                "--rounds",
-                &r_s,
-            ],
+            &format!("race --schedule forced --processes {n} --rounds {r} --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        let (n, r) = (i64::from(n), i64::from(r));
-        run.check(i(&s, "expected") == n * r, "expected");
-        run.check(
-            i(&s, "lost") == (n - 1) * r,
-            "lost == (N-1) x rounds, exactly",
-        );
-        run.check(i(&s, "predicted_lost") == (n - 1) * r, "as predicted");
-        run.check(i(&s, "final") == r, "one update survives per round");
+        let s: RaceSummary = run.ok_summary_as();
+        run.check(s.expected == n * r, "expected");
+        run.check(s.lost == (n - 1) * r, "lost == (N-1) x rounds, exactly");
+        run.check(s.predicted_lost == Some((n - 1) * r), "as predicted");
+        run.check(s.final_count == r, "one update survives per round");
         // The described rounds: N writes each, one over the value it read, the other N-1 over
         // another process's identical write.
-        let writes = run.events_named("write");
+        let writes: Vec<RaceWrite> = events_as(&run, "write");
         run.check(
             !writes.is_empty() && writes.len() as i64 % n == 0,
             "whole rounds shown",
         );
         for round in 1..=(writes.len() as i64 / n) {
-            let these: Vec<&Value> = writes.iter().filter(|w| w["round"] == round).collect();
+            let these: Vec<&RaceWrite> = writes.iter().filter(|w| w.round == round).collect();
             run.check(
                 these.len() as i64 == n,
                 "every process wrote once in the round",
             );
-            let mut procs: Vec<i64> = these.iter().map(|w| i(w, "process")).collect();
+            let mut procs: Vec<i64> = these.iter().map(|w| w.process).collect();
             procs.sort_unstable();
             run.check(procs == (1..=n).collect::<Vec<_>>(), "each process once");
-            let first: Vec<_> = these.iter().filter(|w| w["clobbered"] == 0).collect();
-            run.check(first.len() == 1, "exactly one write finds what it read");
-            for w in these.iter().filter(|w| w["clobbered"] != 0) {
-                run.check(i(w, "clobbered") == 1, "each later write overwrites one +1");
+            let first = these.iter().filter(|w| w.clobbered == 0).count();
+            run.check(first == 1, "exactly one write finds what it read");
+            for w in these.iter().filter(|w| w.clobbered != 0) {
+                run.check(w.clobbered == 1, "each later write overwrites one +1");
                 run.check(
-                    w["old"] == w["new"] && w["old_writer"] != w["process"],
+                    w.old == w.new && w.old_writer != w.process,
                     "over another's write",
                 );
-                run.check(
-                    i(w, "read") == round - 1,
-                    "everyone read the round's start value",
-                );
+                run.check(w.read == round - 1, "everyone read the round's start value");
             }
         }
     }
@@ -284,28 +305,16 @@ fn race_forced_schedule_loses_exactly_n_minus_1_per_round() {
 #[test]
 fn race_forced_schedule_with_atomic_or_lock_loses_nothing() {
     for mode in ["atomic", "locked"] {
-        for (n, r) in [(2u32, 200u32), (5, 40)] {
-            let (n_s, r_s) = (n.to_string(), r.to_string());
-            let run = run_json(
+        for (n, r) in [(2i64, 200i64), (5, 40)] {
+            let run = cmd(
                 DEMO,
-                &[
-                    "race",
-                    "--schedule",
-                    "forced",
-                    "--mode",
-                    mode,
-                    "--processes",
-                    &n_s,
-                    "--rounds",
-                    &r_s,
-                ],
+                &format!(
+                    "race --schedule forced --mode {mode} --processes {n} --rounds {r} --json --time-scale 0"
+                ),
             );
-            let s = run.ok_summary();
-            run.check(
-                i(&s, "lost") == 0 && i(&s, "final") == i64::from(n * r),
-                "exact",
-            );
-            run.check(i(&s, "predicted_lost") == 0, "predicted 0");
+            let s: RaceSummary = run.ok_summary_as();
+            run.check(s.lost == 0 && s.final_count == n * r, "exact");
+            run.check(s.predicted_lost == Some(0), "predicted 0");
         }
     }
 }
@@ -314,77 +323,58 @@ fn race_forced_schedule_with_atomic_or_lock_loses_nothing() {
 fn race_unsync_never_gains() {
     // Every unsynchronised write stores some earlier value + 1, so the count can only fall
     // short. How much is lost is the scheduler's business and is not asserted.
-    let sizes: [(u32, u32); 4] = [(2, 100_000), (3, 30_000), (6, 5_000), (1, 1_000)];
+    let sizes: [(i64, i64); 4] = [(2, 100_000), (3, 30_000), (6, 5_000), (1, 1_000)];
     for (k, (n, r)) in sizes.into_iter().enumerate() {
-        let seed = SEEDS[k % SEEDS.len()].to_string();
-        let (n_s, r_s) = (n.to_string(), r.to_string());
-        let run = run_json(
+        let seed = SEEDS[k % SEEDS.len()];
+        let run = cmd(
             DEMO,
-            &[
-                "--seed",
-                &seed,
-                "race",
-                "--processes",
-                &n_s,
-                "--rounds",
-                &r_s,
-            ],
+            &format!("--seed {seed} race --processes {n} --rounds {r} --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        let expected = i64::from(n) * i64::from(r);
-        run.check(s["mode"] == "unsync", "unsync is the default");
-        run.check(i(&s, "expected") == expected, "expected");
-        run.check(i(&s, "final") <= expected, "never more than expected");
+        let s: RaceSummary = run.ok_summary_as();
+        let expected = n * r;
+        run.check(s.mode == "unsync", "unsync is the default");
+        run.check(s.expected == expected, "expected");
+        run.check(s.final_count <= expected, "never more than expected");
         // Not asserted: `final >= rounds`. A process descheduled between its read of 0 and its
         // write can store 1 late, after which another's last write may build on that 1 and end
         // the run below `rounds`: unsync guarantees no floor beyond 1.
         run.check(
-            i(&s, "final") >= 1,
+            s.final_count >= 1,
             "the last write stores some earlier value + 1",
         );
         run.check(
-            i(&s, "lost") == expected - i(&s, "final"),
+            s.lost == expected - s.final_count,
             "lost = expected - final",
         );
-        if i(&s, "clobbers") == 0 {
-            run.check(i(&s, "lost") == 0, "no overwrite, no loss");
+        if s.clobbers == 0 {
+            run.check(s.lost == 0, "no overwrite, no loss");
         }
         if n == 1 {
-            run.check(i(&s, "lost") == 0, "alone, nobody can overwrite you");
+            run.check(s.lost == 0, "alone, nobody can overwrite you");
         }
     }
 }
 
-fn check_overwrite(run: &tests::Run, n: i64) {
-    let s = run.ok_summary();
-    let written = i(&s, "written");
-    let seen = i(&s, "seen");
-    run.check(written == n, "the writer wrote 1..=N");
-    run.check(
-        i(&s, "last_seen") == written,
-        "the last message is always seen",
-    );
-    run.check(
-        seen + i(&s, "missed") == written,
-        "seen + missed == written",
-    );
-    run.check((1..=n).contains(&seen), "seen in 1..=N");
-    let wrote: Vec<i64> = run
-        .events_named("wrote")
+fn check_overwrite(run: &Run, n: i64) {
+    let s: OverwriteSummary = run.ok_summary_as();
+    run.check(s.written == n, "the writer wrote 1..=N");
+    run.check(s.last_seen == s.written, "the last message is always seen");
+    run.check(s.seen + s.missed == s.written, "seen + missed == written");
+    run.check((1..=n).contains(&s.seen), "seen in 1..=N");
+    let wrote: Vec<i64> = events_as::<Sighting>(run, "wrote")
         .iter()
-        .map(|e| i(e, "value"))
+        .map(|e| e.value)
         .collect();
     run.check(
         wrote == (1..=n.min(200)).collect::<Vec<_>>(),
         "written in order",
     );
-    let sightings: Vec<i64> = run
-        .events_named("seen")
+    let sightings: Vec<i64> = events_as::<Sighting>(run, "seen")
         .iter()
-        .map(|e| i(e, "value"))
+        .map(|e| e.value)
         .collect();
     run.check(
-        sightings.len() as i64 == seen.min(200),
+        sightings.len() as i64 == s.seen.min(200),
         "one line per sighting",
     );
     run.check(
@@ -395,7 +385,7 @@ fn check_overwrite(run: &tests::Run, n: i64) {
         sightings.iter().all(|v| (1..=n).contains(v)),
         "only written values",
     );
-    if seen <= 200 {
+    if s.seen <= 200 {
         run.check(sightings.last() == Some(&n), "ends at N");
     }
 }
@@ -403,24 +393,18 @@ fn check_overwrite(run: &tests::Run, n: i64) {
 #[test]
 fn overwrite_reader_sees_an_increasing_subsequence_ending_at_n() {
     for n in [1i64, 2, 10, 150, 5000] {
-        let run = run_json(DEMO, &["overwrite", "--messages", &n.to_string()]);
+        let run = cmd(
+            DEMO,
+            &format!("overwrite --messages {n} --json --time-scale 0"),
+        );
         check_overwrite(&run, n);
     }
     // At a real (small) pace too: the reader is slower than the writer, so it usually misses
     // some; that is not asserted, the invariants are.
     for seed in ["1", "2"] {
-        let run = tests::run(
+        let run = cmd(
             DEMO,
-            &[
-                "--json",
-                "--time-scale",
-                "0.02",
-                "--seed",
-                seed,
-                "overwrite",
-                "--messages",
-                "12",
-            ],
+            &format!("--json --time-scale 0.02 --seed {seed} overwrite --messages 12"),
         );
         check_overwrite(&run, 12);
     }

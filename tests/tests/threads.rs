@@ -8,51 +8,207 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde_json::Value;
-use tests::{run_json, Run, SEEDS};
+use predicates::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tests::{cmd, Run, SEEDS};
 
-fn u64s(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
+/// `ids`' summary.
+#[derive(Debug, Deserialize)]
+struct IdsSummary {
+    pid: i32,
+    main_tid: i32,
+    tids: Vec<i32>,
+    same_pid: bool,
+    distinct_tids: bool,
+    num_threads: u64,
+    task_dir_matches: bool,
 }
 
-fn num(run: &Run, v: &Value, what: &str) -> f64 {
-    let x = v.as_f64();
-    run.check(x.is_some(), &format!("{what} should be a number, is {v}"));
-    x.unwrap_or(f64::NAN)
+/// One `thread` event of `ids`.
+#[derive(Debug, Deserialize)]
+struct ThreadEvent {
+    pid: i32,
+    tid: i32,
+}
+
+/// `shared`'s summary.
+#[derive(Debug, Deserialize)]
+struct SharedSummary {
+    before: i64,
+    child_value: i64,
+    process_value_seen_by_parent: i64,
+    thread_value_seen_by_main: i64,
+    written: Vec<u64>,
+    seen: Vec<Vec<u64>>,
+    every_thread_saw_all: bool,
+    threads: u64,
+}
+
+/// `process_changed` / `thread_changed` of `shared`.
+#[derive(Debug, Deserialize)]
+struct Changed {
+    pid: i32,
+    address: String,
+    value: i64,
+}
+
+/// `race`'s summary.
+#[derive(Debug, Deserialize)]
+struct RaceSummary {
+    mode: String,
+    schedule: String,
+    threads: u64,
+    rounds: u64,
+    expected: u64,
+    #[serde(rename = "final")]
+    final_count: u64,
+    lost: u64,
+    predicted_lost: Option<u64>,
+}
+
+/// One narrated round of `race --schedule forced`.
+#[derive(Debug, Deserialize)]
+struct Round {
+    round: u64,
+    counter: u64,
+    write_order: Vec<u64>,
+    reads: Vec<Read>,
+}
+
+/// What one thread read in a narrated round.
+#[derive(Debug, Deserialize)]
+struct Read {
+    thread: u64,
+    read: u64,
+}
+
+/// `sync`'s summary.
+#[derive(Debug, Deserialize)]
+struct SyncSummary {
+    threads: u64,
+    rounds: u64,
+    order: Vec<u64>,
+    expected_order: Vec<u64>,
+    in_order: bool,
+    arrivals: Vec<u64>,
+    mutex_order: Vec<u64>,
+    mutex_counts: Vec<u64>,
+}
+
+/// One `turn` event of `sync`.
+#[derive(Debug, Deserialize)]
+struct Turn {
+    thread: u64,
+    turn: u64,
+}
+
+/// How many threads `main-exit` started.
+#[derive(Debug, Deserialize)]
+struct Spawned {
+    detached: u64,
+    joined: u64,
+    total: u64,
+}
+
+/// `main-exit`'s summary.
+#[derive(Debug, Deserialize)]
+struct MainExitSummary {
+    spawned: Spawned,
+    started_detached: u64,
+    finished_detached: u64,
+    finished_joined: u64,
+    exit_code: i32,
+}
+
+/// The CPU-bound half of `gil`'s summary.
+#[derive(Debug, Deserialize)]
+struct GilCpu {
+    serial_ms: f64,
+    threads_ms: f64,
+    gil_threads_ms: f64,
+    processes_ms: f64,
+    gil_max_concurrent: u64,
+    threads_max_concurrent: u64,
+    work_ms: u64,
+}
+
+/// The IO-bound half of `gil`'s summary.
+#[derive(Debug, Deserialize)]
+struct GilIo {
+    serial_ms: f64,
+    gil_threads_ms: f64,
+    gil_held_ms: f64,
+    ops: u64,
+    io_ms: u64,
+}
+
+/// `gil`'s summary.
+#[derive(Debug, Deserialize)]
+struct GilSummary {
+    cpus: u64,
+    threads: u64,
+    cpu: GilCpu,
+    io: GilIo,
+}
+
+/// `spawn-cost`'s summary.
+#[derive(Debug, Deserialize)]
+struct SpawnCostSummary {
+    count: u64,
+    thread_us: f64,
+    process_us: f64,
+    ratio: f64,
+    notes_ratio: f64,
+}
+
+/// Every event named `name`, parsed into `T` (a missing field fails with the whole output).
+#[track_caller]
+fn events_as<T: DeserializeOwned>(run: &Run, name: &str) -> Vec<T> {
+    run.events_named(name)
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value(e.clone())
+                .unwrap_or_else(|err| panic!("event {e} does not fit: {err}\n{}", run.report()))
+        })
+        .collect()
 }
 
 #[test]
 fn ids_one_pid_distinct_tids_as_the_kernel_lists_them() {
     for n in [1u32, 4, 16] {
-        let run = run_json("threads", &["ids", "--threads", &n.to_string()]);
-        let s = run.ok_summary();
-        let tids = u64s(&s["tids"]);
-        run.check(tids.len() == n as usize, "one tid per thread");
-        run.check(s["same_pid"] == true, "every thread reports the same pid");
-        run.check(s["pid"] == run.pid, "that pid is the demo's");
-        run.check(s["main_tid"] == run.pid, "the main thread's tid is the pid");
-        let mut all: BTreeSet<u64> = tids.iter().copied().collect();
-        all.insert(run.pid as u64);
+        let run = cmd(
+            "threads",
+            &format!("ids --threads {n} --json --time-scale 0"),
+        );
+        let s: IdsSummary = run.ok_summary_as();
+        run.check(s.tids.len() == n as usize, "one tid per thread");
+        run.check(s.same_pid, "every thread reports the same pid");
+        run.check(s.pid == run.pid, "that pid is the demo's");
+        run.check(s.main_tid == run.pid, "the main thread's tid is the pid");
+        let mut all: BTreeSet<i32> = s.tids.iter().copied().collect();
+        all.insert(run.pid);
         run.check(
-            all.len() == n as usize + 1,
+            all.len() == n as usize + 1 && s.distinct_tids,
             "all tids differ (and differ from main's)",
         );
-        run.check(s["num_threads"] == n + 1, "/proc counts n + 1 threads");
         run.check(
-            s["task_dir_matches"] == true,
+            s.num_threads == u64::from(n) + 1,
+            "/proc counts n + 1 threads",
+        );
+        run.check(
+            s.task_dir_matches,
             "/proc/<pid>/task lists exactly those tids",
         );
-        let events = run.events_named("thread");
+        let events: Vec<ThreadEvent> = events_as(&run, "thread");
         run.check(events.len() == n as usize, "one event per thread");
         for e in &events {
             run.check(
-                e["pid"] == run.pid,
+                e.pid == run.pid,
                 "each thread's event carries the demo's pid",
             );
             run.check(
-                e["tid"].as_u64().is_some_and(|t| tids.contains(&t)),
+                s.tids.contains(&e.tid),
                 "the event's tid is one of the summary's",
             );
         }
@@ -61,98 +217,95 @@ fn ids_one_pid_distinct_tids_as_the_kernel_lists_them() {
 
 #[test]
 fn ids_is_the_default_and_prose_mode_prints_pids() {
-    let run = run_json("threads", &[]);
-    let s = run.ok_summary();
-    run.check(
-        u64s(&s["tids"]).len() == 4,
-        "the default run is ids with 4 threads",
-    );
-    let prose = tests::run("threads", &["--time-scale", "0"]);
-    prose.expect_code(0);
-    prose.check(
-        prose.stdout.contains(&format!("pid {}", prose.pid)),
-        "prose names the pid",
-    );
+    let run = cmd("threads", "--json --time-scale 0");
+    let s: IdsSummary = run.ok_summary_as();
+    run.check(s.tids.len() == 4, "the default run is ids with 4 threads");
+    let prose = cmd("threads", "--time-scale 0");
+    let pid = prose.pid;
+    prose
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "main thread: pid {pid}, tid {pid}"
+        )))
+        .stdout(
+            predicate::str::is_match(format!(r"(?m)^  thread \d: pid {pid}, tid \d+$"))
+                .unwrap()
+                .count(4),
+        )
+        .stdout(predicate::str::contains(format!(
+            "one process (pid {pid}), 5 threads"
+        )));
 }
 
 #[test]
 fn shared_threads_see_writes_a_forked_child_does_not() {
     for n in [1u32, 3, 8] {
-        let run = run_json("threads", &["shared", "--threads", &n.to_string()]);
-        let s = run.ok_summary();
-        run.check(s["child_value"] == 999, "the child saw its own write");
+        let run = cmd(
+            "threads",
+            &format!("shared --threads {n} --json --time-scale 0"),
+        );
+        let s: SharedSummary = run.ok_summary_as();
+        run.check(s.before == 100, "the notes' value = 100");
+        run.check(s.child_value == 999, "the child saw its own write");
         run.check(
-            s["process_value_seen_by_parent"] == 100,
+            s.process_value_seen_by_parent == 100,
             "the child's write stayed in the child",
         );
         run.check(
-            s["thread_value_seen_by_main"] == 999,
+            s.thread_value_seen_by_main == 999,
             "the thread's write reached main",
         );
-        let written = u64s(&s["written"]);
-        run.check(written.len() == n as usize, "one slot per thread");
-        let seen = s["seen"].as_array().cloned().unwrap_or_default();
-        run.check(seen.len() == n as usize, "one reading per thread");
-        for v in &seen {
-            run.check(
-                u64s(v) == written,
-                "each thread read every other thread's write",
-            );
-        }
+        run.check(
+            s.written.len() == n as usize && s.threads == u64::from(n),
+            "one slot per thread",
+        );
+        run.check(s.seen.len() == n as usize, "one reading per thread");
+        run.check(
+            s.seen.iter().all(|v| *v == s.written) && s.every_thread_saw_all,
+            "each thread read every other thread's write",
+        );
         // Who printed what: the child process has another pid, the thread the demo's; both
         // printed the same virtual address.
-        let child = run.events_named("process_changed");
-        let thread = run.events_named("thread_changed");
+        let child: Vec<Changed> = events_as(&run, "process_changed");
+        let thread: Vec<Changed> = events_as(&run, "thread_changed");
         run.check(child.len() == 1 && thread.len() == 1, "one change each");
         run.check(
-            child[0]["pid"] != run.pid,
+            child[0].pid != run.pid,
             "the process change was printed by the child",
         );
+        run.check(thread[0].pid == run.pid, "the thread shares the demo's pid");
         run.check(
-            thread[0]["pid"] == run.pid,
-            "the thread shares the demo's pid",
-        );
-        run.check(
-            child[0]["address"] == thread[0]["address"],
-            "same virtual address in the child and in the thread",
+            child[0].address == thread[0].address && child[0].value == thread[0].value,
+            "same virtual address (and value) in the child and in the thread",
         );
     }
 }
 
 #[test]
 fn race_mutex_and_atomic_are_exact_for_every_size_and_schedule() {
-    let sizes: [(u32, u32); 4] = [(1, 1), (2, 3000), (5, 1000), (16, 200)];
+    let sizes: [(u64, u64); 4] = [(1, 1), (2, 3000), (5, 1000), (16, 200)];
     let mut k = 0;
     for (n, r) in sizes {
         for mode in ["mutex", "atomic"] {
             for schedule in ["free", "forced"] {
-                let seed = SEEDS[k % SEEDS.len()].to_string();
+                let seed = SEEDS[k % SEEDS.len()];
                 k += 1;
-                let run = run_json(
+                let run = cmd(
                     "threads",
-                    &[
-                        "race",
-                        "--threads",
-                        &n.to_string(),
-                        "--rounds",
-                        &r.to_string(),
-                        "--mode",
-                        mode,
-                        "--schedule",
-                        schedule,
-                        "--seed",
-                        &seed,
-                    ],
+                    &format!(
+                        "race --threads {n} --rounds {r} --mode {mode} --schedule {schedule} --seed {seed} --json --time-scale 0"
+                    ),
                 );
-                let s = run.ok_summary();
-                let expected = u64::from(n) * u64::from(r);
-                run.check(s["expected"] == expected, "expected = threads x rounds");
-                run.check(s["final"] == expected, "a lock or an atomic loses nothing");
-                run.check(s["lost"] == 0, "lost = 0");
+                let s: RaceSummary = run.ok_summary_as();
+                run.check(s.threads == n && s.rounds == r, "sizes echoed");
+                run.check(s.expected == n * r, "expected = threads x rounds");
                 run.check(
-                    s["mode"] == mode && s["schedule"] == schedule,
-                    "mode echoed",
+                    s.final_count == s.expected,
+                    "a lock or an atomic loses nothing",
                 );
+                run.check(s.lost == 0, "lost = 0");
+                run.check(s.mode == mode && s.schedule == schedule, "mode echoed");
             }
         }
     }
@@ -160,44 +313,41 @@ fn race_mutex_and_atomic_are_exact_for_every_size_and_schedule() {
 
 #[test]
 fn race_forced_unsync_loses_exactly_n_minus_1_per_round() {
-    for (n, r) in [(1u32, 20u32), (2, 100), (4, 500), (7, 300)] {
-        let run = run_json(
+    for (n, r) in [(1u64, 20u64), (2, 100), (4, 500), (7, 300)] {
+        let run = cmd(
             "threads",
-            &[
-                "race",
-                "--threads",
-                &n.to_string(),
-                "--rounds",
-                &r.to_string(),
-                "--mode",
-                "unsync",
-                "--schedule",
-                "forced",
-            ],
+            &format!(
+                "race --threads {n} --rounds {r} --mode unsync --schedule forced --json --time-scale 0"
+            ),
         );
-        let s = run.ok_summary();
-        let lost = u64::from(n - 1) * u64::from(r);
-        run.check(s["lost"] == lost, "exactly (N-1) x rounds lost");
-        run.check(s["predicted_lost"] == lost, "as predicted");
+        let s: RaceSummary = run.ok_summary_as();
+        let lost = (n - 1) * r;
+        run.check(s.lost == lost, "exactly (N-1) x rounds lost");
+        run.check(s.predicted_lost == Some(lost), "as predicted");
         run.check(
-            s["final"] == r,
+            s.final_count == r,
             "each round raises the counter by exactly 1",
         );
-        let rounds = run.events_named("round");
+        let rounds: Vec<Round> = events_as(&run, "round");
         run.check(
-            rounds.len() == r.min(3) as usize,
+            rounds.len() as u64 == r.min(3),
             "the first rounds are narrated",
         );
         for (i, e) in rounds.iter().enumerate() {
-            let order: BTreeSet<u64> = u64s(&e["write_order"]).into_iter().collect();
+            let i = i as u64;
+            let order: BTreeSet<u64> = e.write_order.iter().copied().collect();
             run.check(
-                order == (0..u64::from(n)).collect(),
+                order == (0..n).collect() && e.write_order.len() as u64 == n,
                 "every thread wrote once in the round",
             );
-            run.check(e["counter"] == i + 1, "the counter after round i is i");
-            for read in e["reads"].as_array().cloned().unwrap_or_default() {
-                run.check(read["read"] == i, "every thread read the same value");
-            }
+            run.check(e.round == i + 1, "rounds in order");
+            run.check(e.counter == i + 1, "the counter after round i is i");
+            run.check(
+                e.reads.len() as u64 == n && e.reads.iter().all(|read| read.read == i),
+                "every thread read the same value",
+            );
+            let readers: BTreeSet<u64> = e.reads.iter().map(|read| read.thread).collect();
+            run.check(readers.len() as u64 == n, "each thread read once");
         }
     }
 }
@@ -205,29 +355,23 @@ fn race_forced_unsync_loses_exactly_n_minus_1_per_round() {
 #[test]
 fn race_free_unsync_never_gains() {
     for seed in &SEEDS[..3] {
-        let run = run_json(
+        let run = cmd(
             "threads",
-            &[
-                "race",
-                "--threads",
-                "4",
-                "--rounds",
-                "20000",
-                "--seed",
-                &seed.to_string(),
-            ],
+            &format!("race --threads 4 --rounds 20000 --seed {seed} --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        let (fin, exp, lost) = (
-            s["final"].as_u64().unwrap_or(u64::MAX),
-            s["expected"].as_u64().unwrap_or(0),
-            s["lost"].as_u64().unwrap_or(u64::MAX),
-        );
-        run.check(exp == 80_000, "expected");
-        run.check(fin <= exp, "unsync can lose updates, never invent them");
-        run.check(lost == exp - fin, "lost = expected - final");
+        let s: RaceSummary = run.ok_summary_as();
+        run.check(s.mode == "unsync", "unsync is the default");
+        run.check(s.expected == 80_000, "expected");
         run.check(
-            s["predicted_lost"].is_null(),
+            s.final_count <= s.expected,
+            "unsync can lose updates, never invent them",
+        );
+        run.check(
+            s.lost == s.expected - s.final_count,
+            "lost = expected - final",
+        );
+        run.check(
+            s.predicted_lost.is_none(),
             "no prediction for the free schedule",
         );
     }
@@ -236,47 +380,40 @@ fn race_free_unsync_never_gains() {
 #[test]
 fn sync_turns_come_in_the_same_order_every_time() {
     let mut orders = Vec::new();
-    for (i, n) in [1u32, 3, 5].into_iter().enumerate() {
+    for (i, n) in [1u64, 3, 5].into_iter().enumerate() {
         for seed in SEEDS {
             // One run per n at a small time scale, so the random "getting ready" delays vary.
             let scale = if seed == SEEDS[i] { "0.02" } else { "0" };
-            let run = tests::run(
+            let run = cmd(
                 "threads",
-                &[
-                    "--json",
-                    "--time-scale",
-                    scale,
-                    "--seed",
-                    &seed.to_string(),
-                    "sync",
-                    "--threads",
-                    &n.to_string(),
-                    "--rounds",
-                    "4",
-                ],
+                &format!("--json --time-scale {scale} --seed {seed} sync --threads {n} --rounds 4"),
             );
-            let s = run.ok_summary();
-            let order = u64s(&s["order"]);
-            let expected: Vec<u64> = (0..u64::from(n) * 4).map(|k| k % u64::from(n)).collect();
-            run.check(order == expected, "turns 0, 1, ..., n-1, round after round");
-            run.check(s["in_order"] == true, "in_order");
+            let s: SyncSummary = run.ok_summary_as();
+            let expected: Vec<u64> = (0..n * 4).map(|k| k % n).collect();
+            run.check(s.threads == n && s.rounds == 4, "sizes echoed");
             run.check(
-                u64s(&s["mutex_counts"]) == vec![4; n as usize],
+                s.order == expected && s.expected_order == expected,
+                "turns 0, 1, ..., n-1, round after round",
+            );
+            run.check(s.in_order, "in_order");
+            run.check(s.arrivals.len() == expected.len(), "every arrival recorded");
+            run.check(
+                s.mutex_counts == vec![4; n as usize] && s.mutex_order.len() == expected.len(),
                 "under the mutex every thread got in exactly rounds times",
             );
-            let turns = run.events_named("turn");
+            let turns: Vec<Turn> = events_as(&run, "turn");
             run.check(
-                turns
-                    .iter()
-                    .map(|t| t["thread"].as_u64().unwrap_or(99))
-                    .collect::<Vec<_>>()
-                    == expected,
+                turns.iter().map(|t| t.thread).collect::<Vec<_>>() == expected,
                 "the turn events come out in the same order",
             );
-            orders.push((n, order));
+            run.check(
+                turns.iter().enumerate().all(|(k, t)| t.turn == k as u64),
+                "turns are numbered 0, 1, 2...",
+            );
+            orders.push((n, s.order));
         }
     }
-    for n in [1u32, 3, 5] {
+    for n in [1u64, 3, 5] {
         let same: BTreeSet<&Vec<u64>> = orders.iter().filter(|o| o.0 == n).map(|o| &o.1).collect();
         assert_eq!(
             same.len(),
@@ -287,38 +424,37 @@ fn sync_turns_come_in_the_same_order_every_time() {
 }
 
 #[test]
+fn sync_prose_shows_the_turns_and_the_grabs() {
+    cmd("threads", "--time-scale 0 sync --threads 2 --rounds 1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("  turn 0: thread 0 (its round 1)"))
+        .stdout(predicate::str::contains("  turn 1: thread 1 (its round 1)"))
+        .stdout(predicate::str::contains("yet took their turns as [0, 1]"));
+}
+
+#[test]
 fn main_exit_cuts_off_detached_threads_and_finishes_joined_ones() {
-    for (d, j) in [(1u32, 0u32), (2, 2), (3, 1), (16, 16)] {
-        let run = run_json(
+    for (d, j) in [(1u64, 0u64), (2, 2), (3, 1), (16, 16)] {
+        let run = cmd(
             "threads",
-            &[
-                "main-exit",
-                "--detached",
-                &d.to_string(),
-                "--joined",
-                &j.to_string(),
-            ],
+            &format!("main-exit --detached {d} --joined {j} --json --time-scale 0"),
         );
-        let s = run.ok_summary();
+        let s: MainExitSummary = run.ok_summary_as();
         run.check(
-            s["spawned"]["detached"] == d && s["spawned"]["joined"] == j,
+            s.spawned.detached == d && s.spawned.joined == j && s.spawned.total == d + j,
             "spawned",
         );
+        run.check(s.finished_joined == j, "every joined thread finished");
         run.check(
-            s["finished_joined"] == s["spawned"]["joined"],
-            "every joined thread finished",
-        );
-        let fd = s["finished_detached"].as_u64().unwrap_or(u64::MAX);
-        run.check(fd < u64::from(d), "detached threads were cut off");
-        run.check(
-            fd == 0,
-            "all of them: they wait for a signal main never gives",
+            s.finished_detached == 0,
+            "every detached thread was cut off: they wait for a signal main never gives",
         );
         run.check(
-            s["started_detached"] == d,
+            s.started_detached == d,
             "every detached thread was mid-work",
         );
-        run.check(s["exit_code"] == 0, "the child process ended normally");
+        run.check(s.exit_code == 0, "the child process ended normally");
         run.check(
             run.events_named("detached_finished").is_empty(),
             "no detached thread finished",
@@ -378,42 +514,35 @@ fn main_exit_stopped_mid_run_leaves_nothing_behind() {
 
 #[test]
 fn gil_summary_has_every_figure_and_the_gil_admits_one_thread() {
-    for n in ["1", "3"] {
-        let run = run_json(
+    for n in [1u64, 3] {
+        let run = cmd(
             "threads",
-            &[
-                "gil",
-                "--threads",
-                n,
-                "--work",
-                "5",
-                "--io-ops",
-                "2",
-                "--io-ms",
-                "5",
-            ],
+            &format!("gil --threads {n} --work 5 --io-ops 2 --io-ms 5 --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        run.check(num(&run, &s["cpus"], "cpus") >= 1.0, "at least one CPU");
-        for k in ["serial_ms", "threads_ms", "gil_threads_ms", "processes_ms"] {
-            let v = num(&run, &s["cpu"][k], k);
-            run.check(v > 0.0 && v.is_finite(), &format!("cpu.{k} > 0"));
-        }
-        for k in ["serial_ms", "gil_threads_ms", "gil_held_ms"] {
-            let v = num(&run, &s["io"][k], k);
-            run.check(v > 0.0 && v.is_finite(), &format!("io.{k} > 0"));
+        let s: GilSummary = run.ok_summary_as();
+        run.check(s.cpus >= 1, "at least one CPU");
+        run.check(s.threads == n, "threads echoed");
+        run.check(
+            s.cpu.work_ms == 5 && s.io.ops == 2 && s.io.io_ms == 5,
+            "the work asked for",
+        );
+        for (name, ms) in [
+            ("cpu.serial_ms", s.cpu.serial_ms),
+            ("cpu.threads_ms", s.cpu.threads_ms),
+            ("cpu.gil_threads_ms", s.cpu.gil_threads_ms),
+            ("cpu.processes_ms", s.cpu.processes_ms),
+            ("io.serial_ms", s.io.serial_ms),
+            ("io.gil_threads_ms", s.io.gil_threads_ms),
+            ("io.gil_held_ms", s.io.gil_held_ms),
+        ] {
+            run.check(ms > 0.0 && ms.is_finite(), &format!("{name} > 0"));
         }
         run.check(
-            s["cpu"]["gil_max_concurrent"] == 1,
+            s.cpu.gil_max_concurrent == 1,
             "one thread at a time under the GIL",
         );
-        let free = num(
-            &run,
-            &s["cpu"]["threads_max_concurrent"],
-            "threads_max_concurrent",
-        );
         run.check(
-            free >= 1.0 && free <= n.parse::<f64>().unwrap_or(0.0),
+            (1..=n).contains(&s.cpu.threads_max_concurrent),
             "free threads: between 1 and N at once",
         );
         run.check(
@@ -425,24 +554,34 @@ fn gil_summary_has_every_figure_and_the_gil_admits_one_thread() {
 
 #[test]
 fn spawn_cost_reports_both_costs_and_their_ratio() {
-    let run = run_json("threads", &["spawn-cost", "--count", "20"]);
-    let s = run.ok_summary();
-    let t = num(&run, &s["thread_us"], "thread_us");
-    let p = num(&run, &s["process_us"], "process_us");
-    let ratio = num(&run, &s["ratio"], "ratio");
+    let run = cmd("threads", "spawn-cost --count 20 --json --time-scale 0");
+    let s: SpawnCostSummary = run.ok_summary_as();
     run.check(
-        t > 0.0 && p > 0.0 && t.is_finite() && p.is_finite(),
+        s.thread_us > 0.0
+            && s.process_us > 0.0
+            && s.thread_us.is_finite()
+            && s.process_us.is_finite(),
         "positive costs",
     );
     run.check(
-        (ratio - p / t).abs() <= 1e-6 * ratio.max(1.0),
+        (s.ratio - s.process_us / s.thread_us).abs() <= 1e-6 * s.ratio.max(1.0),
         "ratio = process / thread",
     );
-    run.check(s["count"] == 20, "count echoed");
+    run.check(s.count == 20, "count echoed");
+    run.check(s.notes_ratio == 20.0, "the notes' figure, 1/20");
     run.check(
         tests::named_objects_of(run.pid).is_empty(),
         "no named kernel object",
     );
+    cmd("threads", "spawn-cost --count 5 --time-scale 0")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(
+                r"on this machine a process costs [0-9.]+ threads \(the notes say about 20\)",
+            )
+            .unwrap(),
+        );
 }
 
 #[test]

@@ -2,12 +2,27 @@
 //!
 //! Python:
 //!
-//! ```text
-//! def cpu(): sum(i * i for i in range(10**7))          # CPU-bound: holds the GIL
+//! ```python
+//! import time
+//! from threading import Thread
+//! from multiprocessing import Process
+//!
+//! def cpu(): sum(i * i for i in range(10**6))          # CPU-bound: holds the GIL
 //! def io():  time.sleep(0.02)                          # IO-bound: releases the GIL while blocked
+//!
 //! for target in cpu, io:
-//!     ts = [Thread(target=target) for _ in range(4)]   # vs. the same 4 calls one after another,
-//!     ...                                              # vs. 4 Processes
+//!     t0 = time.perf_counter()
+//!     for _ in range(4): target()                      # the same 4 calls one after another,
+//!     t1 = time.perf_counter()
+//!     ts = [Thread(target=target) for _ in range(4)]   # vs. 4 Threads,
+//!     for t in ts: t.start()
+//!     for t in ts: t.join()
+//!     t2 = time.perf_counter()
+//!     ps = [Process(target=target) for _ in range(4)]  # vs. 4 Processes
+//!     for p in ps: p.start()
+//!     for p in ps: p.join()
+//!     t3 = time.perf_counter()
+//!     print(target.__name__, f"one by one {t1 - t0:.2f} s, threads {t2 - t1:.2f} s, processes {t3 - t2:.2f} s")
 //! ```
 //!
 //! Rust threads have no GIL, so we build one ([`crate::gil_lock`]) and run the same work four
@@ -130,10 +145,10 @@ impl Timing {
 }
 
 /// Time `f`.
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<Timing> {
+fn timed(work: impl FnOnce() -> Result<()>) -> Result<Timing> {
     let cpu0 = cpu_time_ms()?;
     let t = Instant::now();
-    f()?;
+    work()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3;
     Ok(Timing {
         wall_ms,
@@ -221,17 +236,17 @@ fn io_threads(job: &Job, gil: &Gil, release_while_blocked: bool) -> Result<()> {
     })
 }
 
-fn row(name: &str, t: Timing, serial: Timing, ideal: f64) -> serde_json::Value {
-    let speedup = serial.wall_ms / t.wall_ms.max(1e-9);
+fn row(name: &str, timing: Timing, serial: Timing, ideal: f64) -> serde_json::Value {
+    let speedup = serial.wall_ms / timing.wall_ms.max(1e-9);
     let of_ideal = speedup / ideal;
-    let cores = t.cores_used();
+    let cores = timing.cores_used();
     out::event(
         "row",
-        json!({"row": name, "ms": t.wall_ms, "cpu_ms": t.cpu_ms, "cores_used": cores,
+        json!({"row": name, "ms": timing.wall_ms, "cpu_ms": timing.cpu_ms, "cores_used": cores,
                "speedup": speedup, "ideal": ideal, "of_ideal": of_ideal}),
         format!(
             "  {name:<38} {:>8.1} ms  {speedup:>5.2}x  {:>4.0}% of {ideal}x  {cores:>5.2}",
-            t.wall_ms,
+            timing.wall_ms,
             of_ideal * 100.0
         ),
     );
@@ -239,25 +254,25 @@ fn row(name: &str, t: Timing, serial: Timing, ideal: f64) -> serde_json::Value {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    let n = a.threads;
+    let n = args.threads;
     let load = crate::warn_if_busy(cpus);
     let per_ms = calibrate();
     let job = Job {
         threads: n,
-        iters: per_ms * u64::from(a.work),
+        iters: per_ms * u64::from(args.work),
         chunk: (per_ms / 10).max(1),
         io_cpu: (per_ms / 5).max(1),
-        io_ops: a.io_ops,
-        io_sleep: Duration::from_millis(u64::from(a.io_ms)),
+        io_ops: args.io_ops,
+        io_sleep: Duration::from_millis(u64::from(args.io_ms)),
     };
     out::event(
         "setup",
-        json!({"cpus": cpus, "threads": n, "iters_per_ms": per_ms, "work_ms": a.work, "switch_ms": a.switch_ms}),
+        json!({"cpus": cpus, "threads": n, "iters_per_ms": per_ms, "work_ms": args.work, "switch_ms": args.switch_ms}),
         format!(
             "{cpus} CPUs; {n} jobs of {} ms of CPU work each ({per_ms} loop steps per ms here); GIL switch interval {} ms",
-            a.work, a.switch_ms
+            args.work, args.switch_ms
         ),
     );
 
@@ -292,7 +307,7 @@ pub fn run(a: &Args) -> Result<()> {
     let threads = timed(|| cpu_threads(&job, &free, None))?;
 
     // CPU threads under the GIL.
-    let gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let gil = Gil::new(Duration::from_millis(u64::from(args.switch_ms)));
     let under = Meter::default();
     let gil_threads = timed(|| cpu_threads(&job, &under, Some(&gil)))?;
     let gil_switches = gil.switches();
@@ -332,15 +347,15 @@ pub fn run(a: &Args) -> Result<()> {
         }
         Ok(())
     })?;
-    let io_gil_lock = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let io_gil_lock = Gil::new(Duration::from_millis(u64::from(args.switch_ms)));
     let io_gil = timed(|| io_threads(&job, &io_gil_lock, true))?;
-    let held_gil = Gil::new(Duration::from_millis(u64::from(a.switch_ms)));
+    let held_gil = Gil::new(Duration::from_millis(u64::from(args.switch_ms)));
     let io_held = timed(|| io_threads(&job, &held_gil, false))?;
     let ideal_io = f64::from(n);
     out::say(format!(
         "IO-bound, {n} threads x {} operations of {} ms blocked (x --time-scale {}) (ideal speedup = {n}: a sleeping thread needs no core):\n{header}",
-        a.io_ops,
-        a.io_ms,
+        args.io_ops,
+        args.io_ms,
         clock::time_scale()
     ));
     row("serial (one thread)", io_serial, io_serial, 1.0);
@@ -370,9 +385,9 @@ pub fn run(a: &Args) -> Result<()> {
         "loadavg": load,
         "threads": n,
         "iters_per_ms": per_ms,
-        "switch_ms": a.switch_ms,
+        "switch_ms": args.switch_ms,
         "cpu": {
-            "work_ms": a.work,
+            "work_ms": args.work,
             "serial_ms": serial.wall_ms,
             "threads_ms": threads.wall_ms,
             "gil_threads_ms": gil_threads.wall_ms,
@@ -386,8 +401,8 @@ pub fn run(a: &Args) -> Result<()> {
             "gil_switches": gil_switches,
         },
         "io": {
-            "ops": a.io_ops,
-            "io_ms": a.io_ms,
+            "ops": args.io_ops,
+            "io_ms": args.io_ms,
             "serial_ms": io_serial.wall_ms,
             "gil_threads_ms": io_gil.wall_ms,
             "gil_held_ms": io_held.wall_ms,

@@ -76,16 +76,16 @@ impl Gil {
         }
     }
 
-    fn take(&self, mut s: MutexGuard<'_, State>) {
-        s.waiting += 1;
-        let mut s = self
+    fn take(&self, mut state: MutexGuard<'_, State>) {
+        state.waiting += 1;
+        let mut state = self
             .cv
-            .wait_while(s, |s| s.held)
+            .wait_while(state, |state| state.held)
             .unwrap_or_else(|e| e.into_inner());
-        s.waiting -= 1;
-        s.held = true;
-        s.switches += 1;
-        drop(s);
+        state.waiting -= 1;
+        state.held = true;
+        state.switches += 1;
+        drop(state);
         // A holder waiting for its forced switch to happen is waiting for exactly this.
         self.cv.notify_all();
     }
@@ -129,13 +129,13 @@ impl GilGuard<'_> {
         handed_over
     }
 
-    /// Release the GIL around a blocking call `f` and take it back afterwards
+    /// Release the GIL around `blocking_call` and take it back afterwards
     /// (`Py_BEGIN_ALLOW_THREADS` ... `Py_END_ALLOW_THREADS`).
-    pub fn allow_threads<R>(self, f: impl FnOnce() -> R) -> (Self, R) {
+    pub fn allow_threads<R>(self, blocking_call: impl FnOnce() -> R) -> (Self, R) {
         let gil = self.gil;
         drop(self);
-        let r = f();
-        (gil.acquire(), r)
+        let result = blocking_call();
+        (gil.acquire(), result)
     }
 }
 

@@ -2,10 +2,13 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import os, threading, time
+//!
 //! def work(i):
-//!     time.sleep(0.5)
+//!     time.sleep(0.1)
 //!     print(i, os.getpid(), threading.get_native_id())   # same pid, different ids
+//!
 //! ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
 //! for t in ts: t.start()
 //! for t in ts: t.join()
@@ -64,8 +67,8 @@ fn task_dir(pid: u32) -> Result<BTreeSet<i32>> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let n = a.threads;
+pub fn run(args: &Args) -> Result<()> {
+    let thread_count = args.threads;
     let pid = std::process::id();
     let main_tid = tid();
     out::event(
@@ -74,10 +77,10 @@ pub fn run(a: &Args) -> Result<()> {
         format!("main thread: pid {pid}, tid {main_tid} (the main thread's tid is the pid)"),
     );
 
-    // n workers + main meet twice: once when everybody is alive, once after main has looked.
-    let barrier = Barrier::new(n as usize + 1);
+    // The workers and main meet twice: once when everybody is alive, once after main has looked.
+    let barrier = Barrier::new(thread_count as usize + 1);
     let (reports, kernel_threads, listed) = std::thread::scope(|s| -> Result<_> {
-        let handles: Vec<_> = (0..n)
+        let handles: Vec<_> = (0..thread_count)
             .map(|i| {
                 let barrier = &barrier;
                 s.spawn(move || {
@@ -92,14 +95,14 @@ pub fn run(a: &Args) -> Result<()> {
                         json!({"index": i, "tid": r.tid}),
                         format!("  thread {i}: pid {}, tid {}", r.pid, r.tid),
                     );
-                    barrier.wait(); // all n + 1 alive now
+                    barrier.wait(); // every worker and main alive now
                     barrier.wait(); // main has read /proc
                     r
                 })
             })
             .collect();
         barrier.wait();
-        // Every worker is parked at the second wait: all n + 1 threads exist right now.
+        // Every worker is parked at the second wait: all of them and main exist right now.
         let counted = procfs::thread_count(pid as i32);
         let listed = task_dir(pid);
         barrier.wait();
@@ -125,7 +128,7 @@ pub fn run(a: &Args) -> Result<()> {
     );
     out::say(format!(
         "one process (pid {pid}), {} threads: same pid = {same_pid}, all tids different = {all_distinct}",
-        n + 1
+        thread_count + 1
     ));
     out::summary(json!({
         "pid": pid,
@@ -146,7 +149,7 @@ pub fn run(a: &Args) -> Result<()> {
         "the main thread's tid {main_tid} is not the pid {pid}"
     );
     ensure!(
-        task_matches && kernel_threads == i64::from(n) + 1,
+        task_matches && kernel_threads == i64::from(thread_count) + 1,
         "/proc disagrees: {kernel_threads} threads, task dir {listed:?}, reported {distinct:?}"
     );
     Ok(())

@@ -10,17 +10,21 @@
 //!
 //! The Python shape:
 //!
-//! ```text
-//! import threading, os
+//! ```python
+//! import os, threading
+//!
 //! def work(i): print(i, os.getpid(), threading.get_native_id())
+//!
 //! ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
 //! for t in ts: t.start()
 //! for t in ts: t.join()
+//!
+//! counter, turn, i = 0, 0, 0
 //! lock = threading.Lock()
 //! with lock: counter += 1                       # 互斥: whoever gets the lock first goes first
 //! cond = threading.Condition()
 //! with cond: cond.wait_for(lambda: turn == i)   # 同步: a fixed order of turns
-//! threading.Thread(target=f, daemon=True)       # not waited for when the program ends
+//! threading.Thread(target=work, args=(4,), daemon=True).start()   # not waited for at the end
 //! ```
 //!
 //! What the OS does: on Linux a thread is a *task* made by clone(2) with `CLONE_VM | CLONE_FILES
@@ -47,9 +51,10 @@
 //! that has other threads (a lock one of them held would stay locked forever in the child). And
 //! *joining* every thread first is not quite enough: `join` returns when the kernel clears the
 //! thread's tid word (`CLONE_CHILD_CLEARTID`, early in the thread's exit), slightly before the
-//! kernel removes the thread from the process, so `/proc` can still count it for a moment. We
-//! saw it 7 times in 20,000 spawn+join+check rounds. So every subcommand here that forks
-//! (`shared`, `main-exit`, `gil`, `spawn-cost`) forks *before* creating its first thread.
+//! kernel removes the thread from the process, so `/proc` can still count it for a moment: a
+//! short window, but a loop of spawn, join and fork falls into it now and then. So every
+//! subcommand here that forks (`shared`, `main-exit`, `gil`, `spawn-cost`) forks *before*
+//! creating its first thread.
 //!
 //! ## 笔记勘误 (where the notes are imprecise)
 //! - *"进程也可以使用计算机的多核资源,也被称为轻量级的进程"*: the subject is wrong. It is the
@@ -137,20 +142,20 @@ pub enum Cmd {
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd.unwrap_or(Cmd::Ids(ids::Args::default())) {
-        Cmd::Ids(a) => ids::run(&a),
-        Cmd::Shared(a) => shared::run(&a),
-        Cmd::Race(a) => race::run(&a),
-        Cmd::Sync(a) => sync::run(&a),
-        Cmd::MainExit(a) => main_exit::run(&a),
-        Cmd::Gil(a) => gil::run(&a),
-        Cmd::SpawnCost(a) => spawn_cost::run(&a),
+        Cmd::Ids(args) => ids::run(&args),
+        Cmd::Shared(args) => shared::run(&args),
+        Cmd::Race(args) => race::run(&args),
+        Cmd::Sync(args) => sync::run(&args),
+        Cmd::MainExit(args) => main_exit::run(&args),
+        Cmd::Gil(args) => gil::run(&args),
+        Cmd::SpawnCost(args) => spawn_cost::run(&args),
     }
 }
 
 /// Turn a thread's panic (the `Err` of `join`) into an error naming the thread, so a crashing
 /// thread makes the demo fail with status 1 and one `error:` line instead of a second panic.
-pub fn joined<T>(what: &str, r: std::thread::Result<T>) -> Result<T> {
-    r.map_err(|payload| {
+pub fn joined<T>(what: &str, result: std::thread::Result<T>) -> Result<T> {
+    result.map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_string())

@@ -3,10 +3,14 @@
 //!
 //! Python:
 //!
-//! ```text
-//! def work(name): for step in 1, 2, 3: time.sleep(0.3); print(name, step)
-//! threading.Thread(target=work, args=("daemon",), daemon=True).start()
-//! threading.Thread(target=work, args=("normal",)).start()
+//! ```python
+//! import threading, time
+//!
+//! def work(name, pause):
+//!     for step in 1, 2, 3: time.sleep(pause); print(name, step)
+//!
+//! threading.Thread(target=work, args=("daemon", 0.2), daemon=True).start()
+//! threading.Thread(target=work, args=("normal", 0.1)).start()
 //! print("main is done")   # the interpreter now waits for "normal"; "daemon" is cut off at exit
 //! ```
 //!
@@ -39,7 +43,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use anyhow::{ensure, Context, Result};
-use common::{json, out, secs, sleep, SharedBox};
+use common::{json, out, secs, sleep, Shared};
 
 /// Most threads of each kind (`--detached`, `--joined`).
 pub const MAX_EACH: u32 = 16;
@@ -57,33 +61,54 @@ pub struct Args {
     pub joined: u32,
 }
 
-/// Progress counters shared by the child's threads and the parent: started detached, finished
-/// detached, finished joined. A `static` so that a detached thread (which must own everything it
-/// uses, `'static`) can reach it; the child inherits the mapping at the same address.
-static PROGRESS: OnceLock<SharedBox<[AtomicU32; 3]>> = OnceLock::new();
-const STARTED_DETACHED: usize = 0;
-const FINISHED_DETACHED: usize = 1;
-const FINISHED_JOINED: usize = 2;
+common::shared_struct! {
+    /// Progress counters shared by the child's threads and the parent, which reads them after
+    /// the child has ended.
+    pub struct Progress {
+        /// Detached threads that did their first step.
+        pub started_detached: AtomicU32,
+        /// Detached threads that did every step (0: the process ended under them).
+        pub finished_detached: AtomicU32,
+        /// Joined threads that did every step.
+        pub finished_joined: AtomicU32,
+    }
+}
+
+/// The progress page. A `static` so that a detached thread (which must own everything it uses,
+/// `'static`) can reach it; the child inherits the mapping at the same address.
+static PROGRESS: OnceLock<Shared<Progress>> = OnceLock::new();
 
 /// How many steps every worker's job has.
 const STEPS: u32 = 3;
 
-/// A flag and the condition variable to wait for it to change.
-type Signal<T> = Arc<(Mutex<T>, Condvar)>;
+/// A value and the condition variable to wait for it to change, shared by the child's threads.
+struct Signal<T> {
+    value: Mutex<T>,
+    changed: Condvar,
+}
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl<T> Signal<T> {
+    fn new(value: T) -> Arc<Signal<T>> {
+        Arc::new(Signal {
+            value: Mutex::new(value),
+            changed: Condvar::new(),
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The child's `main`.
-fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
+fn child_main(args: &Args, progress: &'static Progress) -> Result<()> {
     let pid = std::process::id();
     // `more_work`: the rest of the detached threads' work, which main never hands over.
-    let more_work: Signal<bool> = Arc::new((Mutex::new(false), Condvar::new()));
+    let more_work = Signal::new(false);
     // `first_steps`: how many detached threads have done their first step.
-    let first_steps: Signal<u32> = Arc::new((Mutex::new(0), Condvar::new()));
+    let first_steps = Signal::new(0u32);
 
-    for i in 0..a.detached {
+    for i in 0..args.detached {
         let (more_work, first_steps) = (more_work.clone(), first_steps.clone());
         let handle = std::thread::Builder::new()
             .name(format!("detached-{i}"))
@@ -94,13 +119,13 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
                     json!({"thread": i, "step": 1}),
                     format!("    detached {i}: step 1 of {STEPS} done; waiting for main to hand over the rest"),
                 );
-                progress[STARTED_DETACHED].fetch_add(1, Ordering::SeqCst);
-                *lock(&first_steps.0) += 1;
-                first_steps.1.notify_all();
+                progress.started_detached.fetch_add(1, Ordering::SeqCst);
+                *lock(&first_steps.value) += 1;
+                first_steps.changed.notify_all();
                 // Blocks on a futex until main says "go on", which it never does.
-                let (m, cv) = &*more_work;
-                let _go = cv
-                    .wait_while(lock(m), |go| !*go)
+                let _go = more_work
+                    .changed
+                    .wait_while(lock(&more_work.value), |go| !*go)
                     .unwrap_or_else(|e| e.into_inner());
                 // Unreachable in this demo: the process ends while we wait above.
                 out::event(
@@ -108,7 +133,7 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
                     json!({"thread": i}),
                     format!("    detached {i}: finished"),
                 );
-                progress[FINISHED_DETACHED].fetch_add(1, Ordering::SeqCst);
+                progress.finished_detached.fetch_add(1, Ordering::SeqCst);
             })
             .context("pthread_create (detached thread)")?;
         // Dropping the JoinHandle detaches the thread: nobody will ever wait for it.
@@ -117,7 +142,7 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
 
     // Joined threads: the scope joins each of them before it returns (Python's non-daemon threads).
     std::thread::scope(|s| {
-        for j in 0..a.joined {
+        for j in 0..args.joined {
             s.spawn(move || {
                 for step in 1..=STEPS {
                     sleep(secs(0.3));
@@ -127,7 +152,7 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
                         format!("    joined {j}: step {step} of {STEPS}"),
                     );
                 }
-                progress[FINISHED_JOINED].fetch_add(1, Ordering::SeqCst);
+                progress.finished_joined.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
@@ -138,53 +163,57 @@ fn child_main(a: &Args, progress: &'static [AtomicU32; 3]) -> Result<()> {
     );
 
     // Wait (blocked on a condvar) until every detached thread is mid-work.
-    let (m, cv) = &*first_steps;
-    let _all = cv
-        .wait_while(lock(m), |n| *n < a.detached)
+    let _all = first_steps
+        .changed
+        .wait_while(lock(&first_steps.value), |started| *started < args.detached)
         .unwrap_or_else(|e| e.into_inner());
     out::event(
         "main_returns",
-        json!({"detached_running": a.detached}),
+        json!({"detached_running": args.detached}),
         format!(
             "  main (child pid {pid}): returning now, with {} detached threads still mid-work",
-            a.detached
+            args.detached
         ),
     );
     Ok(())
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     // Map the counters before the fork so the child shares them. A second run in the same
     // process (unit tests) reuses the page, so zero it.
     let progress = match PROGRESS.get() {
         Some(p) => p,
         None => {
-            let page = SharedBox::new_zeroed().context("mmap(MAP_SHARED)")?;
+            let page = Shared::new_zeroed().context("mmap(MAP_SHARED)")?;
             PROGRESS.get_or_init(|| page)
         }
     };
-    let progress: &'static [AtomicU32; 3] = progress;
-    for c in progress {
-        c.store(0, Ordering::SeqCst);
+    let progress: &'static Progress = progress;
+    for counter in [
+        &progress.started_detached,
+        &progress.finished_detached,
+        &progress.finished_joined,
+    ] {
+        counter.store(0, Ordering::SeqCst);
     }
     out::say(format!(
         "a child process plays a Rust program: its main starts {} detached and {} joined threads, each with {STEPS} steps of work",
-        a.detached, a.joined
+        args.detached, args.joined
     ));
     // Fork first: this process has one thread.
-    let child_args = a.clone();
+    let child_args = args.clone();
     let mut child = common::spawn("rust-main", move || child_main(&child_args, progress))?;
     let status = child.join()?;
-    let started_detached = progress[STARTED_DETACHED].load(Ordering::SeqCst);
-    let finished_detached = progress[FINISHED_DETACHED].load(Ordering::SeqCst);
-    let finished_joined = progress[FINISHED_JOINED].load(Ordering::SeqCst);
+    let started_detached = progress.started_detached.load(Ordering::SeqCst);
+    let finished_detached = progress.finished_detached.load(Ordering::SeqCst);
+    let finished_joined = progress.finished_joined.load(Ordering::SeqCst);
     out::event(
         "process_ended",
         json!({"exit_code": status.python_exitcode(), "child_pid": child.pid()}),
         format!(
             "the child process has ended ({status}): detached threads finished {finished_detached} of {} (cut off after {started_detached} first steps), joined threads finished {finished_joined} of {}",
-            a.detached, a.joined
+            args.detached, args.joined
         ),
     );
     out::say(
@@ -192,7 +221,7 @@ pub fn run(a: &Args) -> Result<()> {
          (forever, for threads waiting like these); a daemon=True thread is cut off like ours.",
     );
     out::summary(json!({
-        "spawned": {"detached": a.detached, "joined": a.joined, "total": a.detached + a.joined},
+        "spawned": {"detached": args.detached, "joined": args.joined, "total": args.detached + args.joined},
         "started_detached": started_detached,
         "finished_detached": finished_detached,
         "finished_joined": finished_joined,
@@ -200,15 +229,15 @@ pub fn run(a: &Args) -> Result<()> {
     }));
     ensure!(status.success(), "the child process {status}");
     ensure!(
-        started_detached == a.detached,
+        started_detached == args.detached,
         "only {started_detached} of {} detached threads started",
-        a.detached
+        args.detached
     );
     ensure!(finished_detached == 0, "a detached thread finished");
     ensure!(
-        finished_joined == a.joined,
+        finished_joined == args.joined,
         "only {finished_joined} of {} joined threads finished",
-        a.joined
+        args.joined
     );
     Ok(())
 }

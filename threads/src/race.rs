@@ -2,15 +2,28 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import threading
+//!
+//! N, R = 4, 100_000
 //! counter = 0
+//! lock = threading.Lock()
+//!
 //! def work():
 //!     global counter
 //!     for _ in range(R): counter += 1          # unsync: LOAD, ADD, STORE: not one step
+//!
 //! def work_locked():
 //!     global counter
 //!     for _ in range(R):
 //!         with lock: counter += 1              # mutex: the three steps cannot interleave
+//!
+//! for target in work, work_locked:
+//!     counter = 0
+//!     ts = [threading.Thread(target=target) for _ in range(N)]
+//!     for t in ts: t.start()
+//!     for t in ts: t.join()
+//!     print(target.__name__, counter, "of", N * R)
 //! ```
 //!
 //! `counter += 1` is a read, an add and a write. If another thread writes between our read and
@@ -199,25 +212,25 @@ pub fn race(threads: u32, rounds: u32, mode: Mode, schedule: Schedule) -> Result
     Ok(counter.value(mode))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One event per narrated round of the forced unsync schedule.
-fn narrate(r: u32, threads: u32, counter: &Counter, n: &Narration) {
-    let mut reads = std::mem::take(&mut *lock(&n.reads));
+fn narrate(round: u32, threads: u32, counter: &Counter, narration: &Narration) {
+    let mut reads = std::mem::take(&mut *lock(&narration.reads));
     reads.sort_unstable();
-    let order = std::mem::take(&mut *lock(&n.write_order));
+    let order = std::mem::take(&mut *lock(&narration.write_order));
     let now = counter.atomic.load(Ordering::SeqCst);
     let last = order.last().copied().unwrap_or(0);
     let overwritten: Vec<u32> = order[..order.len().saturating_sub(1)].to_vec();
     out::event(
         "round",
-        json!({"round": r + 1, "reads": reads.iter().map(|&(t, v)| json!({"thread": t, "read": v})).collect::<Vec<_>>(),
+        json!({"round": round + 1, "reads": reads.iter().map(|&(t, v)| json!({"thread": t, "read": v})).collect::<Vec<_>>(),
                "write_order": order, "counter": now, "lost": threads - 1}),
         format!(
             "  round {}: every thread read {}; writes landed in order {:?}, each writing {now}; thread {last}'s write is the one that stays, the {} before it ({:?}) are overwritten: {} updates lost",
-            r + 1,
+            round + 1,
             reads.first().map_or(0, |&(_, v)| v),
             order,
             overwritten.len(),
@@ -228,28 +241,28 @@ fn narrate(r: u32, threads: u32, counter: &Counter, n: &Narration) {
 }
 
 /// `--rounds`, or its default for the schedule.
-pub fn rounds(a: &Args) -> u32 {
-    a.rounds.unwrap_or(match a.schedule {
+pub fn rounds(args: &Args) -> u32 {
+    args.rounds.unwrap_or(match args.schedule {
         Schedule::Free => 100_000,
         Schedule::Forced => 1000,
     })
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let rounds = rounds(a);
-    let expected = u64::from(a.threads) * u64::from(rounds);
-    let predicted = match (a.mode, a.schedule) {
-        (Mode::Unsync, Schedule::Forced) => Some(u64::from(a.threads - 1) * u64::from(rounds)),
+pub fn run(args: &Args) -> Result<()> {
+    let rounds = rounds(args);
+    let expected = u64::from(args.threads) * u64::from(rounds);
+    let predicted = match (args.mode, args.schedule) {
+        (Mode::Unsync, Schedule::Forced) => Some(u64::from(args.threads - 1) * u64::from(rounds)),
         (Mode::Unsync, Schedule::Free) => None,
         _ => Some(0),
     };
     out::say(format!(
         "{} threads each add 1 to a shared counter {} times, mode {:?}, schedule {:?}; expected total {expected}",
-        a.threads, rounds, a.mode, a.schedule
+        args.threads, rounds, args.mode, args.schedule
     ));
     let t0 = std::time::Instant::now();
-    let final_ = race(a.threads, rounds, a.mode, a.schedule)?;
+    let final_ = race(args.threads, rounds, args.mode, args.schedule)?;
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
     // Unsync can only lose: every stored value is 1 + a value someone stored before (or 0), so
     // the final value counts a chain of distinct increments: never more than `expected`.
@@ -273,9 +286,9 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     out::summary(json!({
-        "mode": a.mode,
-        "schedule": a.schedule,
-        "threads": a.threads,
+        "mode": args.mode,
+        "schedule": args.schedule,
+        "threads": args.threads,
         "rounds": rounds,
         "expected": expected,
         "final": final_,
@@ -291,8 +304,8 @@ pub fn run(a: &Args) -> Result<()> {
         ensure!(
             lost == p,
             "mode {:?} schedule {:?} promised {p} lost updates, got {lost}",
-            a.mode,
-            a.schedule
+            args.mode,
+            args.schedule
         );
     }
     Ok(())

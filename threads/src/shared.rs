@@ -2,9 +2,15 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! from multiprocessing import Process
+//! from threading import Thread
+//!
 //! value = 100
-//! def change(): global value; value = 999
+//! def change():
+//!     global value
+//!     value = 999
+//!
 //! p = Process(target=change); p.start(); p.join(); print(value)   # 100: the child's copy changed
 //! t = Thread(target=change);  t.start(); t.join(); print(value)   # 999: the same variable
 //! ```
@@ -27,7 +33,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Barrier;
 
 use anyhow::{ensure, Result};
-use common::{json, out, SharedBox};
+use common::{json, out, Shared};
 
 use crate::{joined, tid};
 
@@ -49,7 +55,7 @@ fn address() -> String {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let before = VALUE.load(Ordering::SeqCst);
     out::event(
         "before",
@@ -59,7 +65,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     // 1. A child process. It reports what it saw through a MAP_SHARED slot (its own copy of
     //    VALUE is invisible to us: that is the point).
-    let child_saw = SharedBox::<AtomicI64>::new_zeroed()?;
+    let child_saw = Shared::<AtomicI64>::new_zeroed()?;
     let mut child = common::spawn("changer", || {
         VALUE.store(999, Ordering::SeqCst);
         let v = VALUE.load(Ordering::SeqCst);
@@ -110,12 +116,12 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     // 3. Threads reading each other's writes.
-    let n = a.threads as usize;
-    let written: Vec<u64> = (0..n as u64).map(|i| (i + 1) * 10).collect();
-    let slots: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    let barrier = Barrier::new(n);
+    let thread_count = args.threads as usize;
+    let written: Vec<u64> = (0..thread_count as u64).map(|i| (i + 1) * 10).collect();
+    let slots: Vec<AtomicU64> = (0..thread_count).map(|_| AtomicU64::new(0)).collect();
+    let barrier = Barrier::new(thread_count);
     let seen: Vec<Vec<u64>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
+        let handles: Vec<_> = (0..thread_count)
             .map(|i| {
                 let (slots, barrier, written) = (&slots, &barrier, &written);
                 s.spawn(move || {
@@ -151,7 +157,7 @@ pub fn run(a: &Args) -> Result<()> {
         "process_value_seen_by_parent": after_process,
         "thread_value_seen_by_main": after_thread,
         "thread_tid": thread_tid,
-        "threads": n,
+        "threads": thread_count,
         "written": written,
         "seen": seen,
         "every_thread_saw_all": all_saw_all,

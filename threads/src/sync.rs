@@ -2,19 +2,32 @@
 //!
 //! Python:
 //!
-//! ```text
+//! ```python
+//! import random, threading, time
+//!
+//! N, R = 3, 2
 //! cond = threading.Condition(); turn = 0
+//! lock = threading.Lock(); order = []
+//!
 //! def player(i):                                   # 同步: take turns 0, 1, 2, 0, 1, 2...
+//!     global turn
 //!     for r in range(R):
-//!         time.sleep(random.random() * 0.3)        # get ready: takes a random time
+//!         time.sleep(random.random() * 0.03)       # get ready: takes a random time
 //!         with cond:
 //!             cond.wait_for(lambda: turn % N == i)
 //!             print("turn", turn, "thread", i); turn += 1
 //!             cond.notify_all()
+//!
 //! def grabber(i):                                  # 互斥: whoever gets the lock first
 //!     for r in range(R):
-//!         time.sleep(random.random() * 0.3)
+//!         time.sleep(random.random() * 0.03)
 //!         with lock: order.append(i)
+//!
+//! for target in player, grabber:
+//!     ts = [threading.Thread(target=target, args=(i,)) for i in range(N)]
+//!     for t in ts: t.start()
+//!     for t in ts: t.join()
+//! print("order of the grabs:", order)
 //! ```
 //!
 //! 同步 (synchronisation) is cooperation: the order of the steps is part of the task. Thread `i`
@@ -64,8 +77,8 @@ struct Turns {
     arrivals: Vec<u32>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The random "getting ready" time of thread `i`, before each of its steps (up to 0.3 s).
@@ -73,14 +86,14 @@ fn ready_delay(rng: &mut impl Rng) -> std::time::Duration {
     secs(rng.gen_range(0.0..0.3))
 }
 
-/// 同步: threads take turns in the order 0, 1, ..., n-1, `rounds` times. Returns (turn order,
+/// 同步: threads take turns in the order 0, 1, ..., threads - 1, `rounds` times. Returns (turn order,
 /// arrival order).
-pub fn take_turns(n: u32, rounds: u32) -> Result<(Vec<u32>, Vec<u32>)> {
+pub fn take_turns(threads: u32, rounds: u32) -> Result<(Vec<u32>, Vec<u32>)> {
     let state = Mutex::new(Turns::default());
     let cv = Condvar::new();
     std::thread::scope(|s| -> Result<()> {
         // Started in reverse order, on purpose: the start order decides nothing.
-        let handles: Vec<_> = (0..n)
+        let handles: Vec<_> = (0..threads)
             .rev()
             .map(|i| {
                 let (state, cv) = (&state, &cv);
@@ -93,7 +106,7 @@ pub fn take_turns(n: u32, rounds: u32) -> Result<(Vec<u32>, Vec<u32>)> {
                         // Sleep (mutex released) until it is our turn. wait_while re-checks
                         // after every wake-up, spurious ones included.
                         let mut g = cv
-                            .wait_while(g, |t| t.next % n != i)
+                            .wait_while(g, |t| t.next % threads != i)
                             .unwrap_or_else(|e| e.into_inner());
                         let turn = g.next;
                         out::event(
@@ -119,16 +132,16 @@ pub fn take_turns(n: u32, rounds: u32) -> Result<(Vec<u32>, Vec<u32>)> {
 }
 
 /// 互斥: the same threads append their number under a plain mutex. Returns the order.
-pub fn grab(n: u32, rounds: u32) -> Result<Vec<u32>> {
+pub fn grab(threads: u32, rounds: u32) -> Result<Vec<u32>> {
     let order = Mutex::new(Vec::new());
     std::thread::scope(|s| -> Result<()> {
-        let handles: Vec<_> = (0..n)
+        let handles: Vec<_> = (0..threads)
             .rev()
             .map(|i| {
                 let order = &order;
                 s.spawn(move || {
-                    // Other generators than take_turns' (index offset by n), so the delays differ.
-                    let mut rng = rng_for(u64::from(n + i) + 1);
+                    // Other generators than take_turns' (index offset by threads), so the delays differ.
+                    let mut rng = rng_for(u64::from(threads + i) + 1);
                     for _ in 0..rounds {
                         sleep(ready_delay(&mut rng));
                         lock(order).push(i);
@@ -145,15 +158,15 @@ pub fn grab(n: u32, rounds: u32) -> Result<Vec<u32>> {
 }
 
 /// Run the demo.
-pub fn run(a: &Args) -> Result<()> {
-    let (n, rounds) = (a.threads, a.rounds);
-    let expected: Vec<u32> = (0..n * rounds).map(|k| k % n).collect();
+pub fn run(args: &Args) -> Result<()> {
+    let (threads, rounds) = (args.threads, args.rounds);
+    let expected: Vec<u32> = (0..threads * rounds).map(|k| k % threads).collect();
 
     out::say(format!(
-        "同步: {n} threads, started in reverse order, each ready after a random delay, take turns 0..{} ({rounds} rounds)",
-        n - 1
+        "同步: {threads} threads, started in reverse order, each ready after a random delay, take turns 0..{} ({rounds} rounds)",
+        threads - 1
     ));
-    let (order, arrivals) = take_turns(n, rounds)?;
+    let (order, arrivals) = take_turns(threads, rounds)?;
     let in_order = order == expected;
     out::event(
         "sync_done",
@@ -164,10 +177,10 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     out::say(format!(
-        "互斥: the same {n} threads each append their number {rounds} times under a Mutex"
+        "互斥: the same {threads} threads each append their number {rounds} times under a Mutex"
     ));
-    let mutex_order = grab(n, rounds)?;
-    let counts: Vec<usize> = (0..n)
+    let mutex_order = grab(threads, rounds)?;
+    let counts: Vec<usize> = (0..threads)
         .map(|i| mutex_order.iter().filter(|&&t| t == i).count())
         .collect();
     out::event(
@@ -177,7 +190,7 @@ pub fn run(a: &Args) -> Result<()> {
     );
 
     out::summary(json!({
-        "threads": n,
+        "threads": threads,
         "rounds": rounds,
         "order": order,
         "expected_order": expected,

@@ -5,8 +5,8 @@
 //! `std::hint::black_box`, which stops the optimiser from computing the loop at compile time or
 //! dropping it.
 //!
-//! A fixed iteration count would take 20 times longer in a debug build than in a release build.
-//! So the demo first measures how many iterations one thread does per millisecond
+//! A fixed iteration count would take many times longer in a debug build than in a release
+//! build, and differ from machine to machine. So the demo first measures how many iterations one thread does per millisecond
 //! ([`calibrate`]) and sizes every job in milliseconds of single-thread work. Every column of
 //! the table then does the same number of iterations.
 

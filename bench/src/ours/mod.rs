@@ -6,6 +6,7 @@
 
 pub mod counter;
 pub mod create;
+pub mod ipc;
 pub mod pipe;
 pub mod pool;
 pub mod pool_start;

@@ -5,9 +5,9 @@
 //! |---|---|---|
 //! | `create.process`, `pool.*` | [`procspawn`] 1.x | its `Pool` (re-executes this binary, tasks over ipc-channel) |
 //! | `pool.map.rayon` | [`rayon`] | `par_iter().map()` in one process: the floor, not a rival |
-//! | `pipe.*` | [`ipc_channel`] (servo) | `IpcBytesSender`/`IpcSender` to a forked child |
+//! | `pipe.*` (step 2, the rows with targets) | [`ipc_channel`] (servo) | `IpcBytesSender`/`IpcSender` to a forked child |
 //! | `queue.1p1c` | [`iceoryx2`] (Eclipse) | publish-subscribe through shared memory, to a forked child |
-//! | `prodcons.threads` | [`mpsc`] | `std::sync::mpsc::sync_channel(1000)` |
+//! | `prodcons.threads.two-lock` | [`mpsc`] | `std::sync::mpsc::sync_channel(1000)` |
 //!
 //! The peers live in this table, keyed by figure id, rather than in [`crate::figures`]: a
 //! figure added elsewhere needs no change to gain or lack a peer.
@@ -109,7 +109,8 @@ pub fn for_figure(id: &str) -> Option<Peer> {
         ),
         "pipe.64k" => p("ipc-channel", ipc_channel::WHAT, ipc_channel::big, 16_384),
         "queue.1p1c" => p("iceoryx2", iceoryx2::WHAT, iceoryx2::one_one, 1_000_000),
-        "prodcons.threads" => p("std mpsc", mpsc::WHAT, mpsc::sync_channel, 1_000_000),
+        // The step of prodcons that exists for speed; step 1 (`.monitor`) is the lesson.
+        "prodcons.threads.two-lock" => p("std mpsc", mpsc::WHAT, mpsc::sync_channel, 1_000_000),
         _ => None,
     }
 }

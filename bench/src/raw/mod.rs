@@ -9,6 +9,7 @@
 //! | [`ring`] | a single-producer single-consumer ring in `MAP_SHARED` memory, spin then futex | queue 1P1C |
 //! | [`farm`] | socketpairs to two worker processes, fixed-size task messages | pool apply_async, map |
 //! | [`counter`] | glibc's process-shared `pthread_mutex_t`; one `lock xadd` | locked and atomic counters |
+//! | [`ipc`] | kill + sigwait, named semaphores, socketpair, TCP loopback | the ipc round trips |
 //! | [`create`] | fork + waitpid (`common::spawn` + `join`); `std::thread::spawn` + `join` | creation costs |
 //!
 //! prodcons' raw column is crossbeam-channel's bounded channel (see [`crate::ours::prodcons`]).
@@ -16,6 +17,7 @@
 pub mod counter;
 pub mod create;
 pub mod farm;
+pub mod ipc;
 pub mod ring;
 pub mod spin;
 pub mod stream;

@@ -1,8 +1,19 @@
-//! The threads-mode buffer: a bounded blocking FIFO queue built from `std::sync::Mutex` and
-//! `std::sync::Condvar`, with `close`. Python's `queue.Queue(maxsize=N)` is one lock and the
-//! conditions `not_empty` / `not_full` on it; this is the same monitor split in two, the
-//! **two-lock queue** (Michael & Scott, 1996; Java's `LinkedBlockingQueue` is built this way): one
-//! lock for the consumers' end, one for the producers' end, and two counters between them.
+//! Step 2 of the threads-mode buffer (`--queue two-lock`): the **two-lock queue** (Michael &
+//! Scott, 1996; Java's `LinkedBlockingQueue` is built this way). Step 1 ([`crate::monitor`]) is
+//! one lock for everything; this step splits it in two: one lock for the consumers' end, one for
+//! the producers' end, and two counters between them.
+//!
+//! **What it changes:** a put and a get no longer take the same lock, so a producer and a
+//! consumer running at the same time on two CPUs no longer take turns at one lock, and no longer
+//! pass that lock's cache line back and forth on every item. **What it buys:** throughput when
+//! both sides run flat out on different CPUs; the bench measures both steps side by side
+//! (`cargo run --release -p bench -- --only prodcons`, rows `threads` and `threads (two-lock)`).
+//! **What it costs:** the hardest part of a blocking queue, not losing a wake-up, now spans
+//! two locks (see below), and the occupancy a put reports is no longer exact.
+//!
+//! Unlike step 1 this one uses `std::sync::Mutex`, which owns the value it guards: each end's
+//! deque lives inside its lock, and a getter swaps the two deques whole while holding both locks.
+//! (`common::sync::Lock` guards no value, which suits step 1's fixed ring of words.)
 //!
 //! ```text
 //!             tail: Mutex + not_full               head: Mutex + not_empty
@@ -22,9 +33,9 @@
 //!   takes *everything* the producers have put so far, by swapping the two deques (both allocated
 //!   once with room for `capacity` items: nothing is allocated per item). Head items are always
 //!   older than tail items, so the queue stays FIFO.
-//! - **Why split the lock.** With one lock, one producer and one consumer on two CPUs, the lock's
-//!   cache line (and the deque beside it) moves from one CPU to the other on every put and every
-//!   get, and each side often finds the lock held and has to wait for it (`lock_contended`). Here
+//! - **Why split the lock.** With one lock (step 1), one producer and one consumer on two CPUs,
+//!   the lock's cache line (and the ring beside it) moves from one CPU to the other on every put
+//!   and every get, and each side often finds the lock held and has to wait for it. Here
 //!   each side's lock and counter stay in its own CPU's cache; what crosses per item is the item
 //!   itself and one read of `popped` by the put (to check the room), plus the tail lock at each
 //!   swap. Each counter has a single writer (whoever holds its lock), so it is a plain store, not
@@ -35,7 +46,7 @@
 //!   after the put, or one more if a get finished in between, never less and never above the
 //!   capacity (the demo's `max_occupancy` is the largest of these). `get` returns what it can
 //!   count without looking at the producers' side: the items left at the consumers' end, a lower
-//!   bound; [`len`](BoundedQueue::len) reads both counters (the demo prints that after a get).
+//!   bound; [`len`](TwoLockQueue::len) reads both counters (the demo prints that after a get).
 //! - **Sleeping without a lost wake-up, across two locks.** A sleeper waits on the condition of
 //!   its own lock (a getter on the head's `not_empty`, a putter on the tail's `not_full`), but
 //!   the one who will wake it holds the *other* lock. So a sleeper announces itself in the state
@@ -50,7 +61,7 @@
 //! - **Notify only when someone sleeps, after unlocking.** The waiting counts are read on every
 //!   call but written only by sleepers, so when the two sides keep pace a put or a get is one
 //!   uncontended lock and unlock and one plain store, no syscall.
-//! - **Spin a little before sleeping.** A caller that finds the queue full (empty) first watches
+//! - **Spin a little before sleeping** ([`common::backoff`]). A caller that finds the queue full (empty) first watches
 //!   the counters without any lock for a few microseconds at most, since the other side is
 //!   usually about to make room (an item); only then does it sleep on the condvar. A sleep costs
 //!   the sleeper a futex wait *and* the other side a futex wake syscall, several microseconds
@@ -65,30 +76,18 @@
 //! - **A poisoned mutex** (a thread panicked while holding it) is taken over anyway: the state is
 //!   only changed by a push, a pop or a swap, none of which can panic half-way.
 //!
-//! What an item costs, one producer and one consumer (`cargo run --release -p bench -- --only
-//! prodcons`, 2 shared vCPUs): on one CPU about 30 ns (two lock/unlock pairs, no cache miss);
-//! on two CPUs it depends on the cache lines that must cross per item and on where the
-//! hypervisor places the vCPUs at that moment: 20-40 ns at best, several times that at worst.
-//!
 //! The alternatives not taken:
-//! - One lock for everything (Python's shape, and this file's first version): simplest, as fast
-//!   on one CPU, but 2-4x slower across CPUs, for the reason above.
-//! - One shared atomic count instead of two single-writer counters (this file's second version):
-//!   every put and get then does an atomic add on the same line, which gives an exact occupancy
-//!   for free but makes that line cross between the CPUs twice per item: 1.5-2x slower.
+//! - One shared atomic count instead of two single-writer counters: every put and get would
+//!   then do an atomic add on the same cache line, which gives an exact occupancy for free but
+//!   makes that line cross between the CPUs twice per item, the very cost the split removes.
 //! - A lock-free ring (what crossbeam's bounded channel is, and what the `queue` member's
 //!   cross-process queue is): each slot carries its own sequence number, so the two sides hand
 //!   items over slot by slot with no lock at all. Faster still in its best case, but there is no
-//!   lock and no condition left to learn from, and this module is the classic monitor.
+//!   lock and no condition left to learn from; the bench's `raw` column is crossbeam's.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-
-/// Spin steps before sleeping: `SPIN_DOUBLINGS` of busy-waiting (1, 2, 4 ... 64 pauses), then
-/// yields up to `SPIN_STEPS` (the shape of crossbeam's `Backoff`).
-const SPIN_DOUBLINGS: u32 = 7;
-const SPIN_STEPS: u32 = 10;
 
 /// The queue was closed: no more puts; for `get`, also nothing left to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +100,7 @@ impl std::fmt::Display for Closed {
 }
 impl std::error::Error for Closed {}
 
-/// Why a non-blocking [`BoundedQueue::try_put`] did not put; the item comes back.
+/// Why a non-blocking [`TwoLockQueue::try_put`] did not put; the item comes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryPutError<T> {
     /// No room now (Python's `queue.Full`).
@@ -110,7 +109,7 @@ pub enum TryPutError<T> {
     Closed(T),
 }
 
-/// Why a non-blocking [`BoundedQueue::try_get`] returned nothing.
+/// Why a non-blocking [`TwoLockQueue::try_get`] returned nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryGetError {
     /// Nothing there now (Python's `queue.Empty`).
@@ -186,7 +185,7 @@ impl<S> End<S> {
 }
 
 /// A bounded blocking FIFO queue for threads. See the module doc.
-pub struct BoundedQueue<T> {
+pub struct TwoLockQueue<T> {
     /// The consumers' lock and their condition `not_empty`.
     head: Padded<End<Head<T>>>,
     /// The producers' lock and their condition `not_full`.
@@ -200,16 +199,16 @@ pub struct BoundedQueue<T> {
     capacity: usize,
 }
 
-impl<T> std::fmt::Debug for BoundedQueue<T> {
+impl<T> std::fmt::Debug for TwoLockQueue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundedQueue")
+        f.debug_struct("TwoLockQueue")
             .field("capacity", &self.capacity)
             .field("len", &self.len())
             .finish()
     }
 }
 
-impl<T> BoundedQueue<T> {
+impl<T> TwoLockQueue<T> {
     /// A queue holding at most `capacity` items (Python's `Queue(maxsize=capacity)`).
     ///
     /// # Panics
@@ -220,7 +219,7 @@ impl<T> BoundedQueue<T> {
             capacity > 0,
             "a bounded queue needs room for at least one item"
         );
-        BoundedQueue {
+        TwoLockQueue {
             head: Padded(End::new(Head {
                 items: VecDeque::with_capacity(capacity),
                 waiting_putters: 0,
@@ -375,22 +374,12 @@ impl<T> BoundedQueue<T> {
 
     /// Before sleeping, watch the counters for a short while *without* any lock: the other side
     /// is often a few hundred nanoseconds from making the change we wait for, and a futex sleep
-    /// plus the wake-up syscall it forces on the other side costs several microseconds. Bounded:
-    /// a few doublings of `spin_loop` (the CPU's pause instruction), then a few `yield_now` (let
-    /// the other thread run if it shares our CPU), then give up and sleep.
+    /// plus the wake-up syscall it forces on the other side costs far more. Bounded: the
+    /// workspace's one backoff ([`common::backoff::spin_then`]: a few doublings of the CPU's
+    /// pause instruction, then a few `yield_now`, to let the other thread run if it shares our
+    /// CPU), then give up and sleep.
     fn spin_until(&self, ready: impl Fn(usize) -> bool) {
-        for step in 0..SPIN_STEPS {
-            if ready(self.len()) || self.closed.load(Ordering::Relaxed) {
-                return;
-            }
-            if step < SPIN_DOUBLINGS {
-                for _ in 0..1u32 << step {
-                    std::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        common::backoff::spin_then(|| ready(self.len()) || self.closed.load(Ordering::Relaxed));
     }
 
     /// No more puts. Sleepers on both sides wake: putters fail, getters drain what is left and
@@ -444,7 +433,7 @@ mod tests {
 
     #[test]
     fn fifo_and_lengths() {
-        let q = BoundedQueue::new(3);
+        let q = TwoLockQueue::new(3);
         assert_eq!(q.put(1), Ok(1));
         assert_eq!(q.put(2), Ok(2));
         assert_eq!(q.try_put(3), Ok(3));
@@ -459,7 +448,7 @@ mod tests {
     /// producers' deque (the swap) only once its own is empty.
     #[test]
     fn fifo_across_swaps() {
-        let q = BoundedQueue::new(4);
+        let q = TwoLockQueue::new(4);
         q.put(1).unwrap();
         q.put(2).unwrap();
         assert_eq!(q.get(), Ok((1, 1))); // a swap: the consumers' end now holds [2]
@@ -484,7 +473,7 @@ mod tests {
     #[test]
     fn no_lost_wakeups_in_ping_pong() {
         const ROUNDS: u32 = 20_000;
-        let (ping, pong) = (BoundedQueue::new(1), BoundedQueue::new(1));
+        let (ping, pong) = (TwoLockQueue::new(1), TwoLockQueue::new(1));
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {
             let (ping, pong) = (&ping, &pong);
@@ -515,7 +504,7 @@ mod tests {
     #[test]
     fn no_lost_wakeups_for_putters() {
         const N: u64 = 20_000;
-        let q = BoundedQueue::new(1);
+        let q = TwoLockQueue::new(1);
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {
             let q = &q;
@@ -544,7 +533,7 @@ mod tests {
 
     #[test]
     fn close_drains_then_fails_and_refuses_puts() {
-        let q = BoundedQueue::new(2);
+        let q = TwoLockQueue::new(2);
         q.put('a').unwrap();
         q.close();
         assert_eq!(q.put('b'), Err((Closed, 'b')));
@@ -559,8 +548,8 @@ mod tests {
     /// channel with a deadline, so a lost wake-up fails the test instead of hanging it.
     #[test]
     fn close_releases_blocked_getters_and_putters() {
-        let empty = BoundedQueue::<u8>::new(1);
-        let full = BoundedQueue::new(1);
+        let empty = TwoLockQueue::<u8>::new(1);
+        let full = TwoLockQueue::new(1);
         full.put(0u8).unwrap();
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel();
@@ -593,7 +582,7 @@ mod tests {
     fn exactly_once_and_per_producer_order_under_contention() {
         const P: usize = 4;
         const N: u32 = 5_000;
-        let q = BoundedQueue::new(1);
+        let q = TwoLockQueue::new(1);
         let seen = std::thread::scope(|s| {
             let consumers: Vec<_> = (0..3)
                 .map(|_| {

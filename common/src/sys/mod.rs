@@ -1,4 +1,5 @@
-//! The one module of the workspace allowed to write `unsafe`.
+//! The one module of the workspace allowed to write `unsafe` (with its part [`ipc`], for the
+//! `ipc` member's signals, semaphores and descriptor passing).
 //!
 //! Everything the demos need from the kernel that Rust's std does not wrap safely lives here, each
 //! piece as small as it can be, each `unsafe` block with the reason it is sound. The rest of the
@@ -19,6 +20,8 @@
 //! Alternatives not taken: `libc::pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` would also give
 //! a process-shared lock, but every call on it is `unsafe` and the lesson (a word in shared memory
 //! plus a kernel wait queue keyed by its address) is clearer with the futex itself.
+
+pub mod ipc;
 
 use std::io;
 use std::mem::{align_of, size_of};

@@ -152,7 +152,8 @@ mod tests {
             "pipe.pingpong",
             "pool.apply",
             "pool.map.rayon",
-            "prodcons.threads",
+            "queue.1p1c",
+            "prodcons.threads.two-lock",
         ] {
             assert!(ids.contains(&id) && for_figure(id).is_some(), "{id}");
         }

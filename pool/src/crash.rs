@@ -14,11 +14,13 @@
 //! | `abort` | `std::process::abort()` | `killed by SIGABRT (abort)` |
 //! | `kill` | waits; a separate *killer* process SIGKILLs the worker | `killed by SIGKILL` |
 //! | `exit` | `_exit(3)` without a result | `exited with code 3` |
-//! | `truncate` | returns 4 MiB (four rings' worth) and the worker dies half-way through sending it | `truncated result: 2097152 of 4194340 bytes arrived, then ... SIGKILL` |
+//! | `truncate` | returns 4 MiB (256 parts, a quarter of the result queue) and the worker dies half-way through putting it | `truncated result: 2097152 of 4194308 bytes arrived, then ... SIGKILL` |
 //! | `external` | waits for *you* to `kill -9` its worker (another terminal, or a test) | `killed by SIGKILL` (or, after `--wait-limit`, the pool is terminated) |
+//! | `take` (tests only: a build with the `fault-injection` feature) | its worker dies just after taking it off the task queue, before noting it in its slot | `killed by SIGKILL while taking the task from the queue` |
+//! | `take-big` (tests only) | the same, with an argument bigger than the task queue, still being put | the same |
 //!
 //! The kill comes from another process in `kill` and `external` mode: the killer (forked before
-//! the pool) sleeps on a futex until the task writes its worker's pid there, then calls
+//! the pool) sleeps on an `Event` until the task posts its worker's pid there, then calls
 //! `kill(pid, SIGKILL)`: a real SIGKILL from outside, mid-task, at a moment that does not depend
 //! on timing.
 
@@ -28,11 +30,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use common::{json, out, secs, sleep, SharedBox};
+use common::sync::Event;
+use common::{json, out, secs, sleep, Shared};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{Bytes, Ctx, Pool, TaskError, Tasks};
+use crate::{Bytes, Pool, Settings, TaskError, Tasks};
 
 /// How task `--crash-task` ends.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +48,18 @@ pub enum Kind {
     Kill,
     /// The task exits the worker with code 3 without a result.
     Exit,
-    /// The worker dies half-way through writing a result larger than the ring (a pipe's buffer).
+    /// The worker dies half-way through putting a result larger than the result queue holds.
     Truncate,
     /// The task waits until someone kills its worker from outside (`kill -9 PID`).
     External,
+    /// Test-only: the worker taking task I dies right after removing it from the task queue,
+    /// before noting it in its slot (only in a build with the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Take,
+    /// Test-only: the same with a 20 MiB argument, bigger than the task queue, so the task is
+    /// still being put part by part when its taker dies.
+    #[cfg(feature = "fault-injection")]
+    TakeBig,
 }
 
 /// Flags of `crash`.
@@ -70,11 +81,21 @@ pub struct Args {
     pub wait_limit: u32,
 }
 
+common::shared_struct! {
+    /// Where the doomed task tells the killer process whom to kill.
+    struct Mailbox {
+        /// The pid of the worker running the crashing task (0: not yet).
+        worker_pid: AtomicU32,
+        /// The killer sleeps here until the pid is posted.
+        posted: Event,
+    }
+}
+
 /// Each task's outcome, filled in by its callbacks (in the parent).
 type Outcomes = Rc<RefCell<Vec<Option<Result<u64, TaskError>>>>>;
 
-/// The size of the `truncate` task's result: four times the ring.
-const BIG: usize = 4 * crate::ring::RING_BYTES;
+/// The size of the `truncate` task's result: 4 MiB, 256 parts on the result queue.
+const BIG: usize = 4 << 20;
 
 /// Block this process until a signal kills it (the task that waits for its killer).
 fn wait_to_be_killed() -> ! {
@@ -92,7 +113,7 @@ fn announce(i: u64) {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     if a.crash_task >= a.tasks {
         return Err(common::cli::usage(
             "--crash-task",
@@ -100,31 +121,28 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
             format!("must be below --tasks ({})", a.tasks),
         ));
     }
-    let workers = ctx.workers;
+    let workers = settings.workers;
     let crash = u64::from(a.crash_task);
     let kind = a.crash_kind;
 
     // The killer's mailbox: the doomed worker writes its pid here. Made before any fork, so the
     // killer and the workers share it.
-    let mailbox = Rc::new(SharedBox::<AtomicU32>::new_zeroed().context("mmap(MAP_SHARED)")?);
+    let mailbox = Rc::new(Shared::<Mailbox>::new_zeroed().context("mmap(MAP_SHARED)")?);
     let mut killer = if kind == Kind::Kill {
         let mb = mailbox.clone();
         Some(common::spawn("killer", move || {
-            loop {
-                let pid = mb.load(Ordering::SeqCst);
-                if pid != 0 {
-                    kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
-                        .with_context(|| format!("kill({pid}, SIGKILL)"))?;
-                    out::event(
-                        "killer_sent",
-                        json!({"worker": pid, "signal": "SIGKILL"}),
-                        format!("  [killer {}] kill({pid}, SIGKILL)", std::process::id()),
-                    );
-                    return Ok(());
-                }
-                // Sleeps while the word is still 0; the task's futex_wake ends it.
-                common::sys::futex_wait(&mb, 0, None);
-            }
+            // Sleeps in the kernel until the doomed task posts its worker's pid.
+            mb.posted
+                .wait_until(|| mb.worker_pid.load(Ordering::SeqCst) != 0, None);
+            let pid = mb.worker_pid.load(Ordering::SeqCst);
+            kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
+                .with_context(|| format!("kill({pid}, SIGKILL)"))?;
+            out::event(
+                "killer_sent",
+                json!({"worker": pid, "signal": "SIGKILL"}),
+                format!("  [killer {}] kill({pid}, SIGKILL)", std::process::id()),
+            );
+            Ok(())
         })?)
     } else {
         None
@@ -144,8 +162,8 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
                     common::sys::exit_now(3)
                 }
                 Kind::Kill => {
-                    mb.store(me, Ordering::SeqCst);
-                    common::sys::futex_wake(&mb, 1);
+                    mb.worker_pid.store(me, Ordering::SeqCst);
+                    mb.posted.notify();
                     wait_to_be_killed()
                 }
                 Kind::External => {
@@ -157,6 +175,8 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
                     wait_to_be_killed()
                 }
                 Kind::Truncate => {}
+                #[cfg(feature = "fault-injection")]
+                Kind::Take | Kind::TakeBig => {}
             }
         }
         sleep(secs(0.5));
@@ -164,11 +184,21 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     });
     let big = tasks.register("big_result", |i: u64| -> Bytes {
         announce(i);
-        // Die once half of the 4 MiB result is in the ring (see worker::die_mid_result).
+        // Die once half of the 4 MiB result is on the result queue (see worker::die_mid_result).
         crate::worker::die_mid_result(BIG / 2);
         Bytes(vec![i as u8; BIG])
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    #[cfg(feature = "fault-injection")]
+    let big_arg = tasks.register("big_arg", |(i, _big): (u64, Bytes)| {
+        announce(i);
+        i * i
+    });
+    #[cfg(feature = "fault-injection")]
+    if matches!(kind, Kind::Take | Kind::TakeBig) {
+        // Set before the fork: every worker inherits it, and whichever takes task `crash` dies.
+        crate::worker::DIE_TAKING.store(crash + 1, Ordering::SeqCst);
+    }
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
 
     out::say(format!(
         "{} tasks on {workers} workers; task {crash} will crash ({kind:?})",
@@ -200,6 +230,12 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     let mut big_handle = None;
     for i in 0..u64::from(a.tasks) {
         let (ok, err) = record(i);
+        #[cfg(feature = "fault-injection")]
+        if i == crash && kind == Kind::TakeBig {
+            let arg = (i, Bytes(vec![7; 20 << 20]));
+            handles.push(pool.apply_async_with(&big_arg, arg, ok, err));
+            continue;
+        }
         if i == crash && kind == Kind::Truncate {
             big_handle =
                 Some(pool.apply_async_with(&big, i, move |b: Bytes| ok(b.0.len() as u64), err));
@@ -235,7 +271,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     }
     drop(big_handle);
     drop(handles);
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
 
     let outcomes = outcomes.borrow();
     let mut completed = Vec::new();
@@ -274,7 +310,6 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         "failed": failed,
         "workers_replaced": stats.workers_replaced,
         "workers_died": stats.workers_died,
-        "tasks_requeued": stats.tasks_requeued,
         "results": completed.iter().map(|&(i, v)| json!([i, v])).collect::<Vec<_>>(),
     }));
 

@@ -21,6 +21,14 @@ pub enum TaskError {
         /// What the kernel said: `killed by SIGKILL`, `panicked: ...`, `exited with code 3 ...`.
         cause: String,
     },
+    /// The worker died after removing the task from the task queue and before it could note
+    /// the task in its slot (see `Pool`'s `settle_take`).
+    DiedTaking {
+        /// The dead worker's pid.
+        pid: i32,
+        /// What the kernel said.
+        cause: String,
+    },
     /// The worker died half-way through sending the result: the frame's length said `expected`
     /// bytes, only `got` arrived. Never delivered as a (short) good value.
     Truncated {
@@ -52,7 +60,7 @@ impl TaskError {
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Raised(_) => "raised",
-            TaskError::WorkerDied { .. } => "worker_died",
+            TaskError::WorkerDied { .. } | TaskError::DiedTaking { .. } => "worker_died",
             TaskError::Truncated { .. } => "truncated",
             TaskError::Timeout => "timeout",
             TaskError::Terminated => "terminated",
@@ -70,6 +78,12 @@ impl fmt::Display for TaskError {
             TaskError::Raised(m) => write!(f, "task raised: {m}"),
             TaskError::WorkerDied { pid, cause } => {
                 write!(f, "worker {pid} {cause} while running the task")
+            }
+            TaskError::DiedTaking { pid, cause } => {
+                write!(
+                    f,
+                    "worker {pid} {cause} while taking the task from the queue"
+                )
             }
             TaskError::Truncated {
                 pid,

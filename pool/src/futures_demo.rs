@@ -2,12 +2,19 @@
 //!
 //! Python:
 //!
-//! ```text
-//! with ProcessPoolExecutor(2) as ex:
-//!     print(ex.submit(work, 7).result())           # synchronous: submit, then wait at once
-//!     fs = [ex.submit(work, i) for i in range(5)]  # asynchronous: handles now, values later
-//!     for f in fs: f.add_done_callback(report)     # notification ...
-//!     for f in as_completed(fs): print(f.result()) # ... in the order they complete
+//! ```python
+//! import time
+//! from concurrent.futures import ProcessPoolExecutor, as_completed
+//!
+//! def work(i):
+//!     time.sleep((5 - i) * 0.1); return i * i
+//!
+//! if __name__ == "__main__":
+//!     with ProcessPoolExecutor(2) as ex:
+//!         print(ex.submit(work, 4).result())           # synchronous: submit, then wait at once
+//!         fs = [ex.submit(work, i) for i in range(5)]  # asynchronous: handles now, values later
+//!         for f in fs: f.add_done_callback(lambda f: print("done:", f.result()))
+//!         for f in as_completed(fs): print(f.result()) # in the order they complete
 //! ```
 //!
 //! Task i sleeps `(tasks - i) * 0.3 s`: the later a task is submitted, the shorter it is, so
@@ -23,7 +30,7 @@ use std::rc::Rc;
 use anyhow::{ensure, Result};
 use common::{json, out, secs, sleep};
 
-use crate::{as_completed, Ctx, Pool, Tasks};
+use crate::{as_completed, Pool, Settings, Tasks};
 
 /// Flags of `futures`.
 #[derive(clap::Args, Debug, Clone)]
@@ -35,8 +42,8 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let n = u64::from(a.tasks);
     let mut tasks = Tasks::new();
     // The argument carries the sleep, so the task needs no state of its own.
@@ -44,7 +51,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         sleep(secs(tenths as f64 / 10.0));
         i * i
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
 
     // Synchronous use: submit and wait at once (the notes' example 2 with .result()).
     let v = pool.submit(&work, (7, 3)).result()?;
@@ -94,7 +101,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     pool.close();
     pool.join()?;
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "completion_order": completion_order,
         "results": results,

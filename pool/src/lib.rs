@@ -9,47 +9,62 @@
 //! `submit(...).result()` wait; `apply_async` and `submit` return a handle at once and report
 //! completion by notification or callback, not by the caller checking a status in a loop).
 //!
-//! The Python shape:
+//! The Python shape (runs as written):
 //!
-//! ```text
+//! ```python
+//! import time
 //! from multiprocessing import Pool
-//! def work(i): time.sleep(1); return i * i      # defined ABOVE Pool(): see registry.rs
-//! pool = Pool()                                  # fork os.cpu_count() workers, once
-//! r = pool.apply_async(work, (3,), callback=print, error_callback=print)
-//! pool.apply(work, (3,))                         # waits; returns 9
-//! pool.map(work, range(10))                      # [0, 1, 4, ...] in input order, in chunks
-//! r.get(timeout=5)
-//! pool.close(); pool.join()                      # no more tasks; wait for the workers to end
+//!
+//! def work(i):                      # defined ABOVE Pool(): see registry.rs
+//!     time.sleep(0.1); return i * i
+//!
+//! if __name__ == "__main__":
+//!     pool = Pool(2)                                # fork 2 workers, once
+//!     r = pool.apply_async(work, (3,), callback=print, error_callback=print)
+//!     print(pool.apply(work, (3,)))                 # waits; 9
+//!     print(pool.map(work, range(10)))              # [0, 1, 4, ...] in input order, in chunks
+//!     print(r.get(timeout=5))
+//!     pool.close(); pool.join()                     # no more tasks; wait for the workers to end
 //! ```
 //!
 //! Here: `let mut tasks = Tasks::new(); let work = tasks.register("work", |i: u64| i * i);`
 //! then `let pool = Pool::new(tasks, 4)?;`, `pool.apply(&work, 3)?`, `pool.apply_async(&work, 3)`
 //! (an [`AsyncResult`] with `get`, `get_timeout`, `ready`), `pool.apply_async_with(.., callback,
 //! error_callback)`, `pool.map(&work, &items)?`, `pool.imap_unordered(..)`, `pool.submit(..)`
-//! (a [`Future`]: `result`, `done`, `add_done_callback`), [`as_completed`], `close`, `join`,
-//! `terminate`, and [`Options::max_tasks_per_child`].
+//! (the same handle, also answering to concurrent.futures' `result`, `done`,
+//! `add_done_callback`), [`as_completed`], `close`, `join`, `terminate`, and
+//! [`Options::max_tasks_per_child`].
 //!
-//! What the OS does underneath:
-//! - `Pool::new` **forks** the workers (through `common::spawn`) and that is the only time it
-//!   forks, unless a worker dies or retires. Each worker is a copy of the parent at that moment,
-//!   which is why the task functions must already be registered ([`registry`]).
-//! - Tasks and results travel through **rings in `MAP_SHARED` memory**, one pair per worker, as
-//!   length-prefixed frames ([`ring`], [`frame`]); values are encoded as bytes ([`codec`]).
-//!   A side that finds nothing to do spins ~50 us, then sleeps on a **futex**.
-//! - The parent never uses a thread. While you wait in `get`/`map`/`join` it sleeps in
-//!   **`poll(2)` on every worker's pidfd plus a doorbell pipe** ([`doorbell`]): a result wakes
-//!   it, and so does a worker's death, whatever the cause. The dead worker's task fails with
-//!   the cause (signal, exit code, panic message, or a result cut short), the tasks it had not
-//!   started go to another worker, and a replacement is forked ([`pool`]).
+//! What the OS does underneath, built from the members before this one as CPython builds
+//! `Pool` from `Process` and queues:
+//! - `Pool::new` **forks** the workers (through `common::spawn`, the `process` member's fork)
+//!   and that is the only time it forks, unless a worker dies or retires. Each worker is a copy
+//!   of the parent at that moment, which is why the task functions must already be registered
+//!   ([`registry`]).
+//! - **One task queue** that every worker takes from and **one result queue** that every worker
+//!   puts on: the `queue` member's `Queue`, a ring in `MAP_SHARED` memory with futex wake-ups
+//!   (`pool.rs` says why not a pipe and a lock, as CPython). Values travel as bytes
+//!   ([`codec`]), in parts of at most 16 KiB ([`worker`]).
+//! - Each worker notes the task it runs in **its own slot** of shared memory
+//!   (`slot.running_task`), so a death tells which task died with it.
+//! - The parent has no helper thread. When it waits (`get`, `map`, `join`) it sleeps in
+//!   **`poll(2)` on every worker's pidfd plus a doorbell pipe**: a result wakes it, and so does a
+//!   worker's death, whatever the cause. The dead worker's task fails with the cause (signal,
+//!   exit code, panic message, or a result cut short), and a replacement is forked.
+//!
+//! One task's journey, in three files: [`Pool::apply_async`] (`pool.rs`) puts it on the task
+//! queue; [`worker::main`] (`worker.rs`) takes it, runs it and puts the result; [`AsyncResult::get`]
+//! (`result.rs`) waits in the pool's loop (back in `pool.rs`: `step`, `collect`, `deliver`)
+//! until the result is read, then decodes it.
 //!
 //! | subcommand | file | shows |
 //! |---|---|---|
-//! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the same few pids run them all; callbacks in the parent; close + join |
+//! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the parent goes away and they complete meanwhile; the same few pids run them all; when callbacks run; close + join |
 //! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers); `get(timeout)` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
-//! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails |
+//! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
@@ -78,18 +93,13 @@
 pub mod basic;
 pub mod codec;
 pub mod crash;
-pub mod doorbell;
 pub mod error;
-pub mod frame;
 pub mod futures_demo;
 pub mod map_demo;
 pub mod pool;
 pub mod registry;
 pub mod result;
 pub mod reuse;
-pub mod ring;
-pub mod slab;
-pub mod spare;
 pub mod sync_vs_async;
 pub mod timeline;
 pub mod worker;
@@ -98,7 +108,7 @@ pub use codec::{Bytes, Json, Value};
 pub use error::TaskError;
 pub use pool::{cpu_count, default_chunksize, Options, Pool, Stats, MAX_WORKERS};
 pub use registry::{Task, Tasks};
-pub use result::{as_completed, AsyncResult, Future};
+pub use result::{as_completed, AsyncResult};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -145,16 +155,16 @@ pub enum Cmd {
     Crash(crash::Args),
 }
 
-/// What every demo needs besides its own flags.
+/// The pool flags every demo shares (`--workers`, `--timeline`).
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Settings {
     /// `--workers`, or the CPU count.
     pub workers: usize,
     /// `--timeline` was given.
     pub timeline: bool,
 }
 
-impl Ctx {
+impl Settings {
     /// Pool options for a demo: events on, timeline as asked.
     pub fn options(&self, workers: usize) -> Options {
         let mut o = Options::new(workers);
@@ -180,16 +190,16 @@ impl Ctx {
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx {
+    let settings = Settings {
         workers: cli.workers.map_or_else(cpu_count, |w| w as usize),
         timeline: cli.timeline,
     };
     match cli.cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
-        Cmd::Basic(a) => basic::run(&a, &ctx),
-        Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &ctx),
-        Cmd::Map(a) => map_demo::run(&a, &ctx),
-        Cmd::Reuse(a) => reuse::run(&a, &ctx),
-        Cmd::Futures(a) => futures_demo::run(&a, &ctx),
-        Cmd::Crash(a) => crash::run(&a, &ctx),
+        Cmd::Basic(a) => basic::run(&a, &settings),
+        Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
+        Cmd::Map(a) => map_demo::run(&a, &settings),
+        Cmd::Reuse(a) => reuse::run(&a, &settings),
+        Cmd::Futures(a) => futures_demo::run(&a, &settings),
+        Cmd::Crash(a) => crash::run(&a, &settings),
     }
 }

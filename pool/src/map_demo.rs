@@ -2,10 +2,18 @@
 //!
 //! Python:
 //!
-//! ```text
-//! pool.map(work, range(10))                    # [0, 1, 4, 9, ...]: input order, always
-//! pool.map(work, range(10), chunksize=3)
-//! for r in pool.imap_unordered(work, range(10)): print(r)   # completion order
+//! ```python
+//! import random, time
+//! from multiprocessing import Pool
+//!
+//! def work(i):
+//!     time.sleep(random.random() * 0.2); return i * i
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         print(pool.map(work, range(10)))                  # [0, 1, 4, 9, ...]: input order
+//!         print(pool.map(work, range(10), chunksize=3))
+//!         print(list(pool.imap_unordered(work, range(10))))  # completion order
 //! ```
 //!
 //! Each item sleeps a random time (from `--seed`), so the chunks finish in a shuffled order;
@@ -21,7 +29,7 @@ use anyhow::{ensure, Result};
 use common::{json, out, rng, secs, sleep};
 use rand::Rng;
 
-use crate::{default_chunksize, Ctx, Pool, Tasks};
+use crate::{default_chunksize, Pool, Settings, Tasks};
 
 /// Flags of `map`.
 #[derive(clap::Args, Debug, Clone)]
@@ -43,8 +51,8 @@ pub struct Args {
 const SHOWN: usize = 1000;
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let n = a.items as usize;
     let chunksize = a
         .chunksize
@@ -57,7 +65,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         }
         i * i
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
     let mut r = rng::rng_for(0);
     let items: Vec<(u64, u32)> = (0..n as u64)
         .map(|i| {
@@ -118,7 +126,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     }
     pool.close();
     pool.join()?;
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "results": &results[..results.len().min(SHOWN)],
         "results_truncated": results.len() > SHOWN,

@@ -15,6 +15,10 @@
 //! so often" wastes its time, and that notification or a callback is the efficient way. `get`
 //! and `as_completed` are notification: the parent sleeps in `poll(2)` until a worker rings or
 //! dies; it never wakes up just to look.
+//!
+//! This is step 3 of a task's journey (step 1: `Pool::apply_async` puts it on the task queue;
+//! step 2: `worker::main` takes it, runs it and puts the result on the result queue): `get`
+//! waits in the pool's loop until the result is read off the queue, then decodes its bytes.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -24,8 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Value;
 use crate::error::TaskError;
-use crate::frame::RESULT_HEADER;
-use crate::pool::{drive, Inner, Outcome, Watcher};
+use crate::pool::{wait_then_work, work_ready, Inner, Outcome, Watcher};
 
 /// A task's future result. Dropping it does not cancel the task (Python does not either).
 pub struct AsyncResult<R> {
@@ -34,28 +37,24 @@ pub struct AsyncResult<R> {
     _r: PhantomData<fn() -> R>,
 }
 
-/// concurrent.futures' name for the same handle.
-pub type Future<R> = AsyncResult<R>;
-
 impl<R> std::fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AsyncResult(task {})", self.id)
     }
 }
 
-/// Decode the single value of a result frame.
-pub(crate) fn decode_one<R: Value>(frame: &[u8]) -> Result<R, TaskError> {
-    crate::codec::from_bytes(&frame[RESULT_HEADER..]).map_err(|e| TaskError::Decode(e.0))
+/// Decode the single value of a result.
+pub(crate) fn decode_one<R: Value>(data: &[u8]) -> Result<R, TaskError> {
+    crate::codec::from_bytes(data).map_err(|e| TaskError::Decode(e.0))
 }
 
-/// Decode the `count` values of a chunk's result frame, appending them to `out`.
+/// Decode the `count` values of a chunk's result, appending them to `out`.
 pub(crate) fn decode_many<R: Value>(
-    frame: &[u8],
+    data: &[u8],
     count: u32,
     out: &mut Vec<R>,
 ) -> Result<(), TaskError> {
-    R::decode_into(&mut &frame[RESULT_HEADER..], count as usize, out)
-        .map_err(|e| TaskError::Decode(e.0))
+    R::decode_into(&mut &data[..], count as usize, out).map_err(|e| TaskError::Decode(e.0))
 }
 
 fn typed<R: Value>(o: &Outcome) -> Result<R, TaskError> {
@@ -81,12 +80,14 @@ impl<R: Value> AsyncResult<R> {
 
     fn outcome(&self) -> Option<Result<R, TaskError>> {
         let inner = self.inner.borrow();
-        match inner.entries.get(&self.id) {
-            Some(e) => e.outcome.as_ref().map(typed),
+        match inner.submitted.get(&self.id) {
+            Some(t) => t.outcome.as_ref().map(typed),
             None => Some(Err(TaskError::Pool("task forgotten by the pool".into()))),
         }
     }
 
+    /// Wait for the outcome: each turn of the loop does the pool's pending work (results,
+    /// deaths, callbacks), and sleeps in the kernel only when there is none.
     fn wait_until(&self, deadline: Option<Instant>) -> Result<R, TaskError> {
         loop {
             if let Some(r) = self.outcome() {
@@ -95,7 +96,7 @@ impl<R: Value> AsyncResult<R> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(TaskError::Timeout);
             }
-            drive(&self.inner, deadline, true);
+            wait_then_work(&self.inner, deadline);
         }
     }
 
@@ -114,7 +115,7 @@ impl<R: Value> AsyncResult<R> {
     /// Python's `ready()`: done (either way)? Handles whatever results are waiting first, so
     /// the answer is current; never blocks.
     pub fn ready(&self) -> bool {
-        drive(&self.inner, None, false);
+        work_ready(&self.inner);
         self.outcome().is_some()
     }
 
@@ -125,9 +126,9 @@ impl<R: Value> AsyncResult<R> {
         }
         let inner = self.inner.borrow();
         inner
-            .entries
+            .submitted
             .get(&self.id)
-            .and_then(|e| e.outcome.as_ref())
+            .and_then(|t| t.outcome.as_ref())
             .map(Result::is_ok)
     }
 
@@ -142,7 +143,7 @@ impl<R: Value> AsyncResult<R> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
-            drive(&self.inner, deadline, true);
+            wait_then_work(&self.inner, deadline);
         }
     }
 
@@ -150,9 +151,19 @@ impl<R: Value> AsyncResult<R> {
     pub fn worker_pid(&self) -> Option<i32> {
         self.inner
             .borrow()
-            .entries
+            .submitted
             .get(&self.id)
-            .and_then(|e| e.worker)
+            .and_then(|t| t.worker)
+    }
+
+    /// When the task finished (ms since the demo started), as the worker's clock said, once
+    /// the parent has read its result (or seen its worker die).
+    pub fn finished_ms(&self) -> Option<f64> {
+        self.inner
+            .borrow()
+            .submitted
+            .get(&self.id)
+            .and_then(|t| t.finished_ms)
     }
 
     /// Run `f` in the parent with the outcome when the task completes (at once, during the next
@@ -234,7 +245,7 @@ impl<'a, R: Value> Iterator for AsCompleted<'a, R> {
                 self.left -= 1;
                 return self.futures.iter().find(|f| f.id == id);
             }
-            drive(&self.futures[0].inner, None, true);
+            wait_then_work(&self.futures[0].inner, None);
         }
     }
 }
@@ -279,26 +290,26 @@ impl<R: Value> Iterator for ImapUnordered<R> {
             match next {
                 Some(id) => {
                     self.left -= 1;
-                    let e = self.inner.borrow_mut().entries.remove(&id);
-                    if let Some(e) = e {
-                        match e.outcome {
-                            Some(Ok(frame)) => {
+                    let t = self.inner.borrow_mut().submitted.remove(&id);
+                    if let Some(t) = t {
+                        match t.outcome {
+                            Some(Ok(data)) => {
                                 let mut v = Vec::new();
-                                match decode_many::<R>(&frame, e.count, &mut v) {
+                                match decode_many::<R>(&data, t.count, &mut v) {
                                     Ok(()) => self.buffered.extend(v.into_iter().map(Ok)),
                                     Err(err) => {
-                                        self.buffered.extend((0..e.count).map(|_| Err(err.clone())))
+                                        self.buffered.extend((0..t.count).map(|_| Err(err.clone())))
                                     }
                                 }
                             }
                             Some(Err(err)) => {
-                                self.buffered.extend((0..e.count).map(|_| Err(err.clone())))
+                                self.buffered.extend((0..t.count).map(|_| Err(err.clone())))
                             }
                             None => {}
                         }
                     }
                 }
-                None => drive(&self.inner, None, true),
+                None => wait_then_work(&self.inner, None),
             }
         }
     }

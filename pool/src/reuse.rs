@@ -3,9 +3,17 @@
 //!
 //! Python:
 //!
-//! ```text
-//! with Pool(2) as pool: pool.map(work, range(20))          # 2 processes, 20 tasks
-//! for i in range(20): p = Process(target=work, args=(i,)); p.start(); p.join()   # 20 processes
+//! ```python
+//! from multiprocessing import Pool, Process
+//!
+//! def work(i):
+//!     return i * i
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         pool.map(work, range(20))              # 2 processes, 20 tasks
+//!     for i in range(20):                        # 20 processes
+//!         p = Process(target=work, args=(i,)); p.start(); p.join()
 //! ```
 //!
 //! The same trivial tasks, two ways. With the pool, at most `workers` distinct pids ever run
@@ -22,7 +30,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use common::{json, out, SharedSlice};
 
-use crate::{Ctx, Pool, Tasks};
+use crate::{Pool, Settings, Tasks};
 
 /// Flags of `reuse`.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,21 +45,31 @@ pub struct Args {
     pub max_tasks_per_child: Option<u32>,
 }
 
+common::shared_struct! {
+    /// What one process-per-task child leaves for the parent.
+    struct TaskRecord {
+        /// The task's value.
+        result: AtomicU64,
+        /// The pid of the process that ran it.
+        pid: AtomicU64,
+    }
+}
+
 /// The task: trivial on purpose, so what is measured is the cost of the processes.
 fn work(i: u64) -> u64 {
     i * i
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let n = u64::from(a.tasks);
 
     // 1. The pool: `workers` forks, then task after task.
     let t = Instant::now();
     let mut tasks = Tasks::new();
     let task = tasks.register("work", work);
-    let mut opts = ctx.options(workers);
+    let mut opts = settings.options(workers);
     opts.max_tasks_per_child = a.max_tasks_per_child.map(u64::from);
     let pool = Pool::with_options(tasks, opts)?;
     let handles: Vec<_> = (0..n).map(|i| pool.apply_async(&task, i)).collect();
@@ -81,7 +99,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     // 2. A new process per task, `workers` at a time. Each child writes its result and pid into
     //    shared memory made before the forks (MAP_SHARED: the parent sees the children's stores).
     let t = Instant::now();
-    let slots: SharedSlice<[AtomicU64; 2]> =
+    let slots: SharedSlice<TaskRecord> =
         SharedSlice::new_zeroed(n as usize).context("mmap(MAP_SHARED)")?;
     let mut next = 0u64;
     while next < n {
@@ -90,8 +108,9 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
         for i in next..batch_end {
             let slot = &slots[i as usize];
             children.push(common::spawn(format!("task-{i}"), move || {
-                slot[0].store(work(i), Ordering::SeqCst);
-                slot[1].store(u64::from(std::process::id()), Ordering::SeqCst);
+                slot.result.store(work(i), Ordering::SeqCst);
+                slot.pid
+                    .store(u64::from(std::process::id()), Ordering::SeqCst);
                 Ok(())
             })?);
         }
@@ -105,10 +124,10 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
     let mut proc_pids = BTreeSet::new();
     for (i, s) in slots.iter().enumerate() {
         ensure!(
-            s[0].load(Ordering::SeqCst) == work(i as u64),
+            s.result.load(Ordering::SeqCst) == work(i as u64),
             "process per task: wrong result for task {i}"
         );
-        proc_pids.insert(s[1].load(Ordering::SeqCst));
+        proc_pids.insert(s.pid.load(Ordering::SeqCst));
     }
     let ratio = process_ms / pool_ms.max(1e-3);
     out::event(
@@ -120,7 +139,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
             proc_pids.len()
         ),
     );
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "tasks": n,
         "workers": workers,

@@ -2,10 +2,21 @@
 //!
 //! Python:
 //!
-//! ```text
-//! t = time(); [pool.apply(work, (i,)) for i in range(4)]             # each call waits
-//! t = time(); rs = [pool.apply_async(work, (i,)) for i in range(4)]  # none waits
-//! [r.get() for r in rs]
+//! ```python
+//! import time
+//! from multiprocessing import Pool, TimeoutError
+//!
+//! def work(i):
+//!     time.sleep(0.5); return i * 10
+//!
+//! if __name__ == "__main__":
+//!     with Pool(2) as pool:
+//!         t = time.time(); print([pool.apply(work, (i,)) for i in range(4)], time.time() - t)
+//!         t = time.time(); rs = [pool.apply_async(work, (i,)) for i in range(4)]  # none waits
+//!         print([r.get() for r in rs], time.time() - t)
+//!         r = pool.apply_async(work, (7,))
+//!         try: r.get(timeout=0.2)
+//!         except TimeoutError: print("timed out; the task goes on:", r.get())
 //! ```
 //!
 //! `apply` is synchronous: the call returns only when the task is done, with its value, so the
@@ -13,7 +24,7 @@
 //! `apply_async` is asynchronous: each call returns a handle at once, the workers run the tasks
 //! side by side, and `get` collects: about 2 s / workers (1 s on 2 workers).
 //!
-//! Last, `get(timeout)`: a task that waits at a gate (a futex word in shared memory, made before
+//! Last, `get(timeout)`: a task that waits at a gate (an `Event` in shared memory, made before
 //! the pool) cannot be done before the parent opens it, so `get_timeout` reports a timeout every
 //! time, on any machine; the task is not cancelled, and once the gate is open a plain `get`
 //! returns its value. Python: `r.get(timeout=0.2)` raises `multiprocessing.TimeoutError`.
@@ -23,9 +34,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use common::{json, out, secs, sleep, SharedBox};
+use common::sync::Event;
+use common::{json, out, secs, sleep, Shared};
 
-use crate::{Ctx, Pool, TaskError, Tasks};
+use crate::{Pool, Settings, TaskError, Tasks};
+
+common::shared_struct! {
+    /// The gate the `get(timeout)` task waits at, in memory the parent and the workers share.
+    struct Gate {
+        /// 0: closed, 1: open.
+        open: AtomicU32,
+        /// The task sleeps here until the parent opens the gate.
+        opened: Event,
+    }
+}
 
 /// Flags of `sync-vs-async`.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,23 +59,23 @@ pub struct Args {
 }
 
 /// Run the demo.
-pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
-    let workers = ctx.workers;
+pub fn run(a: &Args, settings: &Settings) -> Result<()> {
+    let workers = settings.workers;
     let mut tasks = Tasks::new();
     let work = tasks.register("work", |i: u64| {
         sleep(secs(0.5));
         i * 10
     });
     // The gate for the timeout part: 0 = closed, 1 = open. In shared memory, before the fork.
-    let gate = Rc::new(SharedBox::<AtomicU32>::new_zeroed().context("mmap(MAP_SHARED)")?);
+    let gate = Rc::new(Shared::<Gate>::new_zeroed().context("mmap(MAP_SHARED)")?);
     let g = gate.clone();
     let gated = tasks.register("gated", move |i: u64| {
-        while g.load(Ordering::SeqCst) == 0 {
-            common::sys::futex_wait(&g, 0, None);
-        }
+        // Sleeps in the kernel until the parent opens the gate.
+        g.opened
+            .wait_until(|| g.open.load(Ordering::SeqCst) != 0, None);
         i * 10
     });
-    let pool = Pool::with_options(tasks, ctx.options(workers))?;
+    let pool = Pool::with_options(tasks, settings.options(workers))?;
     let n = u64::from(a.tasks);
 
     out::say(format!(
@@ -120,8 +142,8 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
             }
         ),
     );
-    gate.store(1, Ordering::SeqCst);
-    common::sys::futex_wake(&gate, i32::MAX);
+    gate.open.store(1, Ordering::SeqCst);
+    gate.opened.notify();
     let later = h.get()?;
     out::event(
         "get_after_timeout",
@@ -131,7 +153,7 @@ pub fn run(a: &Args, ctx: &Ctx) -> Result<()> {
 
     pool.close();
     pool.join()?;
-    ctx.show_timeline(&pool);
+    settings.show_timeline(&pool);
     out::summary(json!({
         "get_timeout_timed_out": timed_out,
         "get_after_timeout": later,

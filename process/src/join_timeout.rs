@@ -60,6 +60,18 @@ pub fn parse_timeout(text: &str) -> Result<f64, String> {
     Ok(f)
 }
 
+/// A duration in seconds as Python would write it: the shortest decimal that reads back as the
+/// same value, at microsecond precision (0.05, not 0.1 rounded; 1.0, not 1).
+pub fn seconds_label(d: Duration) -> String {
+    let micros = d.as_micros() as f64 / 1e6;
+    let text = format!("{micros}");
+    if text.contains('.') || text.contains('e') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
     let mut gate = Gate::new()?;
@@ -87,8 +99,17 @@ pub fn run(args: &Args) -> Result<()> {
         "join_timeout_returned",
         json!({"timeout_ms": timeout.as_secs_f64() * 1e3, "waited_ms": waited_ms, "exited": res.is_some(), "is_alive": alive}),
         format!(
-            "join(timeout={:.1}) returned after {waited_ms:.0} ms; is_alive() = {alive}: the timeout ended the wait, not the child",
-            timeout.as_secs_f64()
+            "join(timeout={}) returned after {waited_ms:.0} ms; is_alive() = {alive}: the timeout ended the wait, not the child{}",
+            seconds_label(timeout),
+            if clock::time_scale() == 1.0 {
+                String::new()
+            } else {
+                format!(
+                    " (--timeout {} x --time-scale {})",
+                    args.timeout,
+                    clock::time_scale()
+                )
+            }
         ),
     );
     gate.open(b'g')?;
@@ -109,6 +130,20 @@ pub fn run(args: &Args) -> Result<()> {
         "alive_after_timeout": alive,
         "exit_code": status.python_exitcode(),
         "timeout_ms": timeout.as_secs_f64() * 1e3,
+        "timeout_label": seconds_label(timeout),
     }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_label_says_the_timeout_that_ran() {
+        assert_eq!(seconds_label(Duration::from_millis(50)), "0.05");
+        assert_eq!(seconds_label(Duration::from_secs(1)), "1.0");
+        assert_eq!(seconds_label(Duration::from_secs_f64(0.1 * 0.5)), "0.05");
+        assert_eq!(seconds_label(Duration::ZERO), "0.0");
+    }
 }

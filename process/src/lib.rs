@@ -34,13 +34,14 @@
 //! |---|---|---|
 //! | `lifecycle` | [`lifecycle`] | target/args/kwargs/name, pid and ppid, exit codes, both join situations |
 //! | `fork-copy` | [`fork_copy`] | the child's change to a variable never reaches the parent |
-//! | `join-timeout` | [`join_timeout`] | `join(timeout)` returns while the child runs; `is_alive` |
+//! | `join-timeout` | [`join_timeout`] | `join(timeout)` returns while the child runs; `is_alive`; the label says the scaled timeout |
 //! | `terminate` | [`terminate`] | exitcode -15; the grandchild is orphaned and re-parented, not a zombie |
 //! | `zombie` | [`zombie`] | an exited, unreaped child is `Z`; after waitpid it is gone |
-//! | `daemon` | [`daemon`] | daemon children are terminated at the end, normal ones waited for |
+//! | `edges` | [`edges`] | Python's rules (default names, pid before start, run() in the caller, group, daemon's children, daemon after start, join before start, kwargs), Python's words beside ours |
+//! | `daemon` | [`daemon`] | daemon children are terminated at the end, normal ones waited for; the parent SIGKILLed: Python's daemon lives on, ours dies |
 //! | `lock-held` | [`lock_held`] | terminating a lock holder leaves the lock held forever |
-//! | `multiprogramming` | [`multiprogramming`] | on one CPU: switched out on IO (voluntary) vs time slice (involuntary) |
-//! | `parallel` | [`parallel`] | two CPU-bound processes on one CPU vs on all CPUs |
+//! | `multiprogramming` | [`multiprogramming`] | on one CPU: switched out on IO (voluntary) vs time slice (involuntary); which CPU a process resumes on after an IO wait; `--trace` |
+//! | `parallel` | [`parallel`] | two CPU-bound processes on one CPU vs on all CPUs; `--trace` |
 //!
 //! ## 笔记勘误 (where the notes are imprecise)
 //! - *"p.terminate(): if p created a child, that child becomes a zombie"*: no. A zombie is a
@@ -56,6 +57,7 @@
 
 pub mod cpu;
 pub mod daemon;
+pub mod edges;
 pub mod fork_copy;
 pub mod gate;
 pub mod join_timeout;
@@ -99,6 +101,8 @@ pub enum Cmd {
     Zombie,
     /// Daemon children are terminated when the parent finishes; normal ones are waited for.
     Daemon,
+    /// Python's rules for Process (names, pid before start, run(), group, daemon, join), beside ours.
+    Edges,
     /// terminate() a child holding a cross-process lock: the lock is never released.
     LockHeld(lock_held::Args),
     /// 多道技术: a CPU-bound and an IO-bound process sharing one CPU.
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Terminate(args) => terminate::run(&args),
         Cmd::Zombie => zombie::run(),
         Cmd::Daemon => daemon::run(),
+        Cmd::Edges => edges::run(),
         Cmd::LockHeld(args) => lock_held::run(&args),
         Cmd::Multiprogramming(args) => multiprogramming::run(&args),
         Cmd::Parallel(args) => parallel::run(&args),

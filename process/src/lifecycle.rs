@@ -64,8 +64,8 @@ fn task(name: &str, args: (u32, &str), kwargs: &Kwargs) -> Result<()> {
         "child_args",
         json!({"name": name, "args": [n, fruit], "kwargs": kwargs, "ppid": ppid}),
         format!(
-            "  [{name}] {} {n} {fruit}  (pid {pid}, ppid {ppid}: my parent)",
-            kwargs.greeting
+            "  [{name}] {} {n} {fruit}  (pid {pid}, ppid {ppid}: my parent; args=({n}, '{fruit}'), kwargs={{'greeting': '{}', 'exit_code': {}}})",
+            kwargs.greeting, kwargs.greeting, kwargs.exit_code
         ),
     );
     sleep(secs(1.0 + f64::from(n) / 2.0));

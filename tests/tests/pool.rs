@@ -1,23 +1,85 @@
 //! Tests of the `pool` demo (note 000 进程池; note 004 同步与异步).
 //!
 //! Every run goes through the harness, which fails the test if any process of the run is left
-//! behind (alive or zombie). No test asserts a time; races that matter are forced by the demo
-//! (a task that waits at a gate, or until its worker is killed).
+//! behind (alive or zombie). Summaries are parsed into one typed struct per subcommand, so a
+//! missing or renamed field fails. No test asserts a time; races that matter are forced by the
+//! demo (a task that waits at a gate, or until its worker is killed, or a worker made to die
+//! at a chosen point of a take).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
-use tests::{run_json, start, start_head, Run};
+use predicates::prelude::*;
+use serde::Deserialize;
+use tests::{cmd, start, start_head, Run};
 
-fn u64s(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect()
+#[derive(Debug, Deserialize)]
+struct BasicSummary {
+    tasks: u64,
+    workers: usize,
+    away_ms: f64,
+    completed_while_away: u64,
+    callbacks_while_away: u64,
+    distinct_pids: usize,
+    results: Vec<u64>,
+    callbacks: u64,
+    workers_started: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct MapSummary {
+    results: Vec<u64>,
+    in_order: bool,
+    chunksize: u64,
+    chunks: u64,
+    imap_unordered_order: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SyncVsAsyncSummary {
+    get_timeout_timed_out: bool,
+    get_after_timeout: u64,
+    apply_ms: f64,
+    apply_async_ms: f64,
+    workers: u64,
+    apply_results: Vec<u64>,
+    apply_async_results: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReuseSummary {
+    distinct_pids: u64,
+    process_per_task_pids: u64,
+    pool_ms: f64,
+    process_per_task_ms: f64,
+    ratio: f64,
+    workers_retired: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct FuturesSummary {
+    completion_order: Vec<u64>,
+    results: Vec<u64>,
+    callbacks: u64,
+    submit_result: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failure {
+    task: u64,
+    cause: String,
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CrashSummary {
+    completed: u64,
+    failed: Vec<Failure>,
+    workers_replaced: u64,
+    workers_died: u64,
+    results: Vec<(u64, u64)>,
 }
 
 fn squares(n: u64) -> Vec<u64> {
@@ -35,31 +97,23 @@ fn worker_pids_seen(run: &Run) -> BTreeSet<i64> {
 #[test]
 fn basic_reuses_at_most_workers_pids_and_calls_back_in_the_parent() {
     for (tasks, workers) in [(8u64, 2usize), (5, 1), (12, 3)] {
-        let run = run_json(
+        let run = cmd(
             "pool",
-            &[
-                "basic",
-                "--tasks",
-                &tasks.to_string(),
-                "--workers",
-                &workers.to_string(),
-            ],
+            &format!("basic --tasks {tasks} --workers {workers} --json --time-scale 0"),
         );
-        let s = run.ok_summary();
+        let s: BasicSummary = run.ok_summary_as();
+        run.check(s.tasks == tasks && s.workers == workers, "echoes its sizes");
+        run.check(s.results == squares(tasks), "every result, right");
         run.check(
-            s["tasks"] == tasks && s["workers"] == workers,
-            "echoes its sizes",
-        );
-        run.check(u64s(&s["results"]) == squares(tasks), "every result, right");
-        let distinct = s["distinct_pids"].as_u64().unwrap_or(99) as usize;
-        run.check(
-            distinct >= 1 && distinct <= workers,
+            (1..=workers).contains(&s.distinct_pids),
             "no more pids than workers",
         );
         run.check(
-            s["workers_started"] == workers,
+            s.workers_started == workers as u64,
             "forked once: no worker was started per task",
         );
+        run.check(s.callbacks == tasks, "one callback per task");
+        run.check(s.callbacks_while_away == 0, "no callback while away");
         // The tasks really ran in those few processes, none of them the parent.
         let seen = worker_pids_seen(&run);
         run.check(
@@ -68,7 +122,7 @@ fn basic_reuses_at_most_workers_pids_and_calls_back_in_the_parent() {
         );
         // Callbacks run in the parent (Python: in the parent's result-handler thread).
         let cbs = run.events_named("callback");
-        run.check(cbs.len() == tasks as usize, "one callback per task");
+        run.check(cbs.len() == tasks as usize, "one callback event per task");
         run.check(
             cbs.iter()
                 .all(|c| c["pid"] == run.pid && c["in"] == run.pid),
@@ -84,13 +138,54 @@ fn basic_reuses_at_most_workers_pids_and_calls_back_in_the_parent() {
 }
 
 #[test]
-fn default_subcommand_is_basic() {
-    let run = run_json("pool", &["--workers", "2"]);
-    let s = run.ok_summary();
-    run.check(
-        s["tasks"] == 6 && s["distinct_pids"].as_u64() <= Some(2),
-        "basic's summary",
+fn tasks_complete_while_the_parent_is_away() {
+    // The issue's shape: 6 tasks of 0.2 s on 2 workers, the parent away 1.2 s (real time:
+    // this is the one run at --time-scale 1). The work takes 0.6 s, half the absence, and the
+    // tasks sleep rather than compute, so a busy machine delays them by scheduling latency
+    // only. All six finish, by the workers' clocks, before the parent is back.
+    let run = cmd(
+        "pool",
+        "basic --tasks 6 --workers 2 --task-ms 200 --away-ms 1200 --json --time-scale 1",
     );
+    let s: BasicSummary = run.ok_summary_as();
+    run.check(s.away_ms >= 1200.0, "the parent was away 1.2 s");
+    run.check(
+        s.completed_while_away == 6,
+        "all six completed while the parent was away",
+    );
+    run.check(
+        s.callbacks_while_away == 0 && s.callbacks == 6,
+        "the callbacks ran after it came back",
+    );
+    // Every callback ran after the parent's return, at its next call into the pool.
+    let back = run.events_named("parent_away")[0]["at_ms"]
+        .as_f64()
+        .unwrap_or(f64::MAX)
+        + s.away_ms;
+    run.check(
+        run.events_named("callback")
+            .iter()
+            .all(|c| c["ran_ms"].as_f64().is_some_and(|t| t >= back - 1.0)),
+        "callbacks ran once the parent was back",
+    );
+    // And the student's view says so.
+    cmd(
+        "pool",
+        "basic --workers 2 --tasks 4 --task-ms 50 --away-ms 400 --time-scale 1",
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains(
+        "4 of 4 tasks completed while the parent was away",
+    ))
+    .stdout(predicate::str::contains("callback in the parent"));
+}
+
+#[test]
+fn default_subcommand_is_basic() {
+    let run = cmd("pool", "--workers 2 --json --time-scale 0");
+    let s: BasicSummary = run.ok_summary_as();
+    run.check(s.tasks == 6 && s.distinct_pids <= 2, "basic's summary");
 }
 
 #[test]
@@ -98,26 +193,19 @@ fn map_returns_input_order_whatever_the_chunks() {
     // chunksize None = Python's default: ceil(50 / (4 * 2)) = 7.
     for (chunk, expect_cs) in [(None, 7u64), (Some(1), 1), (Some(3), 3), (Some(50), 50)] {
         for seed in tests::SEEDS {
-            let mut args = vec![
-                "map".to_string(),
-                "--items".into(),
-                "50".into(),
-                "--workers".into(),
-                "2".into(),
-                "--seed".into(),
-                seed.to_string(),
-            ];
-            if let Some(c) = chunk {
-                args.extend(["--chunksize".into(), c.to_string()]);
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let run = run_json("pool", &args);
-            let s = run.ok_summary();
-            run.check(s["in_order"] == true, "in input order");
-            run.check(u64s(&s["results"]) == squares(50), "every result, in order");
-            run.check(s["chunksize"] == expect_cs, "chunk size as Python chooses");
-            run.check(s["chunks"] == 50u64.div_ceil(expect_cs), "chunk count");
-            let mut un = u64s(&s["imap_unordered_order"]);
+            let chunk_flag = chunk.map_or(String::new(), |c| format!("--chunksize {c}"));
+            let run = cmd(
+                "pool",
+                &format!(
+                    "map --items 50 --workers 2 --seed {seed} {chunk_flag} --json --time-scale 0"
+                ),
+            );
+            let s: MapSummary = run.ok_summary_as();
+            run.check(s.in_order, "in input order");
+            run.check(s.results == squares(50), "every result, in order");
+            run.check(s.chunksize == expect_cs, "chunk size as Python chooses");
+            run.check(s.chunks == 50u64.div_ceil(expect_cs), "chunk count");
+            let mut un = s.imap_unordered_order.clone();
             un.sort_unstable();
             run.check(
                 un == (0..50).collect::<Vec<_>>(),
@@ -130,101 +218,95 @@ fn map_returns_input_order_whatever_the_chunks() {
 #[test]
 fn map_chunksize_follows_pythons_rule() {
     for (items, workers, cs) in [(10u64, 2u64, 2u64), (100, 2, 13), (1000, 3, 84), (3, 4, 1)] {
-        let run = run_json(
+        let run = cmd(
             "pool",
-            &[
-                "map",
-                "--items",
-                &items.to_string(),
-                "--workers",
-                &workers.to_string(),
-                "--sleep-ms",
-                "0",
-            ],
+            &format!("map --items {items} --workers {workers} --sleep-ms 0 --json --time-scale 0"),
         );
-        let s = run.ok_summary();
-        run.check(s["chunksize"] == cs, "ceil(items / (4 * workers))");
-        run.check(s["in_order"] == true, "in order");
+        let s: MapSummary = run.ok_summary_as();
+        run.check(s.chunksize == cs, "ceil(items / (4 * workers))");
+        run.check(s.in_order, "in order");
     }
 }
 
 #[test]
-fn sync_vs_async_same_values_and_get_timeout_times_out() {
-    let run = run_json("pool", &["sync-vs-async", "--tasks", "5", "--workers", "2"]);
-    let s = run.ok_summary();
-    let expect: Vec<u64> = (0..5).map(|i| i * 10).collect();
-    run.check(
-        u64s(&s["apply_results"]) == expect,
-        "apply returns the value",
+fn map_with_chunks_larger_than_a_queue_part() {
+    // 20000 items of (u64, u32) in one chunk: 240 KB of arguments, several parts each way.
+    let run = cmd(
+        "pool",
+        "map --items 20000 --chunksize 20000 --workers 2 --sleep-ms 0 --json --time-scale 0",
     );
+    let s: MapSummary = run.ok_summary_as();
+    run.check(s.in_order && s.chunks == 1, "one big chunk, in order");
+    // 1.5 M items of 12 bytes in one chunk: 18 MB, more than the whole task queue holds, so
+    // the parent puts it part by part as the worker takes them.
+    let run = cmd(
+        "pool",
+        "map --items 1500000 --chunksize 1500000 --workers 1 --sleep-ms 0 --json --time-scale 0",
+    );
+    let s: MapSummary = run.ok_summary_as();
+    run.check(s.in_order && s.chunks == 1, "a chunk bigger than the queue");
+}
+
+#[test]
+fn sync_vs_async_same_values_and_get_timeout_times_out() {
+    let run = cmd(
+        "pool",
+        "sync-vs-async --tasks 5 --workers 2 --json --time-scale 0",
+    );
+    let s: SyncVsAsyncSummary = run.ok_summary_as();
+    let expect: Vec<u64> = (0..5).map(|i| i * 10).collect();
+    run.check(s.apply_results == expect, "apply returns the value");
     run.check(
-        u64s(&s["apply_async_results"]) == expect,
+        s.apply_async_results == expect,
         "apply_async's get returns the value",
     );
     run.check(
-        s["apply_ms"].is_number() && s["apply_async_ms"].is_number() && s["workers"] == 2,
+        s.apply_ms >= 0.0 && s.apply_async_ms >= 0.0 && s.workers == 2,
         "the timing fields exist (not asserted)",
     );
     // The gated task cannot finish before the parent opens the gate: a forced timeout.
-    run.check(s["get_timeout_timed_out"] == true, "get(timeout) timed out");
-    run.check(
-        s["get_after_timeout"] == 70,
-        "the task went on; get() got it",
-    );
+    run.check(s.get_timeout_timed_out, "get(timeout) timed out");
+    run.check(s.get_after_timeout == 70, "the task went on; get() got it");
 }
 
 #[test]
 fn reuse_few_pids_vs_one_per_task() {
-    let run = run_json("pool", &["reuse", "--tasks", "30", "--workers", "3"]);
-    let s = run.ok_summary();
+    let run = cmd("pool", "reuse --tasks 30 --workers 3 --json --time-scale 0");
+    let s: ReuseSummary = run.ok_summary_as();
+    run.check(s.distinct_pids <= 3, "pool: <= workers pids");
+    run.check(s.process_per_task_pids == 30, "a process per task: 30 pids");
     run.check(
-        s["distinct_pids"].as_u64() <= Some(3),
-        "pool: <= workers pids",
-    );
-    run.check(
-        s["process_per_task_pids"] == 30,
-        "a process per task: 30 pids",
-    );
-    run.check(
-        s["pool_ms"].is_number() && s["process_per_task_ms"].is_number() && s["ratio"].is_number(),
+        s.pool_ms > 0.0 && s.process_per_task_ms > 0.0 && s.ratio > 0.0,
         "both costs reported",
     );
 }
 
 #[test]
 fn max_tasks_per_child_recycles_workers() {
-    let run = run_json(
+    let run = cmd(
         "pool",
-        &[
-            "reuse",
-            "--tasks",
-            "30",
-            "--workers",
-            "2",
-            "--max-tasks-per-child",
-            "4",
-        ],
+        "reuse --tasks 30 --workers 2 --max-tasks-per-child 4 --json --time-scale 0",
     );
-    let s = run.ok_summary();
+    let s: ReuseSummary = run.ok_summary_as();
     // Each worker runs at most 4 tasks, so at least ceil(30 / 4) = 8 processes ran them.
-    let distinct = s["distinct_pids"].as_u64().unwrap_or(0);
-    run.check(distinct >= 8, "at least ceil(30/4) worker processes");
-    run.check(
-        s["workers_retired"].as_u64() >= Some(6),
-        "workers retired and were replaced",
-    );
+    run.check(s.distinct_pids >= 8, "at least ceil(30/4) worker processes");
+    run.check(s.workers_retired >= 6, "workers retired and were replaced");
 }
 
 #[test]
 fn futures_complete_each_once_with_callbacks_in_the_parent() {
-    let run = run_json("pool", &["futures", "--tasks", "7", "--workers", "3"]);
-    let s = run.ok_summary();
-    let mut order = u64s(&s["completion_order"]);
+    let run = cmd(
+        "pool",
+        "futures --tasks 7 --workers 3 --json --time-scale 0",
+    );
+    let s: FuturesSummary = run.ok_summary_as();
+    let mut order = s.completion_order.clone();
     run.check(order.len() == 7, "seven completions");
     order.sort_unstable();
     run.check(order == (0..7).collect::<Vec<_>>(), "each future once");
-    run.check(u64s(&s["results"]) == squares(7), "results by submission");
-    run.check(s["submit_result"] == 49, "submit(..).result()");
+    run.check(s.results == squares(7), "results by submission");
+    run.check(s.submit_result == 49, "submit(..).result()");
+    run.check(s.callbacks == 7, "seven callbacks");
     let cbs = run.events_named("done_callback");
     run.check(
         cbs.len() == 7 && cbs.iter().all(|c| c["pid"] == run.pid),
@@ -234,11 +316,13 @@ fn futures_complete_each_once_with_callbacks_in_the_parent() {
 
 /// Run `crash` with `kind`, expecting exactly task `task` of `tasks` to fail with a cause
 /// containing `cause`.
-fn crash_case(kind: &str, task: u64, tasks: u64, workers: u64, cause: &str, err_kind: &str) {
-    crash_case_run(kind, task, tasks, workers, cause, err_kind);
+fn crash_case(kind: &str, task: u64, tasks: u64, workers: u64, cause: &str, err_kind: &str) -> Run {
+    crash_case_with("", kind, task, tasks, workers, cause, err_kind)
 }
 
-fn crash_case_run(
+/// [`crash_case`] with extra global flags first.
+fn crash_case_with(
+    flags: &str,
     kind: &str,
     task: u64,
     tasks: u64,
@@ -246,19 +330,12 @@ fn crash_case_run(
     cause: &str,
     err_kind: &str,
 ) -> Run {
-    let run = run_json(
+    let run = cmd(
         "pool",
-        &[
-            "crash",
-            "--crash-kind",
-            kind,
-            "--crash-task",
-            &task.to_string(),
-            "--tasks",
-            &tasks.to_string(),
-            "--workers",
-            &workers.to_string(),
-        ],
+        &format!(
+            "{flags} crash --crash-kind {kind} --crash-task {task} --tasks {tasks} \
+             --workers {workers} --json --time-scale 0"
+        ),
     );
     // A task failed: exit 1 and one error line naming it, after the summary.
     run.expect_code(1);
@@ -267,26 +344,22 @@ fn crash_case_run(
         err.len() == 1 && err[0].starts_with("error: task") && err[0].contains(cause),
         "one error line naming the failed task and its cause",
     );
-    let s = run.summary();
-    let failed = s["failed"].as_array().cloned().unwrap_or_default();
-    run.check(failed.len() == 1, "exactly one task failed");
-    run.check(failed[0]["task"] == task, "the crashing task, not another");
+    let s: CrashSummary = run.summary_as();
+    run.check(s.failed.len() == 1, "exactly one task failed");
+    run.check(s.failed[0].task == task, "the crashing task, not another");
     run.check(
-        failed[0]["cause"].as_str().unwrap_or("").contains(cause),
+        s.failed[0].cause.contains(cause),
         &format!("the cause mentions {cause:?}"),
     );
-    run.check(failed[0]["kind"] == err_kind, "the failure kind");
-    run.check(s["completed"] == tasks - 1, "every other task completed");
-    for r in s["results"].as_array().cloned().unwrap_or_default() {
-        let (i, v) = (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0));
-        run.check(v == i * i, "completed tasks have their values");
-    }
-    run.check(s["workers_died"] == 1, "one worker died");
-    // Replaced only if work was left for a replacement (a crash in the last task may leave none).
+    run.check(s.failed[0].kind == err_kind, "the failure kind");
+    run.check(s.completed == tasks - 1, "every other task completed");
     run.check(
-        s["workers_replaced"].as_u64() <= Some(1),
-        "replaced at most once",
+        s.results.iter().all(|&(i, v)| v == i * i),
+        "completed tasks have their values",
     );
+    run.check(s.workers_died == 1, "one worker died");
+    // Replaced only if work was left for a replacement (a crash in the last task may leave none).
+    run.check(s.workers_replaced <= 1, "replaced at most once");
     run.check(
         tests::named_objects_of(run.pid).is_empty(),
         "no named kernel object left",
@@ -305,7 +378,7 @@ fn every_crash_kind_fails_only_its_task() {
         ("abort", "killed by SIGABRT", "worker_died"),
         ("kill", "killed by SIGKILL", "worker_died"),
         ("exit", "exited with code 3", "worker_died"),
-        ("truncate", "2097152 of 4194340 bytes arrived", "truncated"),
+        ("truncate", "2097152 of 4194308 bytes arrived", "truncated"),
     ];
     for (kind, cause, err_kind) in kinds {
         crash_case(kind, 2, 6, 2, cause, err_kind);
@@ -313,11 +386,38 @@ fn every_crash_kind_fails_only_its_task() {
 }
 
 #[test]
+fn a_worker_killed_in_the_middle_of_taking_a_task_fails_that_task() {
+    // The forced worst moment: the task has left the queue, the worker has not noted it yet.
+    // The parent counts what the dead taker removed and fails exactly that task.
+    for (kind, task, tasks, workers) in [
+        ("take", 2u64, 6u64, 2u64),
+        ("take", 0, 4, 1),
+        ("take", 5, 6, 3),
+        // An argument bigger than the task queue: the parent is still putting it part by part.
+        ("take-big", 1, 4, 2),
+        ("take-big", 0, 3, 1),
+    ] {
+        let run = crash_case(
+            kind,
+            task,
+            tasks,
+            workers,
+            "killed by SIGKILL while taking the task from the queue",
+            "worker_died",
+        );
+        run.check(
+            worker_pids_seen(&run).len() as u64 <= workers + 1,
+            "the others ran in the workers and the replacement",
+        );
+    }
+}
+
+#[test]
 fn crash_at_the_edges_and_on_one_worker() {
     // One worker, first task: the four queued behind it need the replacement.
-    let run = crash_case_run("kill", 0, 5, 1, "killed by SIGKILL", "worker_died");
-    let s = run.summary();
-    run.check(s["workers_replaced"] == 1, "replaced, since work was left");
+    let run = crash_case("kill", 0, 5, 1, "killed by SIGKILL", "worker_died");
+    let s: CrashSummary = run.summary_as();
+    run.check(s.workers_replaced == 1, "replaced, since work was left");
     run.check(
         worker_pids_seen(&run).len() == 2,
         "the other tasks ran in the replacement",
@@ -327,54 +427,66 @@ fn crash_at_the_edges_and_on_one_worker() {
     crash_case("exit", 7, 8, 3, "exited with code 3", "worker_died");
 }
 
+/// Start `crash --crash-kind external` with task `task` stuck until its worker is killed.
+fn external(task: u64, workers: u64) -> tests::Running {
+    start(
+        "pool",
+        &[
+            "--json",
+            "--time-scale",
+            "0",
+            "crash",
+            "--crash-kind",
+            "external",
+            "--crash-task",
+            &task.to_string(),
+            "--tasks",
+            "6",
+            "--workers",
+            &workers.to_string(),
+        ],
+    )
+}
+
+/// The parent pid of `pid`, from /proc.
+fn ppid_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process alive");
+    stat[stat.rfind(')').expect("stat") + 2..]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("ppid")
+}
+
 #[test]
 fn a_worker_sigkilled_from_outside_fails_exactly_its_task() {
     for (task, workers) in [(3u64, 2u64), (0, 1)] {
-        let mut r = start(
-            "pool",
-            &[
-                "--json",
-                "--time-scale",
-                "0",
-                "crash",
-                "--crash-kind",
-                "external",
-                "--crash-task",
-                &task.to_string(),
-                "--tasks",
-                "6",
-                "--workers",
-                &workers.to_string(),
-            ],
-        );
+        let mut r = external(task, workers);
         let ev = r.wait_for(Duration::from_secs(30), |v| {
             v["event"] == "task_started" && v["task"] == task
         });
         let worker = ev["worker"].as_i64().expect("worker pid") as i32;
         // It must be the demo's child, a worker: never signal a stranger.
-        let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).expect("worker alive");
-        let ppid: i32 = stat[stat.rfind(')').expect("stat") + 2..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .expect("ppid");
-        assert_eq!(ppid, r.pid(), "the task's worker is a child of the demo");
+        assert_eq!(
+            ppid_of(worker),
+            r.pid(),
+            "the task's worker is a child of the demo"
+        );
         kill(Pid::from_raw(worker), Signal::SIGKILL).expect("kill the worker");
         let run = r.finish();
         run.expect_code(1);
-        let s = run.summary();
-        let failed = s["failed"].as_array().cloned().unwrap_or_default();
+        let s: CrashSummary = run.summary_as();
         run.check(
-            failed.len() == 1 && failed[0]["task"] == task,
+            s.failed.len() == 1 && s.failed[0].task == task,
             "exactly the killed task failed",
         );
-        let cause = failed[0]["cause"].as_str().unwrap_or("");
+        let cause = &s.failed[0].cause;
         run.check(
             cause.contains("killed by SIGKILL") && cause.contains(&worker.to_string()),
             "its cause names the signal and the worker",
         );
-        run.check(s["completed"] == 5, "the five others completed");
-        run.check(s["workers_died"] == 1, "one death");
+        run.check(s.completed == 5, "the five others completed");
+        run.check(s.workers_died == 1, "one death");
         let exits = run.events_named("worker_exit");
         run.check(
             exits
@@ -386,43 +498,84 @@ fn a_worker_sigkilled_from_outside_fails_exactly_its_task() {
 }
 
 #[test]
+fn the_idle_worker_waiting_at_the_task_queue_can_be_killed_too() {
+    // Task 0 waits for a kill on one worker; the other worker finishes the rest and then
+    // waits for a task. Killing *that* one removes nothing from the queue: no task fails for
+    // it, a replacement is forked, and the run ends once the stuck task's own worker is killed.
+    let mut r = external(0, 2);
+    // Both lines come, in either order: the stuck worker may print its start after the other
+    // worker and the parent are done with task 5.
+    let (mut stuck, mut rest_done) = (None, false);
+    while stuck.is_none() || !rest_done {
+        let ev = r.wait_for(Duration::from_secs(30), |v| {
+            (v["event"] == "task_started" && v["task"] == 0)
+                || (v["event"] == "task_done" && v["task"] == 5)
+        });
+        if ev["event"] == "task_started" {
+            stuck = ev["worker"].as_i64().map(|p| p as i32);
+        } else {
+            rest_done = true;
+        }
+    }
+    let stuck = stuck.expect("worker pid");
+    let idle = tests::group_members(r.pid())
+        .into_iter()
+        .map(|(pid, _, _)| pid)
+        .find(|&p| p != r.pid() && p != stuck && ppid_of(p) == r.pid())
+        .expect("the idle worker");
+    kill(Pid::from_raw(idle), Signal::SIGKILL).expect("kill the idle worker");
+    // Let the parent see that death first: it is reported before the stuck task's.
+    r.wait_for(Duration::from_secs(30), |v| {
+        v["event"] == "worker_exit" && v["worker"] == idle
+    });
+    kill(Pid::from_raw(stuck), Signal::SIGKILL).expect("kill the stuck worker");
+    let run = r.finish();
+    run.expect_code(1);
+    let s: CrashSummary = run.summary_as();
+    run.check(
+        s.failed.len() == 1 && s.failed[0].task == 0,
+        "only the stuck task failed",
+    );
+    run.check(s.completed == 5, "the others completed");
+    run.check(s.workers_died == 2, "two deaths");
+    let idle_exit = run.events_named("worker_exit");
+    run.check(
+        idle_exit
+            .iter()
+            .any(|e| e["worker"] == idle && e["failed_task"].is_null()),
+        "the idle worker's death failed no task",
+    );
+}
+
+#[test]
 fn external_kill_never_comes_then_the_wait_limit_terminates() {
     // Nobody kills the worker: after --wait-limit the pool is terminated; nothing hangs and
     // nothing is left.
-    let run = run_json(
+    let run = cmd(
         "pool",
-        &[
-            "crash",
-            "--crash-kind",
-            "external",
-            "--wait-limit",
-            "1",
-            "--tasks",
-            "3",
-        ],
+        "crash --crash-kind external --wait-limit 1 --tasks 3 --json --time-scale 0",
     );
     run.expect_code(1);
     run.check(
         run.events_named("wait_limit").len() == 1,
         "the limit was hit",
     );
-    let s = run.summary();
-    let failed = s["failed"].as_array().cloned().unwrap_or_default();
+    let s: CrashSummary = run.summary_as();
     run.check(
-        failed
+        s.failed
             .iter()
-            .any(|f| f["task"] == 2 && f["kind"] == "terminated"),
+            .any(|f| f.task == 2 && f.kind == "terminated"),
         "the stuck task failed as terminated",
     );
 }
 
 #[test]
 fn timeline_draws_one_lane_per_worker() {
-    let run = run_json(
+    let run = cmd(
         "pool",
-        &["basic", "--tasks", "7", "--workers", "3", "--timeline"],
+        "basic --tasks 7 --workers 3 --timeline --json --time-scale 0",
     );
-    run.ok_summary();
+    let _: BasicSummary = run.ok_summary_as();
     let t = run.events_named("timeline");
     run.check(t.len() == 1, "one timeline");
     let lanes = t[0]["lanes"].as_array().map_or(0, Vec::len);
@@ -438,16 +591,9 @@ fn timeline_draws_one_lane_per_worker() {
         "lanes are labelled by worker",
     );
     // Crash: the dead worker's lane ends with X and its replacement gets a lane of its own.
-    let run = run_json(
+    let run = cmd(
         "pool",
-        &[
-            "crash",
-            "--crash-kind",
-            "abort",
-            "--workers",
-            "1",
-            "--timeline",
-        ],
+        "crash --crash-kind abort --workers 1 --timeline --json --time-scale 0",
     );
     run.expect_code(1);
     let t = run.events_named("timeline");
@@ -468,6 +614,8 @@ fn bad_input_is_one_error_line_and_exit_2() {
         (&["basic", "--workers", "65"], &["--workers", "65"]),
         (&["map", "--workers", "-2"], &["--workers", "-2"]),
         (&["basic", "--tasks", "1001"], &["--tasks", "1001"]),
+        (&["basic", "--task-ms", "10001"], &["--task-ms", "10001"]),
+        (&["basic", "--away-ms", "-1"], &["--away-ms", "-1"]),
         (&["crash", "--tasks", "0"], &["--tasks", "0"]),
         (
             &["crash", "--crash-kind", "melt"],
@@ -498,19 +646,7 @@ fn bad_input_is_one_error_line_and_exit_2() {
 
 /// A run stuck at a known point: task 1's worker waits to be killed (nobody will).
 fn stuck_run() -> tests::Running {
-    let mut r = start(
-        "pool",
-        &[
-            "--json",
-            "--time-scale",
-            "0",
-            "crash",
-            "--crash-kind",
-            "external",
-            "--crash-task",
-            "1",
-        ],
-    );
+    let mut r = external(1, 2);
     r.wait_for_event("waiting_to_be_killed", Duration::from_secs(30));
     r
 }

@@ -3,12 +3,62 @@
 //! Every run goes through the harness, which fails the test if any process of the run is left
 //! behind, alive or zombie.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use predicates::prelude::*;
 use serde::Deserialize;
+use serde_json::Value;
+use tests::trace::Trace;
 use tests::{cmd, start, start_head};
+
+/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
+struct TraceFile(PathBuf);
+
+impl TraceFile {
+    fn new(tag: &str) -> TraceFile {
+        TraceFile(std::env::temp_dir().join(format!(
+            "process-test-trace-{}-{tag}.json",
+            std::process::id()
+        )))
+    }
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `python3` on the PATH, if there is one.
+fn python3() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+}
+
+/// pid -> name of every named process track.
+fn process_names(trace: &Trace) -> BTreeMap<u64, String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+        .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
+        .collect()
+}
+
+/// (start, end) of a slice, in microseconds.
+fn span(e: &Value) -> (f64, f64) {
+    let ts = e["ts"].as_f64().unwrap_or(0.0);
+    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
+}
 
 /// A child in `lifecycle`'s summary.
 #[derive(Debug, Deserialize)]
@@ -46,6 +96,7 @@ struct JoinTimeoutSummary {
     alive_after_timeout: bool,
     exit_code: i32,
     timeout_ms: f64,
+    timeout_label: String,
 }
 
 /// `terminate`'s summary.
@@ -71,6 +122,39 @@ struct DaemonSummary {
     daemon_terminated: bool,
     daemon_exitcode: i32,
     normal_exit_code: i32,
+    python_parent_sigkilled: Option<PythonDaemon>,
+    ours_parent_sigkilled: OurDaemon,
+}
+
+/// Python's daemon after its parent's SIGKILL, in `daemon`.
+#[derive(Debug, Deserialize)]
+struct PythonDaemon {
+    parent_killed_by: Option<i32>,
+    daemon_pid: i32,
+    daemon_alive_after_parent_died: bool,
+    daemon_new_ppid: Option<i32>,
+    daemon_exitcode_after_cleanup: i32,
+}
+
+/// Ours, in `daemon`.
+#[derive(Debug, Deserialize)]
+struct OurDaemon {
+    daemon_status: String,
+    killed_with_parent: bool,
+}
+
+/// One rule of `edges`.
+#[derive(Debug, Deserialize)]
+struct Rule {
+    rule: String,
+    python_says: String,
+    we_do: String,
+}
+
+/// `edges`' summary.
+#[derive(Debug, Deserialize)]
+struct EdgesSummary {
+    rules: Vec<Rule>,
 }
 
 /// `lock-held`'s summary.
@@ -101,8 +185,33 @@ struct IoSwitches {
 #[derive(Debug, Deserialize)]
 struct MultiprogrammingSummary {
     seconds: f64,
+    cpu: usize,
+    cpus_allowed: Vec<usize>,
     cpu_bound: Switches,
     io_bound: IoSwitches,
+    resumed_elsewhere: ResumedElsewhere,
+}
+
+/// IO waits after which a child resumed on another CPU.
+#[derive(Debug, Deserialize)]
+struct ResumedElsewhere {
+    pinned: Moved,
+    free: FreeMoved,
+}
+
+/// The pinned child's count.
+#[derive(Debug, Deserialize)]
+struct Moved {
+    ios: u64,
+    moved: u64,
+}
+
+/// The free child's count and the CPUs it was seen on.
+#[derive(Debug, Deserialize)]
+struct FreeMoved {
+    ios: u64,
+    moved: u64,
+    cpus_seen: Vec<usize>,
 }
 
 /// `parallel`'s summary.
@@ -198,7 +307,24 @@ fn join_timeout_returns_while_child_runs() {
         run.check(s.exit_code == 0, "then joined with code 0");
         // --time-scale 0 scales every wait, the join timeout included, to nothing.
         run.check(s.timeout_ms == 0.0, "the timeout is the scaled one");
+        run.check(
+            s.timeout_label == "0.0",
+            "the label says the timeout that ran",
+        );
     }
+    // The label says what ran: 1.0 s scaled by 0.05 is 0.05 s, not "0.1".
+    let run = cmd(
+        "process",
+        "join-timeout --timeout 1.0 --json --time-scale 0.05",
+    );
+    let s: JoinTimeoutSummary = run.ok_summary_as();
+    run.check(s.timeout_label == "0.05", "timeout_label 0.05");
+    run.check((s.timeout_ms - 50.0).abs() < 1e-6, "timeout_ms 50");
+    cmd("process", "join-timeout --timeout 1.0 --time-scale 0.05")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("join(timeout=0.05) returned"))
+        .stdout(predicate::str::contains("--time-scale 0.05"));
 }
 
 #[test]
@@ -237,6 +363,174 @@ fn daemon_terminated_normal_joined() {
     run.check(s.daemon_terminated, "daemon terminated");
     run.check(s.daemon_exitcode == -15, "by SIGTERM");
     run.check(s.normal_exit_code == 0, "normal child joined");
+    // The parent SIGKILLed. Ours: the daemon dies with it (PR_SET_PDEATHSIG).
+    run.check(
+        s.ours_parent_sigkilled.killed_with_parent
+            && s.ours_parent_sigkilled.daemon_status == "killed by SIGKILL",
+        "our daemon was killed with its SIGKILLed parent",
+    );
+    // Python's: the daemon outlives its SIGKILLed parent (its flag acts only at normal exit).
+    match (python3(), &s.python_parent_sigkilled) {
+        (Some(_), Some(p)) => {
+            run.check(p.parent_killed_by == Some(9), "python's parent SIGKILLed");
+            run.check(
+                p.daemon_alive_after_parent_died,
+                "python's daemon still running after its parent's SIGKILL",
+            );
+            run.check(
+                p.daemon_new_ppid == Some(run.pid),
+                "python's orphaned daemon re-parented to the demo (a subreaper)",
+            );
+            run.check(
+                p.daemon_exitcode_after_cleanup == 0,
+                "python's daemon finished once its pipe was closed",
+            );
+            // It ran in python's own process group: check ourselves that it is gone.
+            run.check(
+                !std::path::Path::new(&format!("/proc/{}", p.daemon_pid)).exists(),
+                "python's daemon is gone after the run",
+            );
+        }
+        (None, None) => {}
+        (have, got) => {
+            run.check(
+                false,
+                &format!("python3 here: {have:?}, but the demo reported {got:?}"),
+            );
+        }
+    }
+    let expected = if python3().is_some() {
+        "STILL RUNNING, an orphan"
+    } else {
+        "no python3 on this machine"
+    };
+    cmd("process", "daemon --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(expected))
+        .stdout(predicate::str::contains(
+            "PR_SET_PDEATHSIG made the kernel kill it",
+        ));
+}
+
+#[test]
+fn edges_each_rule_with_pythons_words_beside_ours() {
+    let run = cmd("process", "edges --json --time-scale 0");
+    let s: EdgesSummary = run.ok_summary_as();
+    let rule = |name: &str| {
+        let r = s.rules.iter().find(|r| r.rule == name);
+        run.check(r.is_some(), &format!("rule {name:?} listed"));
+        r.unwrap()
+    };
+    run.check(
+        rule("default names").we_do == "Process-1 Process-2",
+        "default names Process-1, Process-2",
+    );
+    run.check(
+        rule("pid and exitcode before start()").we_do == "None None",
+        "no pid, no exitcode before start",
+    );
+    run.check(
+        rule("run() called directly").we_do.contains(&format!(
+            "ran in pid {} (the caller is pid {})",
+            run.pid, run.pid
+        )),
+        "run() runs the target in the caller",
+    );
+    run.check(
+        rule("group must be None")
+            .we_do
+            .contains("no group parameter"),
+        "group: not expressible",
+    );
+    // The refusals: our error says what Python's assertion says.
+    for name in [
+        "join() before start()",
+        "daemon set after start()",
+        "a daemon starts a child",
+    ] {
+        let r = rule(name);
+        let text = r.python_says.trim_start_matches("AssertionError: ");
+        run.check(
+            r.python_says.starts_with("AssertionError: ") && r.we_do == format!("Err: {text}"),
+            &format!("{name}: ours refuses with Python's words"),
+        );
+    }
+    run.check(rule("kwargs").we_do.contains("\"hello 3\""), "kwargs shown");
+    // The task's line with the kwargs greeting came from a child (another pid).
+    let hello: Vec<Value> = run
+        .events_named("task")
+        .into_iter()
+        .filter(|e| e["greeting"] == "hello")
+        .collect();
+    run.check(
+        hello.len() == 1 && hello[0]["pid"].as_i64() != Some(i64::from(run.pid)),
+        "kwargs task ran in a child",
+    );
+    cmd("process", "edges --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Python: AssertionError: can only join a started process",
+        ))
+        .stdout(predicate::str::contains("[task] hello 3"));
+
+    // Python's words are Python's: ask python3 itself, when it is here.
+    let Some(python) = python3() else { return };
+    let program = "\
+import multiprocessing as mp
+def f(): pass
+def child():
+    try: mp.Process(target=f).start()
+    except AssertionError as e: print('daemon', e, flush=True)
+if __name__ == '__main__':
+    a, b = mp.Process(target=f), mp.Process(target=f)
+    print('names', a.name, b.name)
+    print('before', a.pid, a.exitcode)
+    try: mp.Process(group=1, target=f)
+    except AssertionError as e: print('group', e)
+    try: a.join()
+    except AssertionError as e: print('join', e)
+    a.start()
+    try: a.daemon = True
+    except AssertionError as e: print('set', e)
+    a.join()
+    d = mp.Process(target=child, daemon=True); d.start(); d.join()
+";
+    let py = tests::start_program(&python, "python3 -c", &["-c", program], usize::MAX).finish();
+    py.expect_code(0);
+    let said: BTreeMap<String, String> = py
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (key, name) in [
+        ("names", "default names"),
+        ("before", "pid and exitcode before start()"),
+    ] {
+        run.check(
+            said.get(key) == Some(&rule(name).python_says),
+            &format!("python3 says {:?} for {name}", said.get(key)),
+        );
+    }
+    for (key, name) in [
+        ("group", "group must be None"),
+        ("join", "join() before start()"),
+        ("set", "daemon set after start()"),
+        ("daemon", "a daemon starts a child"),
+    ] {
+        let ours = rule(name)
+            .python_says
+            .trim_start_matches("AssertionError: ");
+        run.check(
+            said.get(key).map(String::as_str) == Some(ours),
+            &format!(
+                "python3 says {:?} for {name}, we quote {ours:?}",
+                said.get(key)
+            ),
+        );
+    }
 }
 
 #[test]
@@ -276,6 +570,90 @@ fn multiprogramming_counts_switches() {
         s.cpu_bound.involuntary + s.io_bound.involuntary + s.cpu_bound.voluntary > 0,
         "the CPU-bound child was switched out",
     );
+    // Resumed on another CPU: never when the mask allows one CPU; any number otherwise.
+    let r = &s.resumed_elsewhere;
+    run.check(
+        r.pinned.ios == s.io_bound.ios,
+        "the pinned child's waits counted",
+    );
+    run.check(r.pinned.moved == 0, "a child pinned to one CPU never moves");
+    run.check(
+        r.free.ios > 0 && r.free.moved <= r.free.ios,
+        "free: at most every wait",
+    );
+    run.check(
+        !r.free.cpus_seen.is_empty() && r.free.cpus_seen.iter().all(|c| s.cpus_allowed.contains(c)),
+        "the free child ran only on allowed CPUs",
+    );
+    run.check(s.cpus_allowed.contains(&s.cpu), "pinned to an allowed CPU");
+}
+
+#[test]
+fn multiprogramming_trace_has_a_track_per_child_and_every_io_wait() {
+    let file = TraceFile::new("multiprogramming");
+    let run = cmd(
+        "process",
+        &format!(
+            "--json --time-scale 1 multiprogramming --seconds 0.05 --trace {}",
+            file.arg()
+        ),
+    );
+    let s: MultiprogrammingSummary = run.ok_summary_as();
+    let trace = Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let names = process_names(&trace);
+    let pid_of = |prefix: &str| {
+        let found: Vec<u64> = names
+            .iter()
+            .filter(|(_, n)| n.starts_with(prefix))
+            .map(|(p, _)| *p)
+            .collect();
+        run.check(
+            found.len() == 1,
+            &format!("one track named {prefix:?}: {names:?}"),
+        );
+        found[0]
+    };
+    let cpu_bound = pid_of("cpu-bound (pinned");
+    let pinned = pid_of("io-bound (pinned");
+    let free = pid_of("io-bound (not pinned)");
+    let waits = |pid: u64| -> Vec<Value> {
+        trace
+            .slices(Some("io"))
+            .into_iter()
+            .filter(|e| e["pid"].as_u64() == Some(pid))
+            .cloned()
+            .collect()
+    };
+    run.check(
+        waits(pinned).len() as u64 == s.io_bound.ios,
+        "one IO wait slice per IO of the pinned child",
+    );
+    run.check(
+        waits(free).len() as u64 == s.resumed_elsewhere.free.ios,
+        "one IO wait slice per IO of the free child",
+    );
+    run.check(
+        waits(pinned)
+            .iter()
+            .all(|e| e["args"]["cpu_before"] == s.cpu && e["args"]["cpu_after"] == s.cpu),
+        "the pinned child's waits start and end on its CPU",
+    );
+    let moved = waits(free)
+        .iter()
+        .filter(|e| e["args"]["cpu_before"] != e["args"]["cpu_after"])
+        .count() as u64;
+    run.check(
+        moved == s.resumed_elsewhere.free.moved,
+        "the trace's moves are the summary's",
+    );
+    run.check(
+        trace
+            .slices(Some("work"))
+            .iter()
+            .any(|e| e["pid"].as_u64() == Some(cpu_bound) && e["name"] == "computing"),
+        "the CPU-bound child's bursts",
+    );
 }
 
 #[test]
@@ -295,8 +673,65 @@ fn parallel_reports_times_and_speedup() {
 }
 
 #[test]
+fn parallel_trace_has_each_worker_computing_inside_its_phase() {
+    let file = TraceFile::new("parallel");
+    let run = cmd(
+        "process",
+        &format!(
+            "parallel --work-ms 5 --json --time-scale 0 --trace {}",
+            file.arg()
+        ),
+    );
+    let _: ParallelSummary = run.ok_summary_as();
+    let trace = Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let names = process_names(&trace);
+    let phases: BTreeMap<String, (f64, f64)> = trace
+        .slices(Some("phase"))
+        .iter()
+        .filter(|e| e["pid"].as_i64() == Some(i64::from(run.pid)))
+        .map(|e| (e["name"].as_str().unwrap_or("").to_string(), span(e)))
+        .collect();
+    run.check(
+        phases.keys().cloned().collect::<BTreeSet<_>>()
+            == BTreeSet::from([
+                "both on one CPU".to_string(),
+                "free on all CPUs".to_string(),
+            ]),
+        &format!("two phases on the parent's track: {phases:?}"),
+    );
+    let computing = trace.slices(Some("work"));
+    run.check(
+        computing.len() == 4,
+        "four workers, one computing slice each",
+    );
+    for e in computing {
+        let pid = e["pid"].as_u64().unwrap_or(0);
+        let name = names.get(&pid).cloned().unwrap_or_default();
+        let phase = phases
+            .iter()
+            .find(|(p, _)| name.ends_with(&format!("({p})")))
+            .map(|(_, t)| *t);
+        let (start, end) = span(e);
+        run.check(
+            phase.is_some_and(|(a, b)| a <= start && end <= b),
+            &format!("worker {name:?} computes inside its phase"),
+        );
+    }
+}
+
+#[test]
 fn bad_input_is_one_error_line_and_exit_2() {
     let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["parallel", "--trace", "/nonexistent-dir/p.json"],
+            &["--trace"],
+        ),
+        (
+            &["multiprogramming", "--trace", "/"],
+            &["--trace", "is a directory"],
+        ),
+        (&["edges", "--children", "2"], &["--children"]),
         (&["lifecycle", "--children", "0"], &["--children", "0"]),
         (&["lifecycle", "--children", "65"], &["--children", "65"]),
         (&["lifecycle", "--children", "x"], &["--children", "x"]),

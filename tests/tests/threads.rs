@@ -4,14 +4,63 @@
 //! Every assertion is an invariant the demo makes certain (a barrier, a condition variable, a
 //! gate that never opens), never a schedule hoped for, and never a timing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use predicates::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
+use tests::trace::Trace;
 use tests::{cmd, Run, SEEDS};
+
+/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
+struct TraceFile(PathBuf);
+
+impl TraceFile {
+    fn new(tag: &str) -> TraceFile {
+        TraceFile(std::env::temp_dir().join(format!(
+            "threads-test-trace-{}-{tag}.json",
+            std::process::id()
+        )))
+    }
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether `python3` is on the PATH.
+fn have_python3() -> bool {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .any(|d| d.join("python3").is_file())
+}
+
+/// (start, end) of a slice, in microseconds.
+fn span(e: &Value) -> (f64, f64) {
+    let ts = e["ts"].as_f64().unwrap_or(0.0);
+    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
+}
+
+/// tid -> name of the named thread tracks of process `pid`.
+fn thread_names(trace: &Trace, pid: i32) -> BTreeMap<u64, String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .filter(|e| e["pid"].as_i64() == Some(i64::from(pid)))
+        .filter_map(|e| Some((e["tid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
+        .collect()
+}
 
 /// `ids`' summary.
 #[derive(Debug, Deserialize)]
@@ -23,6 +72,25 @@ struct IdsSummary {
     distinct_tids: bool,
     num_threads: u64,
     task_dir_matches: bool,
+    lwp: Vec<LwpRow>,
+    pinned: Pinned,
+}
+
+/// One `ps -L` row of `ids`.
+#[derive(Debug, Deserialize)]
+struct LwpRow {
+    lwp: i32,
+    psr: u32,
+    comm: String,
+}
+
+/// The pinned thread of `ids`.
+#[derive(Debug, Deserialize)]
+struct Pinned {
+    thread: u32,
+    tid: i32,
+    cpu: u32,
+    ran_on: u32,
 }
 
 /// One `thread` event of `ids`.
@@ -148,8 +216,34 @@ struct GilIo {
 struct GilSummary {
     cpus: u64,
     threads: u64,
+    interpreters: Vec<Interpreter>,
+    local_python: Option<LocalPython>,
     cpu: GilCpu,
     io: GilIo,
+}
+
+/// One interpreter of `gil`'s table.
+#[derive(Debug, Deserialize)]
+struct Interpreter {
+    name: String,
+    gil: bool,
+}
+
+/// This machine's python3, as `gil` asked it.
+#[derive(Debug, Deserialize)]
+struct LocalPython {
+    version: String,
+    gil: bool,
+}
+
+/// Python's own spawn costs, in `spawn-cost`.
+#[derive(Debug, Deserialize)]
+struct PythonCost {
+    version: String,
+    count: u64,
+    thread_us: f64,
+    process_us: f64,
+    ratio: f64,
 }
 
 /// `spawn-cost`'s summary.
@@ -160,6 +254,7 @@ struct SpawnCostSummary {
     process_us: f64,
     ratio: f64,
     notes_ratio: f64,
+    python: Option<PythonCost>,
 }
 
 /// Every event named `name`, parsed into `T` (a missing field fails with the whole output).
@@ -200,6 +295,31 @@ fn ids_one_pid_distinct_tids_as_the_kernel_lists_them() {
             s.task_dir_matches,
             "/proc/<pid>/task lists exactly those tids",
         );
+        // The ps -L view: one row per thread, LWP = tid, the workers named.
+        let lwps: BTreeSet<i32> = s.lwp.iter().map(|r| r.lwp).collect();
+        run.check(lwps == all, "one LWP row per thread, LWP = tid");
+        run.check(
+            s.lwp
+                .iter()
+                .filter(|r| r.comm.starts_with("worker-"))
+                .count()
+                == n as usize,
+            "the workers' names, as the kernel keeps them",
+        );
+        run.check(
+            s.pinned.thread == 0 && s.pinned.tid == s.tids[0],
+            "thread 0 is the pinned one",
+        );
+        run.check(
+            s.pinned.ran_on == s.pinned.cpu,
+            "the pinned thread last ran on its CPU (field 39)",
+        );
+        run.check(
+            s.lwp
+                .iter()
+                .any(|r| r.lwp == s.pinned.tid && r.psr == s.pinned.cpu),
+            "its row's PSR is that CPU",
+        );
         let events: Vec<ThreadEvent> = events_as(&run, "thread");
         run.check(events.len() == n as usize, "one event per thread");
         for e in &events {
@@ -235,7 +355,12 @@ fn ids_is_the_default_and_prose_mode_prints_pids() {
         )
         .stdout(predicate::str::contains(format!(
             "one process (pid {pid}), 5 threads"
-        )));
+        )))
+        .stdout(predicate::str::contains("PID     LWP  PSR  COMMAND"))
+        .stdout(predicate::str::contains(
+            "也被称为轻量级的进程\" means threads",
+        ))
+        .stdout(predicate::str::contains("thread 0 pinned itself to CPU"));
 }
 
 #[test]
@@ -549,12 +674,150 @@ fn gil_summary_has_every_figure_and_the_gil_admits_one_thread() {
             run.events_named("row").len() == 7,
             "seven rows in the table",
         );
+        let gil_of = |prefix: &str| {
+            s.interpreters
+                .iter()
+                .find(|i| i.name.starts_with(prefix))
+                .map(|i| i.gil)
+        };
+        run.check(gil_of("CPython (the default") == Some(true), "CPython: GIL");
+        run.check(gil_of("PyPy") == Some(true), "PyPy: GIL");
+        run.check(gil_of("CPython 3.13t") == Some(false), "3.13t: none");
+        run.check(gil_of("Jython") == Some(false), "Jython: none");
+        run.check(gil_of("IronPython") == Some(false), "IronPython: none");
+        run.check(
+            s.local_python.is_some() == have_python3(),
+            "this machine's python3 asked when it is here",
+        );
+        if let Some(p) = &s.local_python {
+            run.check(
+                p.version.starts_with("CPython 3.") || p.version.starts_with("PyPy"),
+                "python3's implementation and version",
+            );
+            // A 3.11 or 3.12 CPython always has its GIL.
+            if p.version.starts_with("CPython 3.11") || p.version.starts_with("CPython 3.12") {
+                run.check(p.gil, "python3 < 3.13 has a GIL");
+            }
+        }
+    }
+    cmd(
+        "threads",
+        "gil --threads 1 --work 1 --io-ops 1 --io-ms 1 --time-scale 0",
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("不使用c作为解释器情况没有GIL问题"))
+    .stdout(predicate::str::is_match(r"PyPy +written in RPython +GIL: yes").unwrap());
+}
+
+#[test]
+fn gil_trace_one_thread_holds_the_gil_at_a_time() {
+    let file = TraceFile::new("gil");
+    let run = cmd(
+        "threads",
+        &format!(
+            "gil --threads 3 --work 10 --switch-ms 1 --io-ops 2 --io-ms 2 --json --time-scale 1 --trace {}",
+            file.arg()
+        ),
+    );
+    let s: GilSummary = run.ok_summary_as();
+    let trace = Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let holds: Vec<(f64, f64, u64)> = trace
+        .slices(Some("gil"))
+        .iter()
+        .filter(|e| e["name"] == "holding the GIL")
+        .map(|e| {
+            let (a, b) = span(e);
+            (a, b, e["tid"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    // Every GIL thread of the three GIL rows held it at least once.
+    let names = thread_names(&trace, run.pid);
+    let gil_threads: BTreeSet<u64> = names
+        .iter()
+        .filter(|(_, n)| n.contains("GIL") && !n.contains("no GIL"))
+        .map(|(t, _)| *t)
+        .collect();
+    let holders: BTreeSet<u64> = holds.iter().map(|h| h.2).collect();
+    run.check(
+        gil_threads.is_subset(&holders) && !gil_threads.is_empty(),
+        &format!("every GIL thread held it: {gil_threads:?} vs {holders:?}"),
+    );
+    // One at a time: sorted by start, each hold ends before the next begins.
+    let mut sorted = holds.clone();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for w in sorted.windows(2) {
+        run.check(
+            w[0].1 <= w[1].0 + 0.01,
+            &format!(
+                "two threads held the GIL at once: {:?} and {:?}",
+                w[0], w[1]
+            ),
+        );
+    }
+    // The CPU row with the GIL handed it over: more holds than threads.
+    run.check(
+        holds.len() as u64 >= s.cpu.gil_max_concurrent * 3,
+        "several holds",
+    );
+    run.check(
+        trace
+            .slices(Some("gil"))
+            .iter()
+            .any(|e| e["name"] == "waiting for the GIL"),
+        "someone waited for the GIL",
+    );
+    // The processes row: a named track per forked child, each computing once.
+    let children: Vec<Value> = trace
+        .slices(Some("work"))
+        .into_iter()
+        .filter(|e| e["name"] == "computing" && e["pid"].as_i64() != Some(i64::from(run.pid)))
+        .cloned()
+        .collect();
+    run.check(children.len() == 3, "three CPU processes computed");
+}
+
+#[test]
+fn race_trace_one_loop_per_thread_and_the_rounds_when_forced() {
+    let file = TraceFile::new("race");
+    let run = cmd(
+        "threads",
+        &format!(
+            "race --threads 3 --rounds 20 --schedule forced --json --time-scale 0 --trace {}",
+            file.arg()
+        ),
+    );
+    let s: RaceSummary = run.ok_summary_as();
+    run.check(s.lost == 2 * 20, "forced: N-1 lost per round");
+    let trace = Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let names = thread_names(&trace, run.pid);
+    run.check(
+        names.values().filter(|n| n.starts_with("thread ")).count() == 3,
+        "a track per thread",
+    );
+    let loops = trace.slices(Some("thread"));
+    run.check(loops.len() == 3, "one loop slice per thread");
+    let tracks: BTreeSet<u64> = loops.iter().filter_map(|e| e["tid"].as_u64()).collect();
+    run.check(tracks.len() == 3, "on three different tracks");
+    let rounds = trace.slices(Some("round"));
+    run.check(rounds.len() == 3 * 20, "a slice per round per thread");
+    for t in &tracks {
+        let n = rounds
+            .iter()
+            .filter(|e| e["tid"].as_u64() == Some(*t))
+            .count();
+        run.check(n == 20, "each thread: its 20 rounds");
     }
 }
 
 #[test]
 fn spawn_cost_reports_both_costs_and_their_ratio() {
-    let run = cmd("threads", "spawn-cost --count 20 --json --time-scale 0");
+    let run = cmd(
+        "threads",
+        "spawn-cost --count 20 --python-count 3 --json --time-scale 0",
+    );
     let s: SpawnCostSummary = run.ok_summary_as();
     run.check(
         s.thread_us > 0.0
@@ -568,20 +831,48 @@ fn spawn_cost_reports_both_costs_and_their_ratio() {
         "ratio = process / thread",
     );
     run.check(s.count == 20, "count echoed");
+    match &s.python {
+        Some(p) => {
+            run.check(have_python3(), "python measured only where python3 is");
+            run.check(p.version.starts_with("3."), "python's version");
+            run.check(p.count == 3, "--python-count echoed");
+            run.check(
+                p.thread_us > 0.0
+                    && p.process_us > 0.0
+                    && (p.ratio - p.process_us / p.thread_us).abs() <= 1e-6 * p.ratio.max(1.0),
+                "python's ratio = process / thread",
+            );
+        }
+        None => {
+            run.check(!have_python3(), "python3 is here: its ratio was expected");
+        }
+    }
     run.check(s.notes_ratio == 20.0, "the notes' figure, 1/20");
     run.check(
         tests::named_objects_of(run.pid).is_empty(),
         "no named kernel object",
     );
-    cmd("threads", "spawn-cost --count 5 --time-scale 0")
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::is_match(
-                r"on this machine a process costs [0-9.]+ threads \(the notes say about 20\)",
-            )
-            .unwrap(),
-        );
+    let python_line = if have_python3() {
+        r"Python 3\.[0-9.]+'s ratio, measured on this machine in the same run \(2 rounds each\)"
+    } else {
+        r"Python's ratio: not measured \(no python3 on this machine\)"
+    };
+    cmd(
+        "threads",
+        "spawn-cost --count 5 --python-count 2 --time-scale 0",
+    )
+    .assert()
+    .success()
+    .stdout(
+        predicate::str::is_match(
+            r"on this machine a process costs [0-9.]+ threads \(the notes say about 20\)",
+        )
+        .unwrap(),
+    )
+    .stdout(predicate::str::contains(
+        "that is Rust's ratio: fork + waitpid",
+    ))
+    .stdout(predicate::str::is_match(python_line).unwrap());
 }
 
 #[test]
@@ -607,6 +898,12 @@ fn bad_input_is_one_error_line_and_exit_2() {
         (&["gil", "--io-ops", "101"], &["--io-ops", "101"]),
         (&["spawn-cost", "--count", "0"], &["--count", "0"]),
         (&["spawn-cost", "--count", "2001"], &["--count", "2001"]),
+        (
+            &["spawn-cost", "--python-count", "501"],
+            &["--python-count", "501"],
+        ),
+        (&["gil", "--trace", "/nonexistent-dir/g.json"], &["--trace"]),
+        (&["race", "--trace", "/"], &["--trace", "is a directory"]),
         (&["--time-scale", "-1"], &["--time-scale", "-1"]),
         (&["bogus"], &["bogus"]),
     ];

@@ -52,6 +52,17 @@
 //! most that were ever computing at once. With the GIL it must be 1 (else the demo fails); free
 //! threads usually reach min(N, cpus).
 //!
+//! Which interpreters have a GIL (printed, with this machine's `python3` asked when there is
+//! one): CPython's default build yes; PyPy yes (its own GIL); CPython 3.13's optional
+//! free-threaded build (`python3.13t`, PEP 703) no; Jython (on the JVM) and IronPython (on .NET)
+//! no. The notes' "不使用c作为解释器情况没有GIL问题" is half right: PyPy is not written in C
+//! and has a GIL, while a C interpreter, CPython 3.13t, has none.
+//!
+//! `--trace FILE` (see `common::trace`) draws the rows: one track per thread, with "holding the
+//! GIL" and "waiting for the GIL" slices in the GIL rows (the holds of different threads never
+//! overlap: one thread at a time), "computing" slices in the others, "IO wait" slices where a
+//! thread is blocked, and one process track per forked child of the processes row.
+//!
 //! Order: the processes row runs before any thread exists, because `common::spawn` refuses to
 //! fork a multi-threaded process (see the crate doc). The figures are wall-clock times on a
 //! machine shared with other programs: they vary from run to run; the tests assert none of them.
@@ -59,7 +70,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
 use anyhow::{ensure, Context, Result};
+use common::trace::{self, Span};
 use common::{clock, json, out};
 
 use crate::gil_lock::Gil;
@@ -93,6 +107,109 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "MS",
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub switch_ms: u32,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of every row to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+/// One Python implementation and whether it has a global interpreter lock.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Interpreter {
+    /// Its name.
+    pub name: &'static str,
+    /// Written in (what "the interpreter" is made of).
+    pub written_in: &'static str,
+    /// Whether threads of one process take turns running Python code.
+    pub gil: bool,
+}
+
+/// The interpreters a student is likely to meet.
+pub const INTERPRETERS: [Interpreter; 5] = [
+    Interpreter {
+        name: "CPython (the default python3 build)",
+        written_in: "C",
+        gil: true,
+    },
+    Interpreter {
+        name: "CPython 3.13t, free-threaded build (PEP 703)",
+        written_in: "C",
+        gil: false,
+    },
+    Interpreter {
+        name: "PyPy",
+        written_in: "RPython",
+        gil: true,
+    },
+    Interpreter {
+        name: "Jython",
+        written_in: "Java",
+        gil: false,
+    },
+    Interpreter {
+        name: "IronPython",
+        written_in: "C#",
+        gil: false,
+    },
+];
+
+/// Ask this machine's `python3` whether its GIL is on (`sys._is_gil_enabled()`, which exists
+/// from 3.13; older versions always have it). `None` without python3.
+fn local_python_gil() -> Result<Option<(String, bool)>> {
+    let script = "import platform\n\
+                  gil = getattr(sys, '_is_gil_enabled', lambda: True)()\n\
+                  print(platform.python_implementation(), platform.python_version(), int(gil))\n";
+    let Some(text) = crate::python::run(script, &[])? else {
+        return Ok(None);
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [implementation, version, gil] => {
+            Ok(Some((format!("{implementation} {version}"), *gil == "1")))
+        }
+        _ => anyhow::bail!("python3 printed {text:?}"),
+    }
+}
+
+/// Print which interpreters have a GIL; returns this machine's python3, if any.
+fn interpreters() -> Result<serde_json::Value> {
+    out::say("which Python interpreters have a GIL (笔记勘误: \"不使用c作为解释器情况没有GIL问题\" is half right: PyPy is not C and has one; free-threaded CPython is C and has none):");
+    for i in INTERPRETERS {
+        out::event(
+            "interpreter",
+            json!(i),
+            format!(
+                "  {:<46} written in {:<8} GIL: {}",
+                i.name,
+                i.written_in,
+                if i.gil { "yes" } else { "no" }
+            ),
+        );
+    }
+    let local = local_python_gil()?;
+    let text = match &local {
+        Some((name, gil)) => format!(
+            "  this machine's python3: {name}, GIL {}",
+            if *gil { "enabled" } else { "disabled" }
+        ),
+        None => "  (no python3 on this machine to ask)".into(),
+    };
+    let value = local
+        .map(|(name, gil)| json!({"version": name, "gil": gil}))
+        .unwrap_or(serde_json::Value::Null);
+    out::event("local_python", json!({"python3": value}), text);
+    Ok(value)
+}
+
+/// Name this thread's track in the trace.
+fn name_thread(name: impl FnOnce() -> String) {
+    if trace::enabled() {
+        trace::thread_name(trace::this_thread(), &name());
+    }
+}
+
+/// A slice on this thread's track until the guard drops (nothing without `--trace`).
+fn traced(name: &'static str) -> Option<Span> {
+    trace::enabled().then(|| Span::begin(name, "work", trace::this_thread()))
 }
 
 /// Counts the threads inside a chunk of work, and the most ever inside at once.
@@ -189,8 +306,13 @@ fn cpu_threads(job: &Job, meter: &Meter, gil: Option<&Gil>) -> Result<()> {
         let handles: Vec<_> = (0..job.threads)
             .map(|i| {
                 s.spawn(move || match gil {
-                    None => job.cpu(meter, u64::from(i), || {}),
+                    None => {
+                        name_thread(|| format!("CPU thread {i}, no GIL"));
+                        let _computing = traced("computing");
+                        job.cpu(meter, u64::from(i), || {})
+                    }
                     Some(gil) => {
+                        name_thread(|| format!("CPU thread {i} + GIL"));
                         let mut g = gil.acquire();
                         job.cpu(meter, u64::from(i), || {
                             g.tick();
@@ -214,13 +336,29 @@ fn io_threads(job: &Job, gil: &Gil, release_while_blocked: bool) -> Result<()> {
             .map(|i| {
                 let meter = &meter;
                 s.spawn(move || {
+                    name_thread(|| {
+                        format!(
+                            "IO thread {i}, GIL {} while blocked",
+                            if release_while_blocked {
+                                "released"
+                            } else {
+                                "held"
+                            }
+                        )
+                    });
                     let mut g = gil.acquire();
                     let mut x = u64::from(i);
                     for _ in 0..job.io_ops {
                         x = meter.run(job.io_cpu, x);
                         if release_while_blocked {
-                            g = g.allow_threads(|| clock::sleep(job.io_sleep)).0;
+                            g = g
+                                .allow_threads(|| {
+                                    let _blocked = traced("IO wait");
+                                    clock::sleep(job.io_sleep)
+                                })
+                                .0;
                         } else {
+                            let _blocked = traced("IO wait");
                             std::thread::sleep(clock::scaled(job.io_sleep));
                         }
                     }
@@ -255,8 +393,13 @@ fn row(name: &str, timing: Timing, serial: Timing, ideal: f64) -> serde_json::Va
 
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
+    if let Some(path) = &args.trace {
+        trace::begin(path)?; // before any fork: every child inherits the trace file
+        name_thread(|| "main thread".into());
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let n = args.threads;
+    let local_python = interpreters()?;
     let load = crate::warn_if_busy(cpus);
     let per_ms = calibrate();
     let job = Job {
@@ -279,6 +422,7 @@ pub fn run(args: &Args) -> Result<()> {
     // CPU serial: the main thread alone.
     let one = Meter::default();
     let serial = timed(|| {
+        let _row = traced("CPU serial");
         for i in 0..n {
             std::hint::black_box(job.cpu(&one, u64::from(i), || {}));
         }
@@ -291,6 +435,10 @@ pub fn run(args: &Args) -> Result<()> {
         for i in 0..n {
             let job = &job;
             children.push(common::spawn(format!("cpu-{i}"), move || {
+                if trace::enabled() {
+                    trace::process_name(&format!("CPU process {i}"));
+                }
+                let _computing = traced("computing");
                 std::hint::black_box(job.cpu(&Meter::default(), u64::from(i), || {}));
                 Ok(())
             })?);
@@ -337,10 +485,12 @@ pub fn run(args: &Args) -> Result<()> {
     // IO-bound rows.
     let one = Meter::default();
     let io_serial = timed(|| {
+        let _row = traced("IO serial");
         for t in 0..n {
             let mut x = u64::from(t);
             for _ in 0..job.io_ops {
                 x = one.run(job.io_cpu, x);
+                let _blocked = traced("IO wait");
                 clock::sleep(job.io_sleep);
             }
             std::hint::black_box(x);
@@ -380,9 +530,12 @@ pub fn run(args: &Args) -> Result<()> {
     );
 
     let cores = |t: Timing| t.cores_used();
+    trace::finish()?; // every child is reaped, every thread joined: all events are in
     out::summary(json!({
         "cpus": cpus,
         "loadavg": load,
+        "interpreters": INTERPRETERS,
+        "local_python": local_python,
         "threads": n,
         "iters_per_ms": per_ms,
         "switch_ms": args.switch_ms,

@@ -17,6 +17,11 @@
 //! CPython has the *waiter* time out and raise the request; the effect (a handover every
 //! interval while someone waits) is the same.
 //!
+//! With `--trace FILE` every thread's track shows "waiting for the GIL" and "holding the GIL"
+//! slices. Both ends of a hold are read from the clock *while the state mutex is held*, right
+//! after `held = true` and right before `held = false`: so the holds of two threads can touch
+//! but never overlap, and the picture is exactly the one-at-a-time the lock enforces.
+//!
 //! Underneath it is a `std::sync::Mutex` guarding the state (`held`, `waiting`, `switches`) and
 //! a `Condvar` to sleep on, which is how CPython builds its GIL too (a pthread mutex and condition
 //! variables). A plain `Mutex<()>` held while computing would also make the threads take turns,
@@ -26,6 +31,8 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use common::trace;
 
 #[derive(Debug, Default)]
 struct State {
@@ -50,6 +57,31 @@ pub struct Gil {
 pub struct GilGuard<'a> {
     gil: &'a Gil,
     since: Instant,
+    /// When this thread took the GIL, for the trace (0 without `--trace`).
+    held_since_us: f64,
+}
+
+/// The trace's clock, read only when `--trace` is on.
+fn trace_now() -> f64 {
+    if trace::enabled() {
+        trace::now_us()
+    } else {
+        0.0
+    }
+}
+
+/// A slice on the calling thread's track.
+fn trace_slice(name: &str, start_us: f64, end_us: f64) {
+    if trace::enabled() {
+        trace::slice(
+            name,
+            "gil",
+            trace::this_thread(),
+            start_us,
+            end_us,
+            serde_json::json!({}),
+        );
+    }
 }
 
 impl Gil {
@@ -68,15 +100,18 @@ impl Gil {
 
     /// Wait (asleep on the condvar) until the GIL is free, then take it (CPython's `take_gil`).
     pub fn acquire(&self) -> GilGuard<'_> {
+        let waiting_since = trace_now();
         let s = self.lock();
-        self.take(s);
+        let held_since_us = self.take(s, waiting_since);
         GilGuard {
             gil: self,
             since: Instant::now(),
+            held_since_us,
         }
     }
 
-    fn take(&self, mut state: MutexGuard<'_, State>) {
+    /// Wait for the GIL and take it; returns the trace time at which it was taken.
+    fn take(&self, mut state: MutexGuard<'_, State>, waiting_since: f64) -> f64 {
         state.waiting += 1;
         let mut state = self
             .cv
@@ -85,14 +120,22 @@ impl Gil {
         state.waiting -= 1;
         state.held = true;
         state.switches += 1;
+        let taken = trace_now(); // still under the state mutex: after the previous release
         drop(state);
         // A holder waiting for its forced switch to happen is waiting for exactly this.
         self.cv.notify_all();
+        trace_slice("waiting for the GIL", waiting_since, taken);
+        taken
     }
 
-    fn release(&self) {
-        self.lock().held = false;
+    /// Let go; returns the trace time at which the hold ended.
+    fn release(&self) -> f64 {
+        let mut s = self.lock();
+        let released = trace_now(); // under the state mutex: before anyone can take it
+        s.held = false;
+        drop(s);
         self.cv.notify_all();
+        released
     }
 
     /// How many times the GIL has been taken so far.
@@ -113,15 +156,17 @@ impl GilGuard<'_> {
         let mut s = gil.lock();
         let handed_over = s.waiting > 0;
         if handed_over {
+            let released = trace_now(); // under the state mutex, before `held = false`
             s.held = false;
             let before = s.switches;
             gil.cv.notify_all();
+            trace_slice("holding the GIL", self.held_since_us, released);
             // Forced switching: do not compete again until another thread has the GIL.
             let s = gil
                 .cv
                 .wait_while(s, |s| s.switches == before)
                 .unwrap_or_else(|e| e.into_inner());
-            gil.take(s);
+            self.held_since_us = gil.take(s, released);
         } else {
             drop(s);
         }
@@ -141,7 +186,8 @@ impl GilGuard<'_> {
 
 impl Drop for GilGuard<'_> {
     fn drop(&mut self) {
-        self.gil.release();
+        let released = self.gil.release();
+        trace_slice("holding the GIL", self.held_since_us, released);
     }
 }
 

@@ -38,13 +38,13 @@
 //!
 //! | subcommand | file | shows |
 //! |---|---|---|
-//! | `ids` (default) | [`ids`] | every thread sees the same pid; each has its own tid; `/proc/<pid>/task` lists them |
+//! | `ids` (default) | [`ids`] | every thread sees the same pid; each has its own tid; `/proc/<pid>/task` lists them; the `ps -L` view (LWP, PSR); one thread pinned with sched_setaffinity |
 //! | `shared` | [`shared`] | a thread's write is seen by main and by the other threads; a forked child's is not |
-//! | `race` | [`race`] | `x += 1` from N threads loses updates (exactly N-1 per round when forced); Mutex and atomics do not |
+//! | `race` | [`race`] | `x += 1` from N threads loses updates (exactly N-1 per round when forced); Mutex and atomics do not; `--trace` |
 //! | `sync` | [`sync`] | 同步: turns in a fixed order (Mutex + Condvar), vs 互斥: order decided by who grabs the lock |
 //! | `main-exit` | [`main_exit`] | when main returns the process ends: detached threads are cut off, joined ones finished |
-//! | `gil` | [`gil`] (the lock: [`gil_lock`], the work: [`work`]) | CPU-bound: free threads scale, threads under a GIL do not, processes do; IO-bound: the GIL is released while blocked |
-//! | `spawn-cost` | [`spawn_cost`] | create + join a thread vs fork + reap a process, in microseconds |
+//! | `gil` | [`gil`] (the lock: [`gil_lock`], the work: [`work`]) | which interpreters have a GIL; CPU-bound: free threads scale, threads under a GIL do not, processes do; IO-bound: the GIL is released while blocked; `--trace` |
+//! | `spawn-cost` | [`spawn_cost`] (Python beside it: [`python`]) | create + join a thread vs fork + reap a process, in microseconds; Python's own ratio in the same run |
 //!
 //! ## Threads and fork in one program
 //! fork(2) copies only the thread that calls it, so `common::spawn` refuses to fork a process
@@ -78,6 +78,8 @@
 //! - *"因为python解释器加了一个全局锁"*: the GIL is a property of **CPython**, the reference
 //!   interpreter, not of the Python language or of threads: Jython and IronPython have none, and
 //!   CPython 3.13 has an optional free-threaded build (PEP 703), which is the notes' "修改c解释器".
+//!   And *"不使用c作为解释器情况没有GIL问题"* is half right: PyPy is not written in C and has a GIL;
+//!   `gil` prints which interpreters have one.
 //!   Rust threads have no GIL; `gil` *emulates* one to show its effect.
 //! - *"多线程还需要来回切换计算机的内核"*: what is switched is the **thread** holding the lock,
 //!   not a kernel or a core. CPython asks the holder to let go every *switch interval*
@@ -95,6 +97,7 @@ pub mod gil;
 pub mod gil_lock;
 pub mod ids;
 pub mod main_exit;
+pub mod python;
 pub mod race;
 pub mod shared;
 pub mod spawn_cost;

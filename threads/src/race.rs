@@ -52,12 +52,18 @@
 //!   all threads up just before their increment (the worst contention we can make), and nothing
 //!   is lost. The barrier cannot go *inside* the locked section: a thread would wait there
 //!   holding the lock while the others wait for the lock: a deadlock.
+//!
+//! `--trace FILE` (see `common::trace`) gives each thread a track with one slice for its whole
+//! loop of increments and, in the forced schedule, one slice per round inside it: the rounds of
+//! all threads line up, which is the barrier at work.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 
 use anyhow::{ensure, Result};
 use clap::ValueEnum;
+use common::trace::{self, Span};
 use common::{json, out};
 
 use crate::joined;
@@ -104,6 +110,14 @@ pub struct Args {
     /// free (the scheduler decides) or forced (a barrier each round makes the loss certain).
     #[arg(long, value_enum, default_value_t = Schedule::Free)]
     pub schedule: Schedule,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of the threads to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+/// A slice on this thread's track until the guard drops (nothing without `--trace`).
+fn traced(name: impl FnOnce() -> String, category: &'static str) -> Option<Span> {
+    trace::enabled().then(|| Span::begin(name(), category, trace::this_thread()))
 }
 
 /// The shared counter, in the form each mode needs.
@@ -157,48 +171,56 @@ pub fn race(threads: u32, rounds: u32, mode: Mode, schedule: Schedule) -> Result
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (counter, barrier, narration) = (&counter, &barrier, &narration);
-                s.spawn(move || match (schedule, mode) {
-                    (Schedule::Free, _) => {
-                        // One barrier at the start line only, so the threads overlap instead
-                        // of each finishing before the next has even started.
-                        barrier.wait();
-                        for _ in 0..rounds {
-                            counter.increment(mode);
-                        }
+                s.spawn(move || {
+                    if trace::enabled() {
+                        trace::thread_name(trace::this_thread(), &format!("thread {t}"));
                     }
-                    (Schedule::Forced, Mode::Unsync) => {
-                        for r in 0..rounds {
-                            let v = counter.atomic.load(Ordering::Relaxed);
-                            if r < NARRATED_ROUNDS {
-                                lock(&narration.reads).push((t, v));
-                            }
-                            barrier.wait(); // everyone has read v: now everyone writes v + 1
-                            if r < NARRATED_ROUNDS {
-                                // Store while holding the notebook's lock, so the order noted
-                                // is exactly the order of the stores. (All of them store v + 1
-                                // anyway: the order changes who "wins", not the total.)
-                                let mut order = lock(&narration.write_order);
-                                counter.atomic.store(v + 1, Ordering::Relaxed);
-                                order.push(t);
-                            } else {
-                                counter.atomic.store(v + 1, Ordering::Relaxed);
-                            }
-                            // Everyone has written: nobody reads the next round's value early.
-                            // The leader (one thread per round) narrates the finished round.
-                            if barrier.wait().is_leader() && r < NARRATED_ROUNDS {
-                                narrate(r, threads, counter, narration);
-                            }
-                            // A third wait so the narration is finished before anyone reads
-                            // (the narrated rounds only).
-                            if r < NARRATED_ROUNDS {
-                                barrier.wait();
+                    let _all = traced(|| format!("{rounds} increments"), "thread");
+                    match (schedule, mode) {
+                        (Schedule::Free, _) => {
+                            // One barrier at the start line only, so the threads overlap instead
+                            // of each finishing before the next has even started.
+                            barrier.wait();
+                            for _ in 0..rounds {
+                                counter.increment(mode);
                             }
                         }
-                    }
-                    (Schedule::Forced, _) => {
-                        for _ in 0..rounds {
-                            barrier.wait(); // line everybody up, then all go for the lock at once
-                            counter.increment(mode);
+                        (Schedule::Forced, Mode::Unsync) => {
+                            for r in 0..rounds {
+                                let _round = traced(|| format!("round {}", r + 1), "round");
+                                let v = counter.atomic.load(Ordering::Relaxed);
+                                if r < NARRATED_ROUNDS {
+                                    lock(&narration.reads).push((t, v));
+                                }
+                                barrier.wait(); // everyone has read v: now everyone writes v + 1
+                                if r < NARRATED_ROUNDS {
+                                    // Store while holding the notebook's lock, so the order noted
+                                    // is exactly the order of the stores. (All of them store v + 1
+                                    // anyway: the order changes who "wins", not the total.)
+                                    let mut order = lock(&narration.write_order);
+                                    counter.atomic.store(v + 1, Ordering::Relaxed);
+                                    order.push(t);
+                                } else {
+                                    counter.atomic.store(v + 1, Ordering::Relaxed);
+                                }
+                                // Everyone has written: nobody reads the next round's value early.
+                                // The leader (one thread per round) narrates the finished round.
+                                if barrier.wait().is_leader() && r < NARRATED_ROUNDS {
+                                    narrate(r, threads, counter, narration);
+                                }
+                                // A third wait so the narration is finished before anyone reads
+                                // (the narrated rounds only).
+                                if r < NARRATED_ROUNDS {
+                                    barrier.wait();
+                                }
+                            }
+                        }
+                        (Schedule::Forced, _) => {
+                            for r in 0..rounds {
+                                let _round = traced(|| format!("round {}", r + 1), "round");
+                                barrier.wait(); // line everybody up, then all go for the lock at once
+                                counter.increment(mode);
+                            }
                         }
                     }
                 })
@@ -250,6 +272,9 @@ pub fn rounds(args: &Args) -> u32 {
 
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
+    if let Some(path) = &args.trace {
+        trace::begin(path)?;
+    }
     let rounds = rounds(args);
     let expected = u64::from(args.threads) * u64::from(rounds);
     let predicted = match (args.mode, args.schedule) {
@@ -264,8 +289,9 @@ pub fn run(args: &Args) -> Result<()> {
     let t0 = std::time::Instant::now();
     let final_ = race(args.threads, rounds, args.mode, args.schedule)?;
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // Unsync can only lose: every stored value is 1 + a value someone stored before (or 0), so
-    // the final value counts a chain of distinct increments: never more than `expected`.
+    trace::finish()?; // every thread is joined
+                      // Unsync can only lose: every stored value is 1 + a value someone stored before (or 0), so
+                      // the final value counts a chain of distinct increments: never more than `expected`.
     let lost = expected.saturating_sub(final_);
     out::event(
         "result",

@@ -30,6 +30,11 @@
 //!   space; the parent reaps it with waitpid. Python's `Process.start()` costs far more again
 //!   (it also pickles the target and, with "spawn" or "forkserver", starts an interpreter).
 //!
+//! Whose ratio? The notes' "1/20" is a figure about *Python* (`multiprocessing.Process` against
+//! `threading.Thread`), and ours is about Rust's fork against Rust's thread: different costs.
+//! So when `python3` is on this machine the demo also runs the Python above (with
+//! `--python-count` rounds each) in the same run, and prints both ratios, each labelled.
+//!
 //! The rounds are sequential (create, wait for the end, next), so this measures latency, not
 //! throughput. The processes go first, while this process has a single thread (see the crate
 //! doc). One warm-up round of each is not counted (first-time costs: page faults in new code,
@@ -51,6 +56,48 @@ pub struct Args {
     /// How many threads, and how many processes, to create and wait for (1..=2000).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=2000))]
     pub count: u32,
+    /// Rounds of Python's measurement, when python3 is here (0 = skip it; 0..=500).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=500))]
+    pub python_count: u32,
+}
+
+/// Python's own measurement: `threading.Thread` and `multiprocessing.Process`, start + join.
+/// Prints microseconds per thread, per process, and the interpreter's version.
+const PYTHON_SPAWN_COST: &str = "\
+import multiprocessing, platform, threading, time
+def nothing():
+    pass
+n = int(sys.argv[2])
+for warm_up in (threading.Thread, multiprocessing.Process):
+    w = warm_up(target=nothing); w.start(); w.join()
+t0 = time.perf_counter()
+for _ in range(n):
+    t = threading.Thread(target=nothing); t.start(); t.join()
+t1 = time.perf_counter()
+for _ in range(n):
+    p = multiprocessing.Process(target=nothing); p.start(); p.join()
+t2 = time.perf_counter()
+print((t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6, platform.python_version())
+";
+
+/// Python's costs in µs (thread, process) and its version; `None` without python3 (or with
+/// `--python-count 0`).
+fn python_costs(count: u32) -> Result<Option<(f64, f64, String)>> {
+    if count == 0 {
+        return Ok(None);
+    }
+    let Some(text) = crate::python::run(PYTHON_SPAWN_COST, &[count.to_string()])? else {
+        return Ok(None);
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [thread, process, version] => Ok(Some((
+            thread.parse().context("python's thread cost")?,
+            process.parse().context("python's process cost")?,
+            (*version).to_string(),
+        ))),
+        _ => anyhow::bail!("python3 printed {text:?}"),
+    }
 }
 
 fn one_process() -> Result<()> {
@@ -103,7 +150,42 @@ pub fn run(args: &Args) -> Result<()> {
     out::say(format!(
         "on this machine a process costs {ratio:.1} threads (the notes say about {NOTES_RATIO})"
     ));
+    out::event(
+        "rust_ratio",
+        json!({"ratio": ratio, "whose": "Rust: fork + waitpid vs std::thread::spawn + join"}),
+        format!("  that is Rust's ratio: fork + waitpid against std::thread::spawn + join, measured on this machine: {ratio:.1}x"),
+    );
+    // Python's own ratio, in the same run (the notes' figure is about Python).
+    let python = python_costs(args.python_count)?;
+    let python_json = match &python {
+        Some((t_us, p_us, version)) => {
+            let py_ratio = p_us / t_us.max(1e-9);
+            out::event(
+                "python_ratio",
+                json!({"python": version, "count": args.python_count, "thread_us": t_us, "process_us": p_us, "ratio": py_ratio}),
+                format!(
+                    "  Python {version}'s ratio, measured on this machine in the same run ({} rounds each): multiprocessing.Process start+join {p_us:.0} µs, threading.Thread start+join {t_us:.0} µs: {py_ratio:.1}x (the notes' 1/20 is about this one)",
+                    args.python_count
+                ),
+            );
+            json!({"version": version, "count": args.python_count, "thread_us": t_us, "process_us": p_us, "ratio": py_ratio})
+        }
+        None => {
+            let why = if args.python_count == 0 {
+                "--python-count 0"
+            } else {
+                "no python3 on this machine"
+            };
+            out::event(
+                "python_ratio",
+                json!({"skipped": why}),
+                format!("  Python's ratio: not measured ({why})"),
+            );
+            serde_json::Value::Null
+        }
+    };
     out::summary(json!({
+        "python": python_json,
         "count": args.count,
         "thread_us": thread_us,
         "process_us": process_us,

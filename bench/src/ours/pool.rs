@@ -15,7 +15,8 @@ use crate::figure::Measure;
 pub const WORKERS: usize = 2;
 
 /// What the column runs.
-pub const WHAT: &str = "pool::Pool with 2 workers (MAP_SHARED rings, spin then futex/poll)";
+pub const WHAT: &str =
+    "pool::Pool with 2 workers: one task queue, one result queue (queue::Queue), pidfd + doorbell poll";
 
 /// `apply` round trip.
 pub const APPLY: Option<Measure> = Some(apply);

@@ -22,6 +22,17 @@ def double(x):
     return x * 2
 
 
+def start(n):
+    """Milliseconds per pool: `Pool(2)` (two forks), one `apply`, `close` + `join`."""
+    t = time.perf_counter()
+    for _ in range(n):
+        pool = Pool(WORKERS, initializer=die_with_parent)
+        assert pool.apply(same, (7,)) == 7
+        pool.close()
+        pool.join()
+    return (time.perf_counter() - t) / n * 1e3
+
+
 def apply(n):
     """Microseconds per `pool.apply` (synchronous: submit, block until the result is back)."""
     with Pool(WORKERS, initializer=die_with_parent) as pool:
@@ -67,5 +78,5 @@ def map_chunk1(n):
 
 
 if __name__ == "__main__":
-    main({"apply": apply, "apply_async": apply_async, "map_default": map_default,
+    main({"start": start, "apply": apply, "apply_async": apply_async, "map_default": map_default,
           "map_chunk1": map_chunk1})

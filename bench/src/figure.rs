@@ -1,8 +1,10 @@
 //! What one figure of the table is: what is measured three ways (ours, Python, raw), in which
-//! unit, at which size, and what target the issue sets for it.
+//! unit, at which size, and what target the issue sets for it. A fourth column, the Rust peer,
+//! is looked up by figure id in [`crate::peer`].
 
 use anyhow::Result;
 
+use crate::peer::Peer;
 use crate::stats::Sample;
 
 /// One measurement: run the loop `n` times (operations, messages, items) and return the figure's
@@ -87,6 +89,10 @@ pub struct Row {
     pub python: Option<Sample>,
     /// Raw, if measured.
     pub raw: Option<Sample>,
+    /// The figure's Rust peer, if it has one ([`crate::peer::for_figure`]).
+    pub peer: Option<Peer>,
+    /// The Rust peer, if measured.
+    pub rust_peer: Option<Sample>,
 }
 
 impl Row {
@@ -99,6 +105,24 @@ impl Row {
     /// ours / raw, a plain quotient of the medians.
     pub fn ours_over_raw(&self) -> Option<f64> {
         Some(self.ours?.median / self.raw?.median)
+    }
+
+    /// ours / Rust peer, a plain quotient of the medians.
+    pub fn ours_over_rust_peer(&self) -> Option<f64> {
+        Some(self.ours?.median / self.rust_peer?.median)
+    }
+
+    /// Whether ours is at least as good as the Rust peer: `None` when either is missing or the
+    /// peer is a floor shown for scale (rayon).
+    pub fn beats_peer(&self) -> Option<bool> {
+        if self.peer?.floor {
+            return None;
+        }
+        let q = self.ours_over_rust_peer()?;
+        Some(match self.figure.better {
+            Better::Higher => q >= 1.0,
+            Better::Lower => q <= 1.0,
+        })
     }
 
     /// Whether the target is met: `None` if there is no target or a needed value is missing.
@@ -145,6 +169,8 @@ pub(crate) mod tests {
             ours: s(ours),
             python: s(python),
             raw: s(raw),
+            peer: None,
+            rust_peer: None,
         }
     }
 
@@ -198,6 +224,36 @@ pub(crate) mod tests {
         assert_eq!(r.met(), None);
         assert_eq!(r.ours_over_python(), None);
         assert_eq!(row(Better::Higher, Target::None, 1.0, 1.0, 1.0).met(), None);
+    }
+
+    #[test]
+    fn ours_against_the_rust_peer() {
+        let peer = |floor| Peer {
+            name: "p",
+            what: "",
+            measure: |_| Ok(1.0),
+            size: 10,
+            floor,
+        };
+        // A cost: 10 us against the peer's 40 us beats it; against 5 us it does not.
+        let mut r = row(Better::Lower, Target::None, 10.0, 1.0, 1.0);
+        assert_eq!(r.beats_peer(), None, "no peer, no verdict");
+        r.peer = Some(peer(false));
+        r.rust_peer = Sample::of(&[40.0]);
+        assert_eq!(r.ours_over_rust_peer(), Some(0.25));
+        assert_eq!(r.beats_peer(), Some(true));
+        r.rust_peer = Sample::of(&[5.0]);
+        assert_eq!(r.beats_peer(), Some(false));
+        // A rate: 10 M/s against 5 M/s beats it.
+        let mut r = row(Better::Higher, Target::None, 10.0, 1.0, 1.0);
+        r.peer = Some(peer(false));
+        r.rust_peer = Sample::of(&[5.0]);
+        assert_eq!(r.beats_peer(), Some(true));
+        // A floor gets its ratio but no verdict.
+        r.peer = Some(peer(true));
+        r.rust_peer = Sample::of(&[100.0]);
+        assert_eq!(r.ours_over_rust_peer(), Some(0.1));
+        assert_eq!(r.beats_peer(), None);
     }
 
     #[test]

@@ -31,6 +31,20 @@ pub fn all() -> Vec<Figure> {
             target: Target::None,
         },
         Figure {
+            id: "pool.start",
+            unit: "ms/pool",
+            better: Better::Lower,
+            ours: ours::pool_start::START,
+            ours_what: ours::pool_start::WHAT,
+            raw: Some(raw::create::two_workers),
+            raw_what: "common::spawn of 2 children that each read one byte, write it, reap both",
+            python: Some(("peer_pool.py", "start")),
+            size: 100,
+            quick: 10,
+            python_size: 20,
+            target: Target::None,
+        },
+        Figure {
             id: "pool.apply",
             unit: "us/call",
             better: Better::Lower,
@@ -85,6 +99,22 @@ pub fn all() -> Vec<Figure> {
             quick: 20_000,
             python_size: 20_000,
             target: Target::TimesPython(20.0),
+        },
+        // The same `map` as `pool.map`, measured again beside rayon, the in-process floor (its
+        // own row, so `pool.map` keeps a process pool, procspawn, as its Rust peer).
+        Figure {
+            id: "pool.map.rayon",
+            unit: "M items/s",
+            better: Better::Higher,
+            ours: ours::pool::MAP_DEFAULT,
+            ours_what: ours::pool::WHAT,
+            raw: None,
+            raw_what: "-",
+            python: None,
+            size: 1_000_000,
+            quick: 100_000,
+            python_size: 1_000_000,
+            target: Target::None,
         },
         Figure {
             id: "pipe.pingpong",

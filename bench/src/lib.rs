@@ -7,12 +7,15 @@
 //! - **Python**: a peer script in `bench/python/` doing the same work with
 //!   `multiprocessing` (fork start method), `threading` and `queue`, as the notes use them;
 //! - **raw**: the least Rust code that does the same on the bare kernel primitive (pipe,
-//!   socketpair, futex word, pthread mutex, atomic, fork, thread): what the OS itself allows.
+//!   socketpair, futex word, pthread mutex, atomic, fork, thread): what the OS itself allows;
+//! - **Rust peer**: the crate a Rust engineer would pick instead (ipc-channel, procspawn,
+//!   rayon, `std::sync::mpsc`), across the same process boundary ([`peer`]).
 //!
-//! Every value is the **median of `--runs` runs (default 5) with the min-max range**; `ours/Py`
-//! and `ours/raw` are plain quotients of the medians (for a cost such as `us/call`, 0.05 means
-//! twenty times cheaper). The `target` column is the goal issue 7 sets, `met` whether this run
-//! reached it.
+//! Every value is the **median of `--runs` runs (default 5) with the min-max range**; `ours/Py`,
+//! `ours/raw` and `ours/peer` are plain quotients of the medians (for a cost such as `us/call`,
+//! 0.05 means twenty times cheaper). The `target` column is the goal issue 7 sets, `met` whether
+//! this run reached it; `vs peer` names the Rust peer and says whether ours is at least as good
+//! (rayon is an in-process floor, shown for scale: no verdict).
 //!
 //! | flag | effect |
 //! |---|---|
@@ -23,16 +26,16 @@
 //! | `--columns ours,raw` | measure only these columns (to profile one with `perf record`) |
 //! | `--python PATH` | the interpreter (default `python3`) |
 //! | `--list` | print the figures and what each column runs, measure nothing |
-//! | `--json` | one JSON line per figure: `figure`, `unit`, `ours`, `python`, `raw`, ... |
+//! | `--json` | one JSON line per figure: `figure`, `unit`, `ours`, `python`, `raw`, `rust_peer`, ... |
 //! | `--markdown` | the table in markdown, as in the README's Performance section |
 //!
 //! How it measures, and why:
 //! - each measurement does its own set-up (fork the partner, start the pool) and times **only
 //!   the loop**; one-way figures start the clock before a "go" byte ([`gate`]) so fork is never
 //!   inside a rate;
-//! - ours and raw are warmed up once and then run **interleaved** (ours, raw, ours, raw...), so a
-//!   burst of load from elsewhere hits both columns alike; Python runs in its own process after
-//!   them, with the same warm-up and run count;
+//! - ours, raw and the Rust peer are warmed up once and then run **interleaved** (ours, raw,
+//!   peer, ours, raw, peer...), so a burst of load from elsewhere hits every column alike;
+//!   Python runs in its own process after them, with the same warm-up and run count;
 //! - every result is **checked** (every item back, counters exact): a fast wrong answer is an
 //!   error, not a number;
 //! - every child is forked through `common::spawn` and joined, or killed and reaped when its
@@ -52,11 +55,13 @@
 //! | [`pin`] | the ping-pong figures' two ends on two CPUs |
 //! | [`raw`] | the raw loops |
 //! | [`ours`] | the members' mechanisms, figure by figure |
+//! | [`peer`] | the Rust peers, and which figure has which |
 
 pub mod figure;
 pub mod figures;
 pub mod gate;
 pub mod ours;
+pub mod peer;
 pub mod pin;
 pub mod python;
 pub mod raw;
@@ -94,7 +99,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_python: bool,
     /// Which columns to measure (for profiling one of them), comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Column::Ours, Column::Python, Column::Raw])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Column::Ours, Column::Python, Column::Raw, Column::Peer])]
     pub columns: Vec<Column>,
     /// Python interpreter for the peers.
     #[arg(long, value_name = "PATH", default_value = "python3")]
@@ -118,6 +123,8 @@ pub enum Column {
     Python,
     /// The raw loop.
     Raw,
+    /// The Rust peer crate.
+    Peer,
 }
 
 /// The figures `--only` selects (all without it). An `--only` that matches nothing is a usage
@@ -139,21 +146,33 @@ pub fn select(all: Vec<Figure>, only: &[String]) -> Result<Vec<Figure>> {
         .collect())
 }
 
-/// Warm `ours` and `raw` up once each at a tenth of the size, then run them alternately `runs`
-/// times. A column that fails is reported on stderr and left empty; the other goes on.
-fn ours_and_raw(
+/// A column to measure, with its operations per run.
+type Col = Option<(Measure, usize)>;
+
+/// The columns measured in this process.
+struct Interleaved {
+    ours: Col,
+    raw: Col,
+    peer: Col,
+}
+
+/// Warm each column up once at a tenth of its size, then run them alternately `runs` times
+/// (ours, raw, peer, ours, raw, peer...). A column that fails is reported on stderr and left
+/// empty; the others go on. Returns the samples of ours, raw and the peer.
+fn interleaved(
     id: &str,
-    ours: Option<Measure>,
-    raw: Option<Measure>,
-    n: usize,
+    cols: Interleaved,
     runs: usize,
     failed: &mut Vec<String>,
-) -> (Option<Sample>, Option<Sample>) {
-    let mut cols: [(Option<Measure>, &str, Vec<f64>); 2] =
-        [(ours, "ours", Vec::new()), (raw, "raw", Vec::new())];
+) -> [Option<Sample>; 3] {
+    let mut cols: [(Col, &str, Vec<f64>); 3] = [
+        (cols.ours, "ours", Vec::new()),
+        (cols.raw, "raw", Vec::new()),
+        (cols.peer, "Rust peer", Vec::new()),
+    ];
     for round in 0..=runs {
         for (m, name, values) in cols.iter_mut() {
-            let Some(f) = *m else { continue };
+            let Some((f, n)) = *m else { continue };
             let size = if round == 0 { (n / 10).max(1) } else { n };
             match f(size) {
                 Ok(v) if round > 0 => values.push(v),
@@ -167,8 +186,7 @@ fn ours_and_raw(
             }
         }
     }
-    let [(_, _, o), (_, _, r)] = cols;
-    (Sample::of(&o), Sample::of(&r))
+    cols.map(|(_, _, v)| Sample::of(&v))
 }
 
 /// Run the selected figures and print the table (or the JSON lines).
@@ -177,13 +195,14 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.list {
         for f in &figs {
             out::say(format!(
-                "{:<18} {}\n    ours:   {}\n    Python: {}\n    raw:    {}",
+                "{:<18} {}\n    ours:   {}\n    Python: {}\n    raw:    {}\n    Rust:   {}",
                 f.id,
                 f.unit,
                 f.ours_what,
                 f.python
                     .map_or("-".to_string(), |(s, n)| format!("python/{s} {n}")),
-                f.raw_what
+                f.raw_what,
+                peer::for_figure(f.id).map_or("-".to_string(), |p| p.what.to_string()),
             ));
         }
         return Ok(());
@@ -215,9 +234,21 @@ pub fn run(cli: Cli) -> Result<()> {
     let mut rows = Vec::new();
     for f in figs {
         let n = if cli.quick { f.quick } else { f.size };
-        let ours_fn = f.ours.filter(|_| cli.columns.contains(&Column::Ours));
-        let raw_fn = f.raw.filter(|_| cli.columns.contains(&Column::Raw));
-        let (ours, raw) = ours_and_raw(f.id, ours_fn, raw_fn, n, runs, &mut failed);
+        let peer = peer::for_figure(f.id);
+        let cols = Interleaved {
+            ours: f
+                .ours
+                .filter(|_| cli.columns.contains(&Column::Ours))
+                .map(|m| (m, n)),
+            raw: f
+                .raw
+                .filter(|_| cli.columns.contains(&Column::Raw))
+                .map(|m| (m, n)),
+            peer: peer
+                .filter(|_| cli.columns.contains(&Column::Peer))
+                .map(|p| (p.measure, if cli.quick { p.quick() } else { p.size })),
+        };
+        let [ours, raw, rust_peer] = interleaved(f.id, cols, runs, &mut failed);
         let python = match f.python {
             Some((script, name)) if with_python => *python_cache
                 .entry((script, name, f.python_size))
@@ -238,6 +269,8 @@ pub fn run(cli: Cli) -> Result<()> {
             ours,
             python,
             raw,
+            peer,
+            rust_peer,
         };
         let prose = if cli.markdown {
             table::markdown_line(&row)
@@ -263,18 +296,29 @@ pub fn run(cli: Cli) -> Result<()> {
         .filter(|r| r.ours.is_none())
         .map(|r| r.figure.id)
         .collect();
+    let peer_verdicts: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.beats_peer().map(|b| (r, b)))
+        .collect();
+    let peers_beaten = peer_verdicts.iter().filter(|(_, b)| *b).count();
+    let peer_wins: Vec<&str> = peer_verdicts
+        .iter()
+        .filter(|(_, b)| !*b)
+        .map(|(r, _)| r.figure.id)
+        .collect();
     out::say("");
     out::say("what each column runs:");
     for r in &rows {
+        let peer_what = r.peer.map_or("-", |p| p.what);
         out::say(if cli.markdown {
             format!(
-                "- `{}`: ours = {}; raw = {}",
-                r.figure.id, r.figure.ours_what, r.figure.raw_what
+                "- `{}`: ours = {}; raw = {}; Rust peer = {}",
+                r.figure.id, r.figure.ours_what, r.figure.raw_what, peer_what
             )
         } else {
             format!(
-                "  {:<18} ours: {}\n  {:<18} raw:  {}",
-                r.figure.id, r.figure.ours_what, "", r.figure.raw_what
+                "  {:<18} ours: {}\n  {:<18} raw:  {}\n  {:<18} peer: {}",
+                r.figure.id, r.figure.ours_what, "", r.figure.raw_what, "", peer_what
             )
         });
     }
@@ -292,6 +336,15 @@ pub fn run(cli: Cli) -> Result<()> {
             format!("; ours not measured: {}", not_measured.join(", "))
         },
     ));
+    out::say(format!(
+        "ours at least as good as the Rust peer: {peers_beaten} of {}{}",
+        peer_verdicts.len(),
+        if peer_wins.is_empty() {
+            String::new()
+        } else {
+            format!("; the peer wins: {}", peer_wins.join(", "))
+        },
+    ));
     // The closing JSON line (the workspace's convention); in prose the verdict line above
     // says it all, and a seed means nothing to a benchmark.
     if out::is_json() {
@@ -304,6 +357,9 @@ pub fn run(cli: Cli) -> Result<()> {
             "met": met,
             "missed": missed,
             "ours_not_measured": not_measured,
+            "rust_peer_verdicts": peer_verdicts.len(),
+            "ours_beats_rust_peer": peers_beaten,
+            "rust_peer_wins": peer_wins,
             "failed": failed,
             "loadavg": std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
         }));

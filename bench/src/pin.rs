@@ -9,6 +9,8 @@
 //! column (the Python peer does the same with `os.sched_setaffinity`): the cross-CPU case, the
 //! one a real client and server on a multi-core machine meet.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context, Result};
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -19,7 +21,14 @@ pub struct Pinned {
     saved: CpuSet,
 }
 
-/// Whether this machine has the two CPUs pinning needs.
+/// Set by [`pin_parent`] when it pinned; a forked partner inherits it with the rest of memory.
+/// The partner cannot ask `available_parallelism` itself: that counts the CPUs of its affinity
+/// mask, which it inherited from the parent already pinned to one CPU, so it would answer 1 and
+/// the partner would stay on the parent's CPU (a bug this flag fixed: every Rust ping-pong ran
+/// both ends on CPU 0, while Python's, which counts `os.cpu_count()`, ran on two CPUs).
+static PARENT_PINNED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this machine has the two CPUs pinning needs (ask before pinning anything).
 pub fn can_pin() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
@@ -37,12 +46,14 @@ pub fn pin_parent(cpu: usize) -> Result<Option<Pinned>> {
     }
     let saved = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
     set(cpu)?;
+    PARENT_PINNED.store(true, Ordering::Relaxed);
     Ok(Some(Pinned { saved }))
 }
 
-/// In a forked partner: pin to `cpu` for the rest of its (short) life.
+/// In a forked partner: pin to `cpu` for the rest of its (short) life, if the parent pinned
+/// itself before forking it.
 pub fn pin_child(cpu: usize) -> Result<()> {
-    if can_pin() {
+    if PARENT_PINNED.load(Ordering::Relaxed) {
         set(cpu)?;
     }
     Ok(())
@@ -50,6 +61,7 @@ pub fn pin_child(cpu: usize) -> Result<()> {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
+        PARENT_PINNED.store(false, Ordering::Relaxed);
         let _ = sched_setaffinity(Pid::from_raw(0), &self.saved);
     }
 }

@@ -33,16 +33,16 @@ fn ratio(q: Option<f64>) -> String {
     q.map_or_else(|| "-".into(), sig3)
 }
 
-const W: [usize; 9] = [18, 13, 24, 24, 24, 8, 8, 13, 4];
+const W: [usize; 12] = [18, 13, 24, 24, 24, 24, 8, 8, 9, 13, 4, 16];
 
-fn join(cols: [&str; 9]) -> String {
+fn join(cols: [&str; 12]) -> String {
     let mut s = String::new();
     for (i, (c, w)) in cols.iter().zip(W).enumerate() {
         if i > 0 {
             s.push_str("  ");
         }
         // Numbers right-aligned, words left-aligned.
-        if (2..=6).contains(&i) {
+        if (2..=8).contains(&i) {
             s.push_str(&format!("{c:>w$}"));
         } else {
             s.push_str(&format!("{c:<w$}"));
@@ -54,10 +54,37 @@ fn join(cols: [&str; 9]) -> String {
 /// The header line and a rule under it.
 pub fn header() -> String {
     let h = join([
-        "figure", "unit", "ours", "Python", "raw", "ours/Py", "ours/raw", "target", "met",
+        "figure",
+        "unit",
+        "ours",
+        "Python",
+        "raw",
+        "Rust peer",
+        "ours/Py",
+        "ours/raw",
+        "ours/peer",
+        "target",
+        "met",
+        "vs peer",
     ]);
     let rule = "-".repeat(h.len());
     format!("{h}\n{rule}")
+}
+
+/// The `vs peer` cell: which crate, and whether ours is at least as good (`no` is written by
+/// the caller, plain or bold); a floor is named as such and judged by nobody.
+fn vs_peer(r: &Row, no: &str) -> String {
+    let Some(p) = r.peer else {
+        return String::new();
+    };
+    if p.floor {
+        return format!("{} (floor)", p.name);
+    }
+    match r.beats_peer() {
+        None => format!("{}: -", p.name),
+        Some(true) => format!("{}: yes", p.name),
+        Some(false) => format!("{}: {no}", p.name),
+    }
 }
 
 /// One table line.
@@ -74,17 +101,20 @@ pub fn line(r: &Row) -> String {
         &cell(r.ours),
         &cell(r.python),
         &cell(r.raw),
+        &cell(r.rust_peer),
         &ratio(r.ours_over_python()),
         &ratio(r.ours_over_raw()),
+        &ratio(r.ours_over_rust_peer()),
         &target,
         met,
+        &vs_peer(r, "NO"),
     ])
 }
 
 /// The markdown table's header (for the README: `--markdown`).
 pub fn markdown_header() -> String {
-    "| figure | unit | ours | Python | raw | ours/Python | ours/raw | target | met |\n\
-     |---|---|---:|---:|---:|---:|---:|---|---|"
+    "| figure | unit | ours | Python | raw | Rust peer | ours/Python | ours/raw | ours/peer | target | met | vs peer |\n\
+     |---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
         .to_string()
 }
 
@@ -96,20 +126,23 @@ pub fn markdown_line(r: &Row) -> String {
         Some(false) => "**no**",
     };
     format!(
-        "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         r.figure.id,
         r.figure.unit,
         cell(r.ours),
         cell(r.python),
         cell(r.raw),
+        cell(r.rust_peer),
         ratio(r.ours_over_python()),
         ratio(r.ours_over_raw()),
+        ratio(r.ours_over_rust_peer()),
         r.figure
             .target
             .describe(r.figure.better)
             .replace('>', "&gt;")
             .replace('<', "&lt;"),
-        met
+        met,
+        vs_peer(r, "**no**"),
     )
 }
 
@@ -120,13 +153,15 @@ fn sample_json(s: Option<Sample>) -> (Value, Value, Value) {
     }
 }
 
-/// The JSON fields of one figure: `figure`, `unit`, `ours`, `python`, `raw` (medians, `null`
-/// when not measured), their min and max, both ratios, the target and whether it is met, and
-/// what each column ran.
+/// The JSON fields of one figure: `figure`, `unit`, `ours`, `python`, `raw`, `rust_peer`
+/// (medians, `null` when not measured), their min and max, the three ratios, the target and
+/// whether it is met, whether ours beats the Rust peer (`null` for a floor), and what each
+/// column ran.
 pub fn json(r: &Row) -> Value {
     let (ours, ours_min, ours_max) = sample_json(r.ours);
     let (py, py_min, py_max) = sample_json(r.python);
     let (raw, raw_min, raw_max) = sample_json(r.raw);
+    let (peer, peer_min, peer_max) = sample_json(r.rust_peer);
     json!({
         "figure": r.figure.id,
         "unit": r.figure.unit,
@@ -134,13 +169,19 @@ pub fn json(r: &Row) -> Value {
         "ours": ours, "ours_min": ours_min, "ours_max": ours_max,
         "python": py, "python_min": py_min, "python_max": py_max,
         "raw": raw, "raw_min": raw_min, "raw_max": raw_max,
+        "rust_peer": peer, "rust_peer_min": peer_min, "rust_peer_max": peer_max,
         "ours_over_python": r.ours_over_python(),
         "ours_over_raw": r.ours_over_raw(),
+        "ours_over_rust_peer": r.ours_over_rust_peer(),
         "runs": r.ours.or(r.raw).map(|s| s.runs),
         "target": r.figure.target.describe(r.figure.better),
         "met": r.met(),
         "ours_what": r.figure.ours_what,
         "raw_what": r.figure.raw_what,
+        "rust_peer_name": r.peer.map(|p| p.name),
+        "rust_peer_what": r.peer.map(|p| p.what),
+        "rust_peer_is_floor": r.peer.map(|p| p.floor),
+        "ours_beats_rust_peer": r.beats_peer(),
     })
 }
 
@@ -175,6 +216,14 @@ mod tests {
             ours: Sample::of(&[10.0, 11.0, 12.0]),
             python: Sample::of(&[280.0]),
             raw: None,
+            peer: Some(crate::peer::Peer {
+                name: "peercrate",
+                what: "the peer's loop",
+                measure: |_| Ok(1.0),
+                size: 10,
+                floor: false,
+            }),
+            rust_peer: Sample::of(&[20.0]),
         }
     }
 
@@ -184,7 +233,7 @@ mod tests {
         let head = h.lines().next().unwrap();
         let l = line(&row());
         // Every column of the line starts where the header's does (widths are fixed).
-        for name in ["unit", "target"] {
+        for name in ["unit", "Rust peer", "ours/peer", "target", "vs peer"] {
             let at = head.find(name).unwrap();
             assert_eq!(
                 &l[at - 2..at],
@@ -196,7 +245,8 @@ mod tests {
         assert!(l.contains("11.0 (10.0-12.0)"), "{l}");
         assert!(l.contains("0.0393"), "ours/Py = 11/280: {l}");
         assert!(l.contains(">=20x Python"), "{l}");
-        assert!(l.ends_with("yes"), "{l}");
+        assert!(l.contains("  0.550  "), "ours/peer = 11/20: {l}");
+        assert!(l.ends_with("yes   peercrate: yes"), "{l}");
         assert_eq!(h.lines().nth(1).unwrap().len(), head.len());
     }
 
@@ -209,15 +259,25 @@ mod tests {
         assert_eq!(cols(&l), cols(h.lines().nth(1).unwrap()));
         assert!(l.contains("&gt;=20x Python"), "{l}");
         assert!(
-            l.starts_with("| `t.fig` | us/call | 11.0 (10.0-12.0) | 280 | - |"),
+            l.starts_with("| `t.fig` | us/call | 11.0 (10.0-12.0) | 280 | - | 20.0 |"),
             "{l}"
         );
+        assert!(l.ends_with("| yes | peercrate: yes |"), "{l}");
     }
 
     #[test]
     fn json_has_the_fields_the_issue_names() {
         let j = json(&row());
-        for k in ["figure", "unit", "ours", "python", "raw"] {
+        for k in [
+            "figure",
+            "unit",
+            "ours",
+            "python",
+            "raw",
+            "rust_peer",
+            "rust_peer_what",
+            "ours_over_rust_peer",
+        ] {
             assert!(j.get(k).is_some(), "missing {k} in {j}");
         }
         assert_eq!(j["figure"], "t.fig");
@@ -226,5 +286,9 @@ mod tests {
         assert_eq!(j["python"], 280.0);
         assert!(j["raw"].is_null());
         assert_eq!(j["met"], true);
+        assert_eq!(j["rust_peer"], 20.0);
+        assert_eq!(j["ours_over_rust_peer"], 0.55);
+        assert_eq!(j["rust_peer_what"], "the peer's loop");
+        assert_eq!(j["ours_beats_rust_peer"], true);
     }
 }

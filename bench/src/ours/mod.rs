@@ -9,5 +9,6 @@ pub mod create;
 pub mod ipc;
 pub mod pipe;
 pub mod pool;
+pub mod pool_start;
 pub mod prodcons;
 pub mod queue;

@@ -10,7 +10,7 @@
 //! | send, larger frame | join up to 16 KiB; above, two write(2)s | one writev(2) of header and payload: no copy, still one call |
 //! | recv, small messages | two read(2)s per message | one read(2) into a 64 KiB buffer brings many messages; later `recv`s make no call |
 //! | recv, message >= 8 KiB | two read(2)s | one readv(2) straight into the caller's `Vec`, the second iovec catching what follows |
-//! | socketpair buffers | the kernel's default | 1 MiB asked for each direction (`SO_SNDBUF`, `SO_RCVBUF`) |
+//! | socketpair buffers | the kernel's default | 256 KiB asked for each direction (`SO_SNDBUF`, `SO_RCVBUF`) |
 //!
 //! What that buys: many small messages per read(2) instead of two reads per message, and for
 //! large messages fewer sleep/wake round trips between writer and reader (a 64 KiB message fits
@@ -53,8 +53,11 @@ pub const BYPASS_BUFFER: usize = 8 << 10;
 /// few hundred bytes the copy costs less than the kernel walking a two-piece iovec).
 pub const SMALL_FRAME: usize = 512;
 /// Requested size of each socket buffer of a duplex pipe (the kernel caps the request at
-/// `net.core.wmem_max` / `rmem_max` and doubles it for its own bookkeeping).
-pub const SOCKET_BUFFER: usize = 1 << 20;
+/// `net.core.wmem_max` / `rmem_max` and doubles it for its own bookkeeping). Bigger than the
+/// default (about 208 KiB) so the writer rarely waits for room, but not much bigger: the bytes in
+/// flight are copied in by the writer and out by the reader, and once they no longer fit in the
+/// CPU's cache both copies go to memory (the bench's `pipe.64k` measures the trade).
+pub const SOCKET_BUFFER: usize = 256 << 10;
 
 /// One end of a tuned [`pipe`]: the API of step 1's [`Connection`], with a receive buffer.
 pub struct TunedConnection {

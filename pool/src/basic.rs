@@ -36,7 +36,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
-use common::{json, out, secs, sleep};
+use common::{json, out, secs, sleep, trace};
 
 use crate::{Pool, Settings, Tasks};
 
@@ -152,7 +152,11 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         ),
     );
     let t = Instant::now();
-    sleep(secs(f64::from(a.away_ms) / 1000.0));
+    {
+        // In a --trace: the parent's absence is a slice on its track, beside the workers' tasks.
+        let _away = trace::Span::begin("away: own work, the pool untouched", "wait", trace::this_thread());
+        sleep(secs(f64::from(a.away_ms) / 1000.0));
+    }
     let away_ms = t.elapsed().as_secs_f64() * 1e3;
     let back_ms = out::t_ms();
     out::say(format!(

@@ -113,7 +113,7 @@ pub use result::{as_completed, AsyncResult};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::CommonArgs;
-use common::{json, out};
+use common::{json, out, trace};
 
 /// Most tasks a demo run may submit (`--tasks`).
 pub const MAX_TASKS: u32 = 1000;
@@ -134,6 +134,11 @@ pub struct Cli {
     /// Draw an ASCII chart of which task ran when, one lane per worker process.
     #[arg(long, global = true)]
     pub timeline: bool,
+    /// Write a trace of the run to FILE (Chrome Trace Event Format: open it in Perfetto UI,
+    /// `vizviewer FILE`, or chrome://tracing): a track per worker process, a slice per task,
+    /// an arrow from each submission to the task's start.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -194,7 +199,26 @@ pub fn run(cli: Cli) -> Result<()> {
         workers: cli.workers.map_or_else(cpu_count, |w| w as usize),
         timeline: cli.timeline,
     };
-    match cli.cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
+    // --trace: opened before the pool forks, so every worker inherits the file and appends
+    // its own events (see `common::trace`). A path that cannot be written is a usage error
+    // here, before anything is forked.
+    if let Some(path) = &cli.trace {
+        trace::begin(path)?;
+        trace::thread_name(
+            trace::this_thread(),
+            "parent: submits, waits, runs the callbacks",
+        );
+    }
+    let outcome = dispatch(cli.cmd, settings);
+    // Every subcommand has joined or terminated its pool (and reaped its other children) by
+    // the time it returns, so every process has written its last event: the file is complete,
+    // even when the demo failed (a crash run's trace is the interesting one).
+    let written = trace::finish();
+    outcome.and(written)
+}
+
+fn dispatch(cmd: Option<Cmd>, settings: Settings) -> Result<()> {
+    match cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
         Cmd::Basic(a) => basic::run(&a, &settings),
         Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
         Cmd::Map(a) => map_demo::run(&a, &settings),

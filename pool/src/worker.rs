@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use common::sync::{Event, SleeperFlag};
-use common::{out, Shared};
+use common::{json, out, trace, Shared};
 use queue::{Queue, QueueError};
 
 use crate::registry::Tasks;
@@ -362,6 +362,17 @@ pub fn main(
             }
         };
         channels.release_turn();
+
+        // In a --trace: one slice per task on this worker's track, from here until its result
+        // is on the queue, and the head of the arrow from the parent's submission.
+        let _span = trace::enabled().then(|| {
+            let me = trace::this_thread();
+            let span = trace::Span::begin(format!("task {}", header.task), "task", me).with_args(
+                json!({"task": header.task, "items": header.count, "function": tasks.name(header.code)}),
+            );
+            trace::flow(header.task, trace::Flow::End, "task", me);
+            span
+        });
 
         // 2. Run the registered function on the arguments (a panic here ends this process).
         let start = slot.running().map_or_else(out::t_ms, |(_, s)| s);

@@ -91,6 +91,7 @@
 //!   task with the cause and finishes the rest (`crash`).
 
 pub mod basic;
+pub mod chart;
 pub mod codec;
 pub mod crash;
 pub mod error;

@@ -61,6 +61,7 @@
 //! |---|---|---|
 //! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the parent goes away and they complete meanwhile; the same few pids run them all; when callbacks run; close + join |
 //! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers); `get(timeout)` |
+//! | `edges` | [`edges`] | Python's words beside ours: leaving without `close()`/`join()`, a task function defined after `Pool()`, `join()` before `close()` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
@@ -94,6 +95,7 @@ pub mod basic;
 pub mod chart;
 pub mod codec;
 pub mod crash;
+pub mod edges;
 pub mod error;
 pub mod futures_demo;
 pub mod map_demo;
@@ -151,6 +153,9 @@ pub enum Cmd {
     Basic(basic::Args),
     /// The same sleeping tasks with apply (one after another) and apply_async (overlapping).
     SyncVsAsync(sync_vs_async::Args),
+    /// Python's edges, Python's words beside ours: leaving without close/join, a function
+    /// defined after Pool(), join() before close().
+    Edges(edges::Args),
     /// map: results in input order, sent in chunks; imap_unordered: as they complete.
     Map(map_demo::Args),
     /// N tasks on K reused workers vs a new process per task: pids and cost.
@@ -222,6 +227,7 @@ fn dispatch(cmd: Option<Cmd>, settings: Settings) -> Result<()> {
     match cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
         Cmd::Basic(a) => basic::run(&a, &settings),
         Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
+        Cmd::Edges(a) => edges::run(&a, &settings),
         Cmd::Map(a) => map_demo::run(&a, &settings),
         Cmd::Reuse(a) => reuse::run(&a, &settings),
         Cmd::Futures(a) => futures_demo::run(&a, &settings),

@@ -544,7 +544,9 @@ impl Pool {
     /// meanwhile.
     pub fn join(&self) -> Result<()> {
         if self.inner.borrow().state == State::Running {
-            bail!("join() before close(): the pool could still be given tasks (Python raises ValueError)");
+            // Python's words (ValueError): the workers exit only once told no more tasks
+            // will come, so this wait could never end.
+            bail!("Pool is still running: join() needs close() or terminate() first");
         }
         let _span = trace::Span::begin("join", "wait", trace::this_thread());
         while self.inner.borrow().unfinished > 0 {

@@ -64,7 +64,7 @@
 //! | `edges` | [`edges`] | Python's words beside ours: leaving without `close()`/`join()`, a task function defined after `Pool()`, `join()` before `close()` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
-//! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
+//! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling; then [`thread_pool`]'s `ThreadPoolExecutor`: same pid, callbacks on worker threads |
 //! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
 //!
@@ -104,6 +104,7 @@ pub mod registry;
 pub mod result;
 pub mod reuse;
 pub mod sync_vs_async;
+pub mod thread_pool;
 pub mod timeline;
 pub mod worker;
 

@@ -166,7 +166,11 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let t = Instant::now();
     {
         // In a --trace: the parent's absence is a slice on its track, beside the workers' tasks.
-        let _away = trace::Span::begin("away: own work, the pool untouched", "wait", trace::this_thread());
+        let _away = trace::Span::begin(
+            "away: own work, the pool untouched",
+            "wait",
+            trace::this_thread(),
+        );
         sleep(secs(f64::from(a.away_ms) / 1000.0));
     }
     let away_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -143,7 +143,10 @@ pub fn write_svg(path: &Path, title: &str, spans: &[Span], parent: &Parent) -> R
             .draw_series(mine.clone().map(|s| {
                 let color = if s.ok { TASK_COLOR } else { FAILED_COLOR };
                 Rectangle::new(
-                    [(x(s.start_ms), top(row) - 0.8), (x(s.end_ms), top(row) - 0.2)],
+                    [
+                        (x(s.start_ms), top(row) - 0.8),
+                        (x(s.end_ms), top(row) - 0.2),
+                    ],
                     color.filled(),
                 )
             }))
@@ -152,7 +155,10 @@ pub fn write_svg(path: &Path, title: &str, spans: &[Span], parent: &Parent) -> R
         chart
             .draw_series(mine.clone().map(|s| {
                 Rectangle::new(
-                    [(x(s.start_ms), top(row) - 0.8), (x(s.end_ms), top(row) - 0.2)],
+                    [
+                        (x(s.start_ms), top(row) - 0.8),
+                        (x(s.end_ms), top(row) - 0.2),
+                    ],
                     WHITE.stroke_width(1),
                 )
             }))
@@ -160,7 +166,11 @@ pub fn write_svg(path: &Path, title: &str, spans: &[Span], parent: &Parent) -> R
         chart
             .draw_series(mine.map(|s| {
                 EmptyElement::at((x(s.start_ms), top(row) - 0.5))
-                    + Text::new(format!("{}", s.task), (3, -6), FONT.into_font().color(&WHITE))
+                    + Text::new(
+                        format!("{}", s.task),
+                        (3, -6),
+                        FONT.into_font().color(&WHITE),
+                    )
             }))
             .map_err(drawing)?;
     }

@@ -138,7 +138,10 @@ fn show(r: &Rule) {
     out::event(
         "rule",
         json!(r),
-        format!("{}\n  Python: {}\n  here:   {}", r.rule, r.python_says, r.we_do),
+        format!(
+            "{}\n  Python: {}\n  here:   {}",
+            r.rule, r.python_says, r.we_do
+        ),
     );
 }
 
@@ -150,7 +153,8 @@ pub fn run(_a: &Args, settings: &Settings) -> Result<()> {
     let g = std::rc::Rc::new(Shared::<Gate>::new_zeroed().context("mmap(MAP_SHARED)")?);
     let mut tasks = Tasks::new();
     let wait = tasks.register("work", move |i: u64| {
-        g.opened.wait_until(|| g.open.load(Ordering::SeqCst) != 0, None);
+        g.opened
+            .wait_until(|| g.open.load(Ordering::SeqCst) != 0, None);
         i
     });
     let pool = Pool::with_options(tasks, settings.options(1))?;

@@ -212,8 +212,9 @@ fn thread_pool_part(n: u64, workers: usize, step_ms: f64) -> Result<serde_json::
                 }
                 drop(is_open);
                 let at = here();
-                let _span = trace::Span::begin(format!("thread task {i}"), "thread-task", at.thread)
-                    .with_args(json!({"task": i}));
+                let _span =
+                    trace::Span::begin(format!("thread task {i}"), "thread-task", at.thread)
+                        .with_args(json!({"task": i}));
                 sleep(secs(((n - i) * 3) as f64 / 10.0));
                 (i * i, at)
             })
@@ -234,7 +235,9 @@ fn thread_pool_part(n: u64, workers: usize, step_ms: f64) -> Result<serde_json::
                     at.thread
                 ),
             );
-            log.lock().unwrap_or_else(|e| e.into_inner()).push((i as u64, at));
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((i as u64, at));
         });
     }
     // Every callback is attached: let the tasks go.
@@ -250,7 +253,8 @@ fn thread_pool_part(n: u64, workers: usize, step_ms: f64) -> Result<serde_json::
     // A callback added to a future already done runs at once, in the caller's thread.
     let late = Arc::new(Mutex::new(None));
     let l = late.clone();
-    futures[0].add_done_callback(move |_| *l.lock().unwrap_or_else(|e| e.into_inner()) = Some(here()));
+    futures[0]
+        .add_done_callback(move |_| *l.lock().unwrap_or_else(|e| e.into_inner()) = Some(here()));
     ex.shutdown();
     let late = *late.lock().unwrap_or_else(|e| e.into_inner());
     let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -279,7 +283,10 @@ fn thread_pool_part(n: u64, workers: usize, step_ms: f64) -> Result<serde_json::
             .all(|(i, &r)| r == (i * i) as u64),
         "a thread pool result is wrong"
     );
-    ensure!(log.len() == n as usize, "a thread pool callback did not run");
+    ensure!(
+        log.len() == n as usize,
+        "a thread pool callback did not run"
+    );
     Ok(json!({
         "parent_pid": main.pid,
         "main_thread": main.thread,

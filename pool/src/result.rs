@@ -93,8 +93,12 @@ impl<R: Value> AsyncResult<R> {
     fn wait_until(&self, deadline: Option<Instant>) -> Result<R, TaskError> {
         // In a --trace, the time the parent spends here is a "get" slice on its track.
         let _span = (trace::enabled() && self.outcome().is_none()).then(|| {
-            trace::Span::begin(format!("get task {}", self.id), "wait", trace::this_thread())
-                .with_args(json!({"task": self.id}))
+            trace::Span::begin(
+                format!("get task {}", self.id),
+                "wait",
+                trace::this_thread(),
+            )
+            .with_args(json!({"task": self.id}))
         });
         loop {
             if let Some(r) = self.outcome() {

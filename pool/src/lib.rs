@@ -67,6 +67,8 @@
 //! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling; then [`thread_pool`]'s `ThreadPoolExecutor`: same pid, callbacks on worker threads |
 //! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
+//! | `basic --svg FILE` | [`chart`] | the same as an SVG chart (plotters): a lane per worker, a bar per task, the parent's absence |
+//! | `--trace FILE` | `common::trace` | a Perfetto trace: a track per worker process, a slice per task (`worker.rs`), an arrow from each submission (`pool.rs`) to the task's start, the parent's waits |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
 //! - *Point 8: "pool.apply(...) 同步执行, 没有返回值"*: `apply` **returns the function's return

@@ -213,10 +213,8 @@ pub fn run(cli: Cli) -> Result<()> {
     // here, before anything is forked.
     if let Some(path) = &cli.trace {
         trace::begin(path)?;
-        trace::thread_name(
-            trace::this_thread(),
-            "parent: submits, waits, runs the callbacks",
-        );
+        // Its one thread submits, waits and runs the callbacks.
+        trace::thread_name(trace::this_thread(), "parent");
     }
     let outcome = dispatch(cli.cmd, settings);
     // Every subcommand has joined or terminated its pool (and reaped its other children) by

@@ -1067,6 +1067,8 @@ impl Inner {
         // The closure runs in the child, on the child's copy of everything captured here.
         let child = common::spawn(format!("pool-worker-{slot}"), move || {
             trace::process_name(&track);
+            // Its one thread takes a task, runs it, puts the result, again and again.
+            trace::thread_name(trace::this_thread(), "takes, runs, puts");
             worker::main(&tasks, &channels, &slot_mem, max)
         })?;
         self.stats.workers_started += 1;

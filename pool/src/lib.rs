@@ -68,7 +68,7 @@
 //! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
 //! | `basic --svg FILE` | [`chart`] | the same as an SVG chart (plotters): a lane per worker, a bar per task, the parent's absence |
-//! | `--trace FILE` | `common::trace` | a Perfetto trace: a track per worker process, a slice per task (`worker.rs`), an arrow from each submission (`pool.rs`) to the task's start, the parent's waits |
+//! | `--trace FILE` | `common::trace` | a Perfetto trace: a track per worker process, a slice per task (`worker.rs`), an arrow from each submission (`pool.rs`) to the task's start and from its result back to the parent, the parent's waits |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
 //! - *Point 8: "pool.apply(...) 同步执行, 没有返回值"*: `apply` **returns the function's return
@@ -142,7 +142,7 @@ pub struct Cli {
     pub timeline: bool,
     /// Write a trace of the run to FILE (Chrome Trace Event Format: open it in Perfetto UI,
     /// `vizviewer FILE`, or chrome://tracing): a track per worker process, a slice per task,
-    /// an arrow from each submission to the task's start.
+    /// an arrow from each submission to the task's start and from its result back.
     #[arg(long, global = true, value_name = "FILE")]
     pub trace: Option<std::path::PathBuf>,
     #[command(flatten)]

@@ -901,6 +901,15 @@ impl Inner {
     /// A whole result is here: complete its task.
     fn deliver(&mut self, h: PartHeader, data: Vec<u8>) {
         let ok = h.code == OK;
+        // In a --trace: a slice where the parent reads the result, and the head of the arrow
+        // from the worker that put it.
+        let _read = trace::enabled().then(|| {
+            let me = trace::this_thread();
+            let span = trace::Span::begin(format!("result task {}", h.task), "result", me)
+                .with_args(json!({"task": h.task, "worker": h.pid}));
+            trace::flow(worker::result_flow(h.task), trace::Flow::End, "result", me);
+            span
+        });
         if self.opts.timeline {
             self.spans.push(Span {
                 task: h.task,

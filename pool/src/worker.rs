@@ -315,6 +315,12 @@ impl Channels {
     }
 }
 
+/// In a --trace, the id of the arrow from a task's result to the parent reading it: the task's
+/// id with the top bit set, apart from the ids of the submission arrows (the task ids).
+pub fn result_flow(task: u64) -> u64 {
+    task | (1 << 62)
+}
+
 /// Fault injection for the `crash --crash-kind truncate` demo: the worker running the current
 /// task SIGKILLs itself once `after_bytes` bytes of this task's result are on the result queue.
 /// It stands for any death in the middle of a put (the OOM killer, `kill -9`) at a moment the
@@ -403,6 +409,13 @@ pub fn main(
             end_ms: out::t_ms(),
         };
         put_result(channels, answer, &result, &mut part)?;
+        // The tail of the arrow to where the parent reads this result (`Pool`'s `deliver`).
+        trace::flow(
+            result_flow(header.task),
+            trace::Flow::Start,
+            "result",
+            trace::this_thread(),
+        );
         done += 1;
         if max_tasks.is_some_and(|m| done >= m) {
             // Retire (max_tasks_per_child): the parent reaps us and forks a fresh worker.

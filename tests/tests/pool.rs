@@ -766,9 +766,9 @@ fn closed_stdout_ends_quietly() {
 
 /// Check a `--trace` of a run in which every task completed: it loads (fields, nesting), every
 /// pid that printed has a named track, each of the `tasks` task ids has exactly one "task"
-/// slice, on a worker's track (never the parent's), and each flow id has one start, on the
-/// parent's track, and one end, on the track of the worker that ran the task. Returns task id ->
-/// the pid that ran it.
+/// slice, on a worker's track (never the parent's), and each flow id has one start and one end:
+/// from the parent's submission to the worker that ran the task, and from that worker's result
+/// back to the parent. Returns task id -> the pid that ran it.
 fn check_complete_trace(run: &Run, path: &TempPath, tasks: u64) -> BTreeMap<u64, u64> {
     let trace = Trace::load(&path.0, run);
     trace.check_pids_match(run);
@@ -818,15 +818,28 @@ fn check_complete_trace(run: &Run, path: &TempPath, tasks: u64) -> BTreeMap<u64,
             _ => {}
         }
     }
-    run.check(flows.len() as u64 == tasks, "a flow per task");
+    // Two arrows per task: submission -> start (id = the task's id), result -> the parent
+    // reading it (the task's id with bit 62 set).
+    const RESULT: u64 = 1 << 62;
+    run.check(flows.len() as u64 == 2 * tasks, "two flows per task");
     for (id, (starts, ends)) in &flows {
         run.check(
-            starts == &vec![run.pid as u64] && ends.len() == 1,
-            &format!("flow {id}: one start (parent), one end: {starts:?} {ends:?}"),
+            starts.len() == 1 && ends.len() == 1,
+            &format!("flow {id}: one start, one end: {starts:?} {ends:?}"),
         );
+        let (task, from, to) = if id & RESULT == 0 {
+            (*id, run.pid as u64, worker_of.get(id).copied())
+        } else {
+            let task = id & !RESULT;
+            (
+                task,
+                worker_of.get(&task).copied().unwrap_or(0),
+                Some(run.pid as u64),
+            )
+        };
         run.check(
-            worker_of.get(id) == ends.first(),
-            &format!("flow {id} ends on the worker that ran the task"),
+            starts.first() == Some(&from) && ends.first() == to.as_ref(),
+            &format!("flow {id} (task {task}) goes from pid {from} to {to:?}"),
         );
     }
     worker_of

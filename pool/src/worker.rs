@@ -316,7 +316,7 @@ impl Channels {
 }
 
 /// In a --trace, the id of the arrow from a task's result to the parent reading it: the task's
-/// id with the top bit set, apart from the ids of the submission arrows (the task ids).
+/// id with bit 62 set, apart from the ids of the submission arrows (the task ids).
 pub fn result_flow(task: u64) -> u64 {
     task | (1 << 62)
 }

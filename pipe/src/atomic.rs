@@ -42,11 +42,15 @@
 //! still atomic) and a large one (default 256 KiB, four times the pipe's capacity, so that every
 //! large write must wait for room at least three times).
 //!
-//! The reader also counts `switches`, how often the stream passes from one writer's record to
-//! another's. In the small phase that number shows the writers really were writing at the same
-//! time (64 records each fill the 64 KiB pipe four times over, so they queue up behind a full
-//! pipe and the kernel wakes them in turn): "0 torn" is then the rule at work, not writers
-//! politely taking turns.
+//! The reader also counts `switches`, but only where it can tell who wrote what: between two
+//! *neighbouring intact* records (`intact_pairs` of them), how often the second came from another
+//! writer than the first. A torn record has no single writer, so a pair with a torn record in it
+//! is not counted either way; in a phase where almost everything tears, few pairs are left and
+//! the count says little (the switches that tore records are not in it). In the small
+//! phase nothing tears, every neighbouring pair counts, and the number shows the writers really
+//! were writing at the same time (64 records each fill the 64 KiB pipe four times over, so they
+//! queue up behind a full pipe and the kernel wakes them in turn): "0 torn" is then the rule at
+//! work, not writers politely taking turns.
 //!
 //! What is certain and what is not: `small.torn` is 0 on every run (POSIX; a nonzero count ends
 //! the demo with status 1). `large.torn` is usually well above 0, but it is *allowed*, not
@@ -108,8 +112,12 @@ pub struct Counts {
     pub first_tear_offset: Option<usize>,
     /// Writes that returned short (a blocking pipe write does not, unless a signal interrupts).
     pub short_writes: u64,
-    /// Times the stream passes from one writer's intact record to another writer's: above 0
+    /// Pairs of neighbouring records that both came through intact: the only places where the
+    /// reader can say which writer came before which.
+    pub intact_pairs: u64,
+    /// Of those `intact_pairs`, how many have their two records from different writers: above 0
     /// means the writers really were writing at the same time, so "0 torn" is not luck of turns.
+    /// Torn records are not in it (each is a switch in the middle of a record).
     pub switches: u64,
 }
 
@@ -186,12 +194,31 @@ fn report(args: &Args, counts: &Counts, which: &str, pipe_buf: i64, capacity: i6
         "> PIPE_BUF, yet none torn this time: tearing is allowed, not guaranteed. Try more --writers or a bigger --large"
             .to_string()
     };
+    // Switches are only known between neighbouring intact records: say so, with the number of
+    // such pairs, rather than "the stream switched writers N times".
+    let switches = if counts.intact_pairs == 0 {
+        "no two intact records were neighbours, so no writer switch could be seen between records"
+            .to_string()
+    } else {
+        format!(
+            "of the {} pair(s) of neighbouring intact records, {} changed writer",
+            counts.intact_pairs, counts.switches
+        )
+    };
+    let torn_switches = if counts.torn > 0 {
+        format!(
+            "; the {} torn records are not attributed to any writer (pieces of several writes, or out of step after one)",
+            counts.torn
+        )
+    } else {
+        String::new()
+    };
     out::event(
         "result",
         json!({"which": which, "counts": counts}),
         format!(
-            "{which}: {} writers x {} records of {} bytes: {} intact, {} torn; the stream switched writers {} times ({verdict})",
-            args.writers, args.messages, counts.size, counts.intact, counts.torn, counts.switches
+            "{which}: {} writers x {} records of {} bytes: {} intact, {} torn; {switches}{torn_switches} ({verdict})",
+            args.writers, args.messages, counts.size, counts.intact, counts.torn
         ),
     );
 }
@@ -299,12 +326,18 @@ fn phase(args: &Args, size: u32) -> Result<(Counts, i64, i64)> {
                 duplicated += 1;
             }
             next[wr as usize] = seq + 1;
-            if last_writer.is_some_and(|l| l != wr) {
-                counts.switches += 1;
+            // A pair only if the record just before was intact too (`last_writer` is cleared by
+            // a torn one): only then do we know who wrote both.
+            if let Some(previous) = last_writer {
+                counts.intact_pairs += 1;
+                if previous != wr {
+                    counts.switches += 1;
+                }
             }
             last_writer = Some(wr);
         } else {
             counts.torn += 1;
+            last_writer = None;
             if counts.first_tear_offset.is_none() && plausible {
                 counts.first_tear_offset = got.iter().zip(&want).position(|(x, y)| x != y);
             }

@@ -30,11 +30,25 @@
 //! died without sending turns into a short count and exit status 1, never into a hang. After the
 //! last greeting and the joins, the parent reads once more and expects exactly that EOF: proof
 //! that no greeting came twice.
+//!
+//! ## Which greeting comes first, and why
+//! The order is not tom, zack, abby, sam by rule, nor random by rule. Every child sleeps the same
+//! 3 s, so each wakes 3 s after it *began* sleeping; the children began one after another, in the
+//! order the parent forked them, a fraction of a millisecond apart. So they wake in fork order,
+//! and arrive in it, unless the scheduler runs one of them late by more than that gap (a busy
+//! CPU, fewer cores than children, a child not yet scheduled when its sibling's timer fires).
+//! With `--time-scale 0` nobody sleeps: each child sends as soon as it runs, and the head start
+//! of the earlier fork usually wins. The demo records, in shared memory, when each child began
+//! and ended its sleep (one clock for every process: `CLOCK_MONOTONIC`), and prints the start
+//! order, the arrival order and those times, so the student sees what decided it this time.
 
 use std::cell::Cell;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
 use anyhow::{bail, Context, Result};
-use common::{json, out, secs, sleep};
+use common::{json, out, secs, sleep, SharedSlice};
 
 use crate::{take_end, ConnError, MAX_CHILDREN};
 
@@ -138,9 +152,29 @@ pub fn greeting(name: &str) -> String {
     format!("hello! {}", title(name))
 }
 
+common::shared_struct! {
+    /// When one child began and ended its sleep, in nanoseconds since the parent's start instant
+    /// (0: not reached). Only the demo's bookkeeping; the greetings go through the pipe.
+    pub struct SleepTimes {
+        /// Just before `time.sleep(3)`.
+        pub slept_at_ns: AtomicI64,
+        /// Just after it.
+        pub woke_at_ns: AtomicI64,
+    }
+}
+
+/// Milliseconds, 3 decimals, from a shared nanosecond figure.
+fn ms(ns: &AtomicI64) -> f64 {
+    (ns.load(Ordering::Relaxed) as f64 / 1e3).round() / 1e3
+}
+
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
     let names = &args.names.0;
+    // Mapped before the forks, so every child writes its own entry and the parent reads them all.
+    let times = SharedSlice::<SleepTimes>::new_zeroed(names.len()).context("mmap(MAP_SHARED)")?;
+    let t0 = Instant::now();
+    let since_t0 = || t0.elapsed().as_nanos().min(i64::MAX as u128) as i64;
     // fd1: the children's end (they send), fd2: the parent's (it receives). Same names as the notes.
     let (fd1, fd2) = crate::pipe(true).context("Pipe()")?;
     out::say(format!(
@@ -153,7 +187,8 @@ pub fn run(args: &Args) -> Result<()> {
     let fd2 = Cell::new(Some(fd2));
 
     let mut jobs = Vec::new();
-    for name in names {
+    for (k, name) in names.iter().enumerate() {
+        let mine = &times[k];
         let child = common::spawn(name.clone(), || {
             // In the child: close our inherited copy of the parent's end. We never read from it,
             // and holding it would keep the socket alive for our sends if the parent vanished.
@@ -167,7 +202,9 @@ pub fn run(args: &Args) -> Result<()> {
                     std::process::id()
                 ),
             );
+            mine.slept_at_ns.store(since_t0(), Ordering::Relaxed);
             sleep(secs(3.0));
+            mine.woke_at_ns.store(since_t0(), Ordering::Relaxed);
             let msg = greeting(name);
             fd1.send_obj(&msg).context("send")?;
             out::event("sent", json!({"name": name, "message": msg}), "");
@@ -231,6 +268,7 @@ pub fn run(args: &Args) -> Result<()> {
     if extra == 0 && messages.len() == names.len() {
         out::say("fd2.recv() once more: EOF, every copy of fd1 is closed and nothing is left");
     }
+    let order = explain_order(names, &messages, &times);
     let count = messages.len();
     out::summary(json!({
         "messages": messages,
@@ -238,6 +276,13 @@ pub fn run(args: &Args) -> Result<()> {
         "expected": names.len(),
         "eof_after_last": extra == 0,
         "children": children,
+        "start_order": order.start_order,
+        "arrival_order": order.arrival_order,
+        "in_start_order": order.in_start_order,
+        "order_decided_by": order.decided_by,
+        "sleep_s": order.sleep_s,
+        "slept_at_ms": order.slept_at_ms,
+        "woke_at_ms": order.woke_at_ms,
     }));
     if count != names.len() {
         bail!(
@@ -254,6 +299,96 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("children failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The order the greetings came in, beside what decided it.
+struct Order {
+    /// The explanation printed (the `why` line).
+    decided_by: String,
+    /// Names in the order they were forked.
+    start_order: Vec<String>,
+    /// Names in the order their greetings arrived.
+    arrival_order: Vec<String>,
+    in_start_order: bool,
+    /// The sleep each child really made (3 s times `--time-scale`).
+    sleep_s: f64,
+    /// Per child, in start order: when it began sleeping (ms since the parent started).
+    slept_at_ms: Vec<f64>,
+    /// Per child, in start order: when it woke.
+    woke_at_ms: Vec<f64>,
+}
+
+/// Compare the arrival order with the start order and print why they agree or not.
+fn explain_order(names: &[String], messages: &[String], times: &[SleepTimes]) -> Order {
+    let arrival_order: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            names
+                .iter()
+                .find(|n| greeting(n) == *m)
+                .cloned()
+                .unwrap_or_else(|| m.clone())
+        })
+        .collect();
+    let in_start_order = arrival_order == names;
+    let sleep_s = common::clock::scaled(secs(3.0)).as_secs_f64();
+    let slept_at_ms: Vec<f64> = times.iter().map(|t| ms(&t.slept_at_ns)).collect();
+    let woke_at_ms: Vec<f64> = times.iter().map(|t| ms(&t.woke_at_ns)).collect();
+    // Who woke first: the order of the wake-up times, the thing the scheduler decided.
+    let mut by_waking: Vec<usize> = (0..names.len()).collect();
+    by_waking.sort_by(|&a, &b| woke_at_ms[a].total_cmp(&woke_at_ms[b]));
+    let woke_order: Vec<&str> = by_waking.iter().map(|&k| names[k].as_str()).collect();
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if v.is_empty() {
+            0.0
+        } else {
+            hi - lo
+        }
+    };
+    out::event(
+        "order",
+        json!({
+            "start_order": names,
+            "arrival_order": arrival_order,
+            "woke_order": woke_order,
+            "in_start_order": in_start_order,
+        }),
+        format!(
+            "order: started {}; woke {}; arrived {}{}",
+            names.join(", "),
+            woke_order.join(", "),
+            arrival_order.join(", "),
+            if in_start_order {
+                " (the start order)"
+            } else {
+                " (not the start order)"
+            }
+        ),
+    );
+    let gap_ms = spread(&slept_at_ms);
+    let why = format!(
+        "every child sleeps the same {sleep_s} s, and they began sleeping within {gap_ms:.3} ms of \
+         each other, one after another as they were forked. So they wake in fork order, unless the \
+         scheduler runs one late by more than that gap (a busy CPU, fewer cores than children). \
+         Fork order and the scheduler decide, not the names; with --time-scale 0 they mostly \
+         arrive in start order."
+    );
+    out::event(
+        "why",
+        json!({"decided_by": ["fork order", "scheduler"], "sleep_s": sleep_s, "sleep_start_spread_ms": gap_ms, "why": why}),
+        format!("why: {why}"),
+    );
+    Order {
+        decided_by: why,
+        start_order: names.to_vec(),
+        arrival_order,
+        in_start_order,
+        sleep_s,
+        slept_at_ms,
+        woke_at_ms,
+    }
 }
 
 #[cfg(test)]

@@ -36,9 +36,10 @@
 //! | subcommand | file | shows |
 //! |---|---|---|
 //! | `greet` (default) | [`greet`] | the notes' example: four children greet the parent over one shared duplex pipe |
-//! | `simplex` | [`simplex`] | a one-way pipe(2): EOF only when every write end is closed; `--forget-close`: the classic hang, caught |
+//! | `simplex` | [`simplex`] | a one-way pipe(2): `send` on the read end refused (Python: `connection is read-only`); EOF only when every write end is closed; `--forget-close`: the classic hang, caught |
 //! | `atomic` | [`atomic`] | several writers on one pipe: writes of at most `PIPE_BUF` bytes never mix, larger ones can |
 //! | `duplex` | [`duplex`] | parent and child talk both ways on one socketpair for N rounds, then EOF ends the child; `--connection tuned`: the same on step 2 |
+//! | `lifetime` | [`lifetime`] | a pipe outlives the process that made it (the last close frees it), and another process opens it through `/proc/PID/fd` |
 //!
 //! The library part, in steps:
 //! - [`frame`]: the framing of every message between processes in the workspace (length header,
@@ -74,9 +75,10 @@
 //! - *"可以单向也可以双向"*: a pipe(2) is always one-way. Python's duplex `Pipe()` is not a pipe
 //!   at all on Linux but a socketpair; only `Pipe(False)` is a pipe.
 //! - *"进程结束后管道也会被销毁"*: the kernel frees the pipe when the **last fd** referring to it
-//!   is closed, in whatever process. It outlives its creator as long as a child holds an end.
-//!   *"保密性比较好"* really means: an anonymous pipe has no name, so only processes that inherited
-//!   (or were passed) one of its fds can use it.
+//!   is closed, in whatever process. It outlives its creator as long as another process holds
+//!   an end. *"保密性比较好"* really means: an anonymous pipe has no name in any directory. But it
+//!   is listed in `/proc/PID/fd` of every holder as `pipe:[INODE]`, and any process of the same
+//!   user (or root) can open that entry and read the pipe. `lifetime` shows both, with the inode.
 //! - *"子进程拷贝父进程内容的时候顺带就被拷贝过去"*: fork copies the fd *numbers*; parent and
 //!   children then share **one** pipe, not copies of it. That sharing is why every process must
 //!   close the ends it does not use: the notes' example closes nothing, and gets away with it only
@@ -84,7 +86,8 @@
 //!   (the parent and every child still hold `fd1`); `simplex --forget-close` shows that hang.
 //! - *"fd1对象只能读 ... fd2对象只能写"*: for `Pipe(False)` it is the first object that reads and the
 //!   second that writes, as the notes say; but then the example, which sends on `fd1`, would fail
-//!   (`connection is read-only`). It only works because the example uses the duplex default.
+//!   (`OSError: connection is read-only`). It only works because the example uses the duplex
+//!   default. `simplex` makes that call and prints our error beside Python's.
 //! - The example lets four processes `send` on the same `fd1` with no lock. That is safe only
 //!   because each message is small and goes out in one write: POSIX makes a pipe write of at most
 //!   `PIPE_BUF` (4096) bytes atomic; for the socketpair the example actually uses, POSIX promises
@@ -92,14 +95,17 @@
 //!   capped at about 32 KiB by `unix_stream_sendmsg`). Python's docs
 //!   warn that two processes using the same end at once may corrupt the data. `atomic` shows
 //!   large writes torn.
-//! - The messages arrive in the order the children *finish sleeping*, not tom, zack, abby, sam:
-//!   all four sleep 3 s at the same time, so the order changes from run to run.
+//! - The messages arrive in the order the children *finish sleeping*. All four sleep the same
+//!   3 s, having started one after another as they were forked, so they usually wake, and
+//!   arrive, in start order; the scheduler reorders them only when it runs one late by more than
+//!   the gap between forks. `greet` prints the start, wake and arrival orders and the gap.
 
 pub mod atomic;
 pub mod connection;
 pub mod duplex;
 pub mod frame;
 pub mod greet;
+pub mod lifetime;
 pub mod simplex;
 pub mod tuned;
 
@@ -143,12 +149,14 @@ pub struct Cli {
 pub enum Cmd {
     /// The notes' example: children tom, zack, abby, sam greet the parent over one duplex Pipe().
     Greet(greet::Args),
-    /// A one-way pipe(2): the reader sees EOF only when every write end is closed.
+    /// A one-way pipe(2): send on the read end is refused; EOF only when every write end is closed.
     Simplex(simplex::Args),
     /// Several writers on one pipe: writes <= PIPE_BUF never interleave, larger ones can.
     Atomic(atomic::Args),
     /// Parent and child talk both ways over one socketpair for N rounds.
     Duplex(duplex::Args),
+    /// A pipe outlives its creator (the last close frees it); /proc/PID/fd lets others open it.
+    Lifetime(lifetime::Args),
 }
 
 /// Run the chosen subcommand (greet by default).
@@ -158,6 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Simplex(args) => simplex::run(&args),
         Cmd::Atomic(args) => atomic::run(&args),
         Cmd::Duplex(args) => duplex::run(&args),
+        Cmd::Lifetime(args) => lifetime::run(&args),
     }
 }
 

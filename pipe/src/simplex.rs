@@ -29,6 +29,24 @@
 //! - the **parent** closes its write end right after forking the last writer. It never writes;
 //!   it only had to hold the pipe until every child had inherited it.
 //!
+//! ## The wrong end: `Pipe(False)` and the notes' `fd1.send`
+//! With `Pipe(False)` the first object only reads and the second only writes. The notes' example
+//! sends on `fd1`, the *first*: on a one-way pipe that call is refused. The demo makes both wrong
+//! calls first, `r.send(...)` and `w.recv()`, and prints our [`ConnError::WrongEnd`] beside what
+//! Python 3 says for the same call:
+//!
+//! ```text
+//! >>> fd1, fd2 = Pipe(False)
+//! >>> fd1.send("hello! Tom")
+//! OSError: connection is read-only
+//! >>> fd2.recv()
+//! OSError: connection is write-only
+//! ```
+//!
+//! Neither call reaches the kernel: the `Connection` remembers which end it is and refuses
+//! before any write(2) (the kernel would refuse too, with EBADF: the read end of a pipe(2) is
+//! opened read-only).
+//!
 //! `--forget-close` skips the parent's close, the classic bug: the writers finish, the pipe
 //! drains, and read(2) blocks forever, because the reader itself holds a write end. The demo
 //! does not hang: it waits in poll(2) on the pipe *and* on each writer's pidfd, so it wakes for
@@ -67,6 +85,63 @@ pub struct Args {
     pub timeout_ms: u32,
 }
 
+/// What Python 3 says for `send` on the read end of `Pipe(False)` (checked against python3 by
+/// the tests).
+pub const PYTHON_SEND_ON_READ_END: &str = "OSError: connection is read-only";
+/// What Python 3 says for `recv` on the write end of `Pipe(False)`.
+pub const PYTHON_RECV_ON_WRITE_END: &str = "OSError: connection is write-only";
+
+/// One call on the wrong end of the one-way pipe: what we answered and what Python answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WrongEnd {
+    /// The call, as Python would write it.
+    pub call: &'static str,
+    /// Whether our `Connection` refused it (it must).
+    pub refused: bool,
+    /// Our error, as printed.
+    pub we_say: String,
+    /// Python 3's exception for the same call.
+    pub python_says: &'static str,
+}
+
+/// Make the two wrong calls, as the notes' `fd1.send` on `Pipe(False)` would: both must be
+/// refused, before anything reaches the pipe.
+fn wrong_ends(r: &crate::Connection, w: &crate::Connection) -> Result<Vec<WrongEnd>> {
+    let attempts = [
+        (
+            "r.send(\"hello! Tom\")",
+            r.send_obj("hello! Tom").err(),
+            PYTHON_SEND_ON_READ_END,
+        ),
+        ("w.recv()", w.recv().err(), PYTHON_RECV_ON_WRITE_END),
+    ];
+    let mut found = Vec::new();
+    for (call, outcome, python_says) in attempts {
+        let (refused, we_say) = match outcome {
+            Some(e @ ConnError::WrongEnd(_)) => (true, e.to_string()),
+            Some(e) => {
+                return Err(e).with_context(|| format!("{call} failed, but not as the wrong end"))
+            }
+            None => bail!("{call} on the wrong end of a one-way pipe was accepted"),
+        };
+        out::event(
+            "wrong_end",
+            json!({"call": call, "refused": refused, "we_say": we_say, "python_says": python_says}),
+            format!(
+                "  {call:<20} ours:   error: {we_say}\n  {:<20} Python: {python_says}",
+                ""
+            ),
+        );
+        found.push(WrongEnd {
+            call,
+            refused,
+            we_say,
+            python_says,
+        });
+    }
+    Ok(found)
+}
+
 /// Run the demo.
 pub fn run(args: &Args) -> Result<()> {
     let (r, w) = crate::pipe(false).context("Pipe(False)")?;
@@ -76,6 +151,12 @@ pub fn run(args: &Args) -> Result<()> {
         r.fileno(),
         w.fileno()
     ));
+    // The notes' example sends on fd1, the first object; with Pipe(False) that is the read end.
+    out::say(
+        "the notes' fd1.send(...) on Pipe(False), where fd1 is the read end, and the reverse:",
+    );
+    let wrong_end = wrong_ends(&r, &w)?;
+    out::say("  (the example works only with the duplex default, Pipe(): a socketpair)");
     let r = Cell::new(Some(r));
     let w = Cell::new(Some(w));
 
@@ -263,6 +344,7 @@ pub fn run(args: &Args) -> Result<()> {
         "timed_out": timed_out,
         "eof_after_closing": eof_after_closing,
         "forget_close": args.forget_close,
+        "wrong_end": wrong_end,
     }));
     // A failed writer explains missing messages, so it is reported first.
     if !failed.is_empty() {

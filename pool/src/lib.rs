@@ -97,6 +97,7 @@ pub mod basic;
 pub mod chart;
 pub mod codec;
 pub mod crash;
+pub mod crawl;
 pub mod edges;
 pub mod error;
 pub mod futures_demo;
@@ -167,6 +168,8 @@ pub enum Cmd {
     Futures(futures_demo::Args),
     /// A worker dies mid-task (panic, abort, kill, exit, truncate, external): only its task fails.
     Crash(crash::Args),
+    /// A crawler: fetch pages from a slow local server serially, with the process pool, threads, an event loop.
+    Crawl(crawl::Args),
 }
 
 /// The pool flags every demo shares (`--workers`, `--timeline`).
@@ -216,7 +219,7 @@ pub fn run(cli: Cli) -> Result<()> {
         // Its one thread submits, waits and runs the callbacks.
         trace::thread_name(trace::this_thread(), "parent");
     }
-    let outcome = dispatch(cli.cmd, settings);
+    let outcome = dispatch(cli.cmd, cli.workers, settings);
     // Every subcommand has joined or terminated its pool (and reaped its other children) by
     // the time it returns, so every process has written its last event: the file is complete,
     // even when the demo failed (a crash run's trace is the interesting one).
@@ -224,7 +227,7 @@ pub fn run(cli: Cli) -> Result<()> {
     outcome.and(written)
 }
 
-fn dispatch(cmd: Option<Cmd>, settings: Settings) -> Result<()> {
+fn dispatch(cmd: Option<Cmd>, workers: Option<u32>, settings: Settings) -> Result<()> {
     match cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
         Cmd::Basic(a) => basic::run(&a, &settings),
         Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
@@ -233,5 +236,6 @@ fn dispatch(cmd: Option<Cmd>, settings: Settings) -> Result<()> {
         Cmd::Reuse(a) => reuse::run(&a, &settings),
         Cmd::Futures(a) => futures_demo::run(&a, &settings),
         Cmd::Crash(a) => crash::run(&a, &settings),
+        Cmd::Crawl(a) => crawl::run(&a, workers, &settings),
     }
 }

@@ -49,7 +49,8 @@
 //! |---|---|---|
 //! | `balance` (default) | [`balance`] | the notes' boy/girl balance, `一个月余额: N`; expected vs final and lost updates, `--mode unsync/atomic/locked` |
 //! | `race` | [`race`] | N processes x R additions of 1; `--schedule forced` loses exactly (N-1) x R, and says which write overwrote which |
-//! | `overwrite` | [`overwrite`] | one slot that every write replaces: the reader sees an increasing subsequence ending at N (seqlock + futex) |
+//! | `overwrite` | [`overwrite`] | one slot that every write replaces: the reader sees an increasing subsequence ending at N (seqlock + futex); then a ring in the same kind of memory (the `queue` member's `Queue`): nothing missed |
+//! | `address` | [`address`] | two processes `shm_open` one name and map it at different addresses; a write by one is read by the other |
 //!
 //! Support: [`value`] (the shared number and its three update modes), [`report`] (how children
 //! hand their figures back through shared memory; joining them all).
@@ -60,7 +61,8 @@
 //!   mailbox, as `overwrite` shows. But shared memory is just memory: lay out an array, a table,
 //!   or a ring buffer with read and write indexes, and it holds as many messages as it has room
 //!   for (fast queues are built exactly that way). Overwriting is how the notes use it, not what
-//!   it is.
+//!   it is: `overwrite` runs the same writer and reader through a ring in the same kind of memory
+//!   next, and counts what each delivered.
 //! - *"但每次都从头写"* (it always writes from the start): there is no "start" the OS imposes;
 //!   a process writes at whatever offset it chooses, like any memory.
 //! - The example's `money.value += random...` is presented as if it worked. It is a race:
@@ -72,7 +74,8 @@
 //! - *"开辟了共享内存之后会自动记录共享内存首地址 (首地址就是每段内存的ID)"* (the start address is the
 //!   segment's ID): the address is private to each process; two processes may map the same
 //!   segment at different addresses. A segment is identified by its name (`shm_open`), its key
-//!   (System V `shmget`), or, as here, by being inherited through fork.
+//!   (System V `shmget`), or by being inherited through fork (the other demos). `address` opens
+//!   one name in two processes and prints the addresses each got.
 //! - *"共享内存的效率最高"* (shared memory is the most efficient): for moving data, yes (no copy
 //!   through the kernel). But it brings no synchronisation of its own: a reader cannot even tell
 //!   that something new arrived, or that a message is complete, without a lock, a futex, a
@@ -82,6 +85,7 @@
 //!   keep the data in a *kernel* buffer; each message is copied in by one system call and out by
 //!   another. Shared memory is mapped into both processes, and no system call moves the data.
 
+pub mod address;
 pub mod balance;
 pub mod overwrite;
 pub mod race;
@@ -112,8 +116,10 @@ pub enum Cmd {
     Balance(balance::Args),
     /// N processes add 1, R times each: lost updates without a lock; forced with a barrier.
     Race(race::Args),
-    /// Shared memory as one slot that each write replaces: the reader misses messages.
+    /// One slot that each write replaces (the reader misses messages), then a ring that holds many.
     Overwrite(overwrite::Args),
+    /// Two processes shm_open one name and map it at different addresses: the name is the ID.
+    Address(address::Args),
 }
 
 /// Run the chosen subcommand.
@@ -122,5 +128,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Balance(args) => balance::run(&args),
         Cmd::Race(args) => race::run(&args),
         Cmd::Overwrite(args) => overwrite::run(&args),
+        Cmd::Address(args) => address::run(&args),
     }
 }

@@ -1,10 +1,23 @@
 //! `overwrite`: shared memory used as one slot that every write replaces (the notes: 共享内存
-//! "每次写入的内容都会把之前写入的内容给覆盖, 所以本质上只可以存储一条消息").
+//! "每次写入的内容都会把之前写入的内容给覆盖, 所以本质上只可以存储一条消息" and "每次都从头写"),
+//! then the same memory used as a ring that holds many.
 //!
-//! A writer puts messages 1, 2, ..., N into the slot, one after another; a reader, busy with other
-//! things between looks, reads whatever is there. It sees an increasing subsequence ending at N;
-//! the rest were overwritten before it looked. A queue (`cargo run -p queue`) delivers every
-//! message, because it keeps each one until `get` takes it; a slot keeps only the latest.
+//! Phase 1, **the slot**. A writer puts messages 1, 2, ..., N into the slot, one after another; a
+//! reader, busy with other things between looks, reads whatever is there. It sees an increasing
+//! subsequence ending at N; the rest were overwritten before it looked.
+//!
+//! Phase 2, **a ring in the same kind of memory**. The same writer, the same reader, the same
+//! pace, but the messages go into a ring of `--ring-capacity` slots, also `MAP_SHARED` memory
+//! created before the fork: the `queue` member's [`queue::Queue`] (Vyukov's bounded ring, see
+//! `queue/src/ring.rs`), reused here rather than written a second time. Each `put` writes at the
+//! next free slot, not "from the start", and each `get` takes the oldest: the reader receives
+//! all N, in order, and the output says how many were waiting in the ring at once. When the ring
+//! is full the writer *waits* (after a brief spin, asleep in the kernel on a futex) instead of
+//! overwriting, as a `put` on Python's `Queue(maxsize)` blocks. So "only one message" is a
+//! property of the one-slot layout, not of shared memory: the memory is the same, the layout
+//! differs.
+//!
+//! ## Phase 1 in detail
 //!
 //! The message is 8 words (64 bytes) written one word at a time, as any message longer than one
 //! machine word must be. Two problems follow, and the fixes are what any real shared-memory
@@ -44,11 +57,18 @@ const WORDS: usize = 8;
 /// Flags of `overwrite`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Messages the writer writes into the slot, 1..=N (at most 1000000).
+    /// Messages the writer writes into the slot, 1..=N (at most 1000000), then into the ring.
     #[arg(long, default_value_t = 10, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_MESSAGES as i64))]
     pub messages: u32,
+    /// Slots of the ring of phase 2 (1..=4096): how many messages it holds at once.
+    #[arg(long, default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_RING as i64))]
+    pub ring_capacity: u32,
 }
+
+/// Largest `--ring-capacity`.
+pub const MAX_RING: u32 = 4096;
 
 common::shared_struct! {
     /// The slot, in one shared page.
@@ -203,7 +223,7 @@ pub fn run(args: &Args) -> Result<()> {
     let slot = Slot::new()?;
     let results = Shared::<Results>::new_zeroed().context("mmap(MAP_SHARED)")?;
     out::say(format!(
-        "one 64-byte slot of MAP_SHARED memory; the writer puts 1..={messages} into it (every 0.1 s), \
+        "phase 1: one 64-byte slot of MAP_SHARED memory; the writer puts 1..={messages} into it (every 0.1 s), \
          the reader looks every 0.25 s and sleeps on the futex until something newer is there"
     ));
     if i64::from(messages) > SHOWN {
@@ -244,17 +264,6 @@ pub fn run(args: &Args) -> Result<()> {
             "written {written}, seen {seen}, missed {missed} (overwritten before the reader looked); last seen {last_seen}"
         ),
     );
-    out::say(format!(
-        "a queue would have delivered all {written}: it keeps each message until get() takes it \
-         (cargo run -p queue); the slot keeps only the latest"
-    ));
-    out::summary(json!({
-        "written": written,
-        "seen": seen,
-        "missed": missed,
-        "last_seen": last_seen,
-        "torn_retries": get(&results.torn),
-    }));
     ensure!(
         written == i64::from(messages) && last_seen == written,
         "the reader's last value {last_seen} is not the last written {written}"
@@ -263,5 +272,160 @@ pub fn run(args: &Args) -> Result<()> {
         (1..=written).contains(&seen),
         "seen {seen} out of 1..={written}"
     );
+
+    let ring = ring_phase(args)?;
+    out::event(
+        "compare",
+        json!({"slot_missed": missed, "ring_missed": ring.missed}),
+        format!(
+            "one slot: written {written}, seen {seen}, missed {missed}. A ring of {} slots, MAP_SHARED \
+             memory too: written {}, received {}, missed {}, up to {} waiting at once. \
+             Shared memory holds as many messages as its layout has room for.",
+            ring.capacity, ring.written, ring.received, ring.missed, ring.max_waiting
+        ),
+    );
+    out::summary(json!({
+        "written": written,
+        "seen": seen,
+        "missed": missed,
+        "last_seen": last_seen,
+        "torn_retries": get(&results.torn),
+        "ring": ring,
+    }));
+    ensure!(
+        ring.written == i64::from(messages)
+            && ring.received == ring.written
+            && ring.missed == 0
+            && ring.in_order,
+        "the ring lost or reordered messages: {ring:?}"
+    );
     Ok(())
+}
+
+common::shared_struct! {
+    /// What the two children of phase 2 report back to the parent.
+    pub struct RingResults {
+        /// Messages the writer put.
+        pub written: AtomicI64,
+        /// Messages the reader got.
+        pub received: AtomicI64,
+        /// 1 while every message came as the next one expected (1, 2, 3, ...).
+        pub in_order: AtomicI64,
+        /// The most messages that were in the ring at once, as the reader found it.
+        pub max_waiting: AtomicI64,
+        /// 1 once the reader has reported.
+        pub reader_done: AtomicI64,
+        /// 1 once the writer has reported.
+        pub writer_done: AtomicI64,
+    }
+}
+
+/// Phase 2's figures, for the summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RingFigures {
+    /// Slots in the ring.
+    pub capacity: u32,
+    /// Messages put.
+    pub written: i64,
+    /// Messages got.
+    pub received: i64,
+    /// `written - received`: 0 when nothing was lost.
+    pub missed: i64,
+    /// Every message arrived, in the order written.
+    pub in_order: bool,
+    /// The most messages waiting in the ring at once (at least 1).
+    pub max_waiting: i64,
+}
+
+fn ring_writer(ring: &queue::Queue, messages: u32, results: &RingResults) -> Result<()> {
+    for message in 1..=messages {
+        sleep(secs(0.1)); // the same pace as the slot's writer
+                          // Blocks (on a futex) while all the ring's slots are full: it never overwrites.
+        ring.put(&u64::from(message).to_le_bytes())
+            .map_err(|e| anyhow::anyhow!("put {message}: {e}"))?;
+        results.written.store(i64::from(message), Ordering::Relaxed);
+        if i64::from(message) <= SHOWN {
+            out::event(
+                "ring_put",
+                json!({"value": message}),
+                format!("  writer: put {message} into the ring"),
+            );
+        }
+    }
+    // No more messages: the reader drains what is left, then sees Closed.
+    ring.close();
+    results.writer_done.store(1, Ordering::Relaxed);
+    Ok(())
+}
+
+fn ring_reader(ring: &queue::Queue, results: &RingResults) -> Result<()> {
+    let (mut received, mut max_waiting, mut in_order) = (0i64, 0i64, true);
+    loop {
+        // How many are waiting as we look: the one we are about to take and the rest.
+        let waiting = ring.len() as i64;
+        let message = match ring.get() {
+            Ok(bytes) => {
+                let word: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("a message of {} bytes, not 8", bytes.len()))?;
+                u64::from_le_bytes(word) as i64
+            }
+            Err(queue::QueueError::Closed) => break,
+            Err(e) => bail!("get: {e}"),
+        };
+        received += 1;
+        max_waiting = max_waiting.max(waiting).max(1);
+        in_order &= message == received;
+        if received <= SHOWN {
+            out::event(
+                "ring_got",
+                json!({"value": message, "waiting": waiting}),
+                if waiting == 0 {
+                    format!("  reader:           got {message} (the ring was empty: it slept until this one came)")
+                } else {
+                    format!("  reader:           got {message} ({waiting} waiting in the ring when it looked)")
+                },
+            );
+        }
+        sleep(secs(0.25)); // the same slow reader as in phase 1
+    }
+    results.received.store(received, Ordering::Relaxed);
+    results
+        .in_order
+        .store(i64::from(in_order), Ordering::Relaxed);
+    results.max_waiting.store(max_waiting, Ordering::Relaxed);
+    results.reader_done.store(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Phase 2: the same writer and reader through a ring of `--ring-capacity` slots.
+fn ring_phase(args: &Args) -> Result<RingFigures> {
+    let ring = queue::Queue::new(args.ring_capacity as usize, 8)?;
+    let results = Shared::<RingResults>::new_zeroed().context("mmap(MAP_SHARED)")?;
+    out::say(format!(
+        "phase 2: a ring of {} slots in the same kind of memory (MAP_SHARED, the queue member's Queue): \
+         the writer puts 1..={} at the same pace, the reader takes the oldest at the same pace; \
+         when the ring is full the writer waits instead of overwriting",
+        args.ring_capacity, args.messages
+    ));
+    let messages = args.messages;
+    let (ring, results) = (&ring, &*results);
+    let reader_child = common::spawn("ring-reader", move || ring_reader(ring, results))?;
+    let writer_child = common::spawn("ring-writer", move || ring_writer(ring, messages, results))?;
+    join_all(vec![writer_child, reader_child])?;
+    let get = |figure: &AtomicI64| figure.load(Ordering::Relaxed);
+    ensure!(
+        get(&results.reader_done) == 1 && get(&results.writer_done) == 1,
+        "a ring child exited 0 without reporting"
+    );
+    let (written, received) = (get(&results.written), get(&results.received));
+    Ok(RingFigures {
+        capacity: args.ring_capacity,
+        written,
+        received,
+        missed: written - received,
+        in_order: get(&results.in_order) == 1,
+        max_waiting: get(&results.max_waiting),
+    })
 }

@@ -653,6 +653,32 @@ pub fn named_objects_of(pid: i32) -> Vec<String> {
     found
 }
 
+/// A file in the temporary directory for one run (`--trace FILE`, `--svg FILE`), removed when
+/// dropped, also when the test fails. Unique per test process and per call.
+#[derive(Debug)]
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    /// A fresh path ending in `tag` (`"gil.json"`).
+    pub fn new(tag: &str) -> TempPath {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = format!("tests-{}-{n}-{tag}", std::process::id());
+        TempPath(std::env::temp_dir().join(file))
+    }
+
+    /// The path as a command-line argument.
+    pub fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Seeds for tests that sweep several: fixed, so a failure repeats.
 pub const SEEDS: [u64; 5] = [1, 2, 3, 42, 20261122];
 

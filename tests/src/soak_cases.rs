@@ -205,6 +205,27 @@ fn pipe_cases() -> Vec<Case> {
                 let mut want = names;
                 want.sort();
                 expect(got == want, "each greeting exactly once")?;
+                let names = |k: &str| -> Vec<String> {
+                    v[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|n| n.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let (start, arrival) = (names("start_order"), names("arrival_order"));
+                let (mut a, mut b) = (start.clone(), arrival.clone());
+                a.sort();
+                b.sort();
+                expect(
+                    a == b && a.len() == want.len(),
+                    "arrival order is a permutation of start order",
+                )?;
+                expect(
+                    v["in_start_order"] == (start == arrival),
+                    "in_start_order says whether they match",
+                )?;
                 expect(get_u64(v, "count")? == want.len() as u64, "count")
             },
             code: 0,
@@ -231,6 +252,11 @@ fn pipe_cases() -> Vec<Case> {
                 let m: u64 = arg(a, "--messages").unwrap_or(0);
                 expect(get_u64(v, "count")? == w * m, "every line once")?;
                 expect(v["in_order_per_writer"] == true, "order per writer")?;
+                let wrong = v["wrong_end"].as_array().ok_or("no wrong_end")?;
+                expect(
+                    wrong.len() == 2 && wrong.iter().all(|w| w["refused"] == true),
+                    "both wrong-end calls refused",
+                )?;
                 let forgot = a.iter().any(|x| x == "--forget-close");
                 expect(v["eof"] == !forgot, "EOF iff every write end was closed")
             },
@@ -263,8 +289,17 @@ fn pipe_cases() -> Vec<Case> {
                 for k in ["small", "large"] {
                     let sum = get_u64(&v[k], "intact")? + get_u64(&v[k], "torn")?;
                     expect(sum == total, format!("{k}: intact + torn == records"))?;
+                    let pairs = get_u64(&v[k], "intact_pairs")?;
+                    expect(
+                        get_u64(&v[k], "switches")? <= pairs
+                            && pairs <= get_u64(&v[k], "intact")?.saturating_sub(1),
+                        format!("{k}: switches only between neighbouring intact records"),
+                    )?;
                 }
-                Ok(())
+                expect(
+                    get_u64(&v["small"], "intact_pairs")? == total - 1,
+                    "small: every neighbouring pair intact",
+                )
             },
             code: 0,
             fault: false,
@@ -295,6 +330,31 @@ fn pipe_cases() -> Vec<Case> {
                     "the step asked for",
                 )?;
                 expect(get_u64(v, "mismatches")? == 0, "every reply right")
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pipe",
+            name: "lifetime",
+            args: |_| vec![s("lifetime")],
+            check: |v, _| {
+                for k in [
+                    "same_inode",
+                    "alive_after_creator",
+                    "eof_after",
+                    "gone_after_last_close",
+                ] {
+                    expect(v[k] == true, k)?;
+                }
+                let creator = get_u64(v, "creator_pid")?;
+                expect(
+                    v["read_after_creator_exit"].as_str()
+                        == Some(&format!(
+                            "written by the creator (pid {creator}) before it exited"
+                        )),
+                    "the dead creator's message read",
+                )
             },
             code: 0,
             fault: false,
@@ -366,7 +426,15 @@ fn shared_mem_cases() -> Vec<Case> {
         Case {
             demo: "shared-mem",
             name: "overwrite",
-            args: |r| vec![s("overwrite"), s("--messages"), s(r.gen_range(1..=100_000))],
+            args: |r| {
+                vec![
+                    s("overwrite"),
+                    s("--messages"),
+                    s(r.gen_range(1..=100_000)),
+                    s("--ring-capacity"),
+                    s(r.gen_range(1..=64)),
+                ]
+            },
             check: |v, a| {
                 let n: u64 = arg(a, "--messages").unwrap_or(0);
                 expect(get_u64(v, "written")? == n, "written")?;
@@ -377,7 +445,35 @@ fn shared_mem_cases() -> Vec<Case> {
                 expect(
                     get_u64(v, "seen")? + get_u64(v, "missed")? == n,
                     "seen + missed",
+                )?;
+                let ring = &v["ring"];
+                expect(
+                    get_u64(ring, "written")? == n
+                        && get_u64(ring, "received")? == n
+                        && get_u64(ring, "missed")? == 0
+                        && ring["in_order"] == true,
+                    "the ring delivers every message, in order",
                 )
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "shared-mem",
+            name: "address",
+            args: |_| vec![s("address")],
+            check: |v, _| {
+                let b = v["b_addresses"].as_array().ok_or("b_addresses")?;
+                expect(
+                    b.len() == 2 && b[0] != b[1],
+                    "B's two views at two addresses",
+                )?;
+                expect(get_u64(v, "distinct_addresses")? >= 2, "distinct addresses")?;
+                expect(
+                    v["a_read"] == v["b_pid"] && v["b_read"][0] == v["a_pid"],
+                    "each read the other's write",
+                )?;
+                expect(v["name_left"] == false, "nothing left in /dev/shm")
             },
             code: 0,
             fault: false,
@@ -827,6 +923,32 @@ fn pool_cases() -> Vec<Case> {
                     v["get_timeout_timed_out"] == true && v["get_after_timeout"] == 70,
                     "get(timeout)",
                 )
+            },
+            code: 0,
+            fault: false,
+        },
+        // pool crawl: at --time-scale 0 the server answers at once; every way fetches every page.
+        Case {
+            demo: "pool",
+            name: "crawl",
+            args: |r| {
+                vec![
+                    s("crawl"),
+                    s("--urls"),
+                    s(r.gen_range(1..=100)),
+                    s("--workers"),
+                    s(r.gen_range(1..=8)),
+                ]
+            },
+            check: |v, a| {
+                let n: u64 = arg(a, "--urls").unwrap_or(0);
+                for way in ["serial", "pool", "threads", "event_loop"] {
+                    expect(
+                        get_u64(&v["fetched"], way)? == n,
+                        "every way fetched every page",
+                    )?;
+                }
+                expect(get_u64(v, "urls")? == n, "urls")
             },
             code: 0,
             fault: false,

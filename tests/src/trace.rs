@@ -16,6 +16,12 @@ use crate::Run;
 /// Microseconds of slack for slices that touch (timestamps are rounded to the nanosecond).
 const SLACK_US: f64 = 0.01;
 
+/// (start, end) of a slice, in microseconds.
+pub fn span(slice: &Value) -> (f64, f64) {
+    let ts = slice["ts"].as_f64().unwrap_or(0.0);
+    (ts, ts + slice["dur"].as_f64().unwrap_or(0.0))
+}
+
 /// A slice reduced to (start, end, name), in microseconds.
 type TimedSlice = (f64, f64, String);
 
@@ -145,6 +151,15 @@ impl Trace {
             );
         }
         samples.len()
+    }
+
+    /// Each process's track name, by pid.
+    pub fn process_names(&self) -> BTreeMap<u64, String> {
+        self.events
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+            .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
+            .collect()
     }
 
     /// The pids that have a named process track.

@@ -6,13 +6,13 @@
 //! how fast anything was.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 use serde_json::Value;
-use tests::trace::Trace;
+use tests::trace::{span, Trace};
+use tests::TempPath;
 use tests::{named_objects_of, start, SEEDS};
 
 #[derive(Debug, Deserialize)]
@@ -80,42 +80,6 @@ fn ipc(args: &str, seed: u64) -> tests::Run {
     let left = objects_of(run.pid);
     run.check(left.is_empty(), &format!("named objects left: {left:?}"));
     run
-}
-
-/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
-struct TraceFile(PathBuf);
-
-impl TraceFile {
-    fn new(tag: &str) -> TraceFile {
-        TraceFile(
-            std::env::temp_dir().join(format!("ipc-test-trace-{}-{tag}.json", std::process::id())),
-        )
-    }
-    fn arg(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TraceFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Each process's track name, by pid.
-fn process_names(trace: &Trace) -> BTreeMap<u64, String> {
-    trace
-        .events
-        .iter()
-        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
-        .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
-        .collect()
-}
-
-/// (start, end) of a slice, in microseconds.
-fn span(e: &Value) -> (f64, f64) {
-    let ts = e["ts"].as_f64().unwrap_or(0.0);
-    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
 }
 
 const ALL_NAMES: [&str; 9] = [
@@ -267,7 +231,7 @@ fn semaphore_never_admits_more_than_its_permits_and_leaks_a_killed_holders_permi
 #[test]
 fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
     for (permits, processes, seed) in [(1u32, 3u32, SEEDS[0]), (2, 5, SEEDS[1])] {
-        let file = TraceFile::new(&format!("semaphore-{permits}-{processes}"));
+        let file = TempPath::new(&format!("semaphore-{permits}-{processes}"));
         let run = ipc(
             &format!(
                 "semaphore --permits {permits} --processes {processes} --trace {}",
@@ -282,7 +246,7 @@ fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
 
         // One "held" slice per entry, on the track of the process that entered; a process that
         // never entered (the parent, the killed holder, whose stay never ends) has none.
-        let names = process_names(&trace);
+        let names = trace.process_names();
         let mut enters: BTreeMap<u64, usize> = BTreeMap::new();
         for e in run.events_named("enter") {
             *enters.entry(e["pid"].as_u64().unwrap_or(0)).or_default() += 1;
@@ -341,7 +305,7 @@ fn semaphore_trace_shows_every_stay_and_never_more_inside_than_permits() {
 
 #[test]
 fn compare_trace_has_each_mechanism_and_its_phases_on_reader_and_writer_tracks() {
-    let file = TraceFile::new("compare");
+    let file = TempPath::new("compare");
     let run = ipc(
         &format!("compare --messages 50 --rounds 5 --trace {}", file.arg()),
         SEEDS[2],
@@ -349,7 +313,7 @@ fn compare_trace_has_each_mechanism_and_its_phases_on_reader_and_writer_tracks()
     run.ok_summary_as::<CompareSummary>();
     let trace = Trace::load(&file.0, &run);
     trace.check_pids_match(&run);
-    let names = process_names(&trace);
+    let names = trace.process_names();
     let parent = run.pid as u64;
     let phases_of = |pid: u64| -> Vec<(String, (f64, f64))> {
         let mut v: Vec<(String, (f64, f64))> = trace

@@ -1,6 +1,8 @@
-//! Tests of the `pipe` demo (note 000, (1) 管道通信): the four greetings, EOF only when every
-//! write end is closed (and the forgotten close, caught), PIPE_BUF atomicity, duplex rounds on
-//! both steps of the connection, bad input and interruption. Each run is checked by the harness
+//! Tests of the `pipe` demo (note 000, (1) 管道通信): the four greetings and what decides their
+//! order, the wrong end of `Pipe(False)` beside Python's own error, EOF only when every write end
+//! is closed (and the forgotten close, caught), PIPE_BUF atomicity, duplex rounds on both steps of
+//! the connection, a pipe outliving its creator and opened through /proc, bad input and
+//! interruption. Each run is checked by the harness
 //! for leftover processes, and each summary is parsed into the demo's own type, so a missing or
 //! renamed field fails.
 //!
@@ -24,6 +26,13 @@ struct GreetSummary {
     expected: u64,
     eof_after_last: bool,
     children: Vec<GreetChild>,
+    start_order: Vec<String>,
+    arrival_order: Vec<String>,
+    in_start_order: bool,
+    order_decided_by: String,
+    sleep_s: f64,
+    slept_at_ms: Vec<f64>,
+    woke_at_ms: Vec<f64>,
 }
 
 /// One child in `greet`'s summary.
@@ -45,6 +54,41 @@ struct SimplexSummary {
     eof_after_closing: bool,
     forget_close: bool,
     in_order_per_writer: bool,
+    wrong_end: Vec<WrongEnd>,
+}
+
+/// One wrong-end call of `simplex` (`r.send`, `w.recv` on `Pipe(False)`).
+#[derive(Debug, Deserialize)]
+struct WrongEnd {
+    call: String,
+    refused: bool,
+    we_say: String,
+    python_says: String,
+}
+
+/// `lifetime`'s summary.
+#[derive(Debug, Deserialize)]
+struct LifetimeSummary {
+    creator_pid: i32,
+    inode: u64,
+    creator_pipes: Vec<PipeEntry>,
+    found_write_end: bool,
+    opened_via: String,
+    same_inode: bool,
+    same_uid: bool,
+    alive_after_creator: bool,
+    read_after_creator_exit: String,
+    eof_after: bool,
+    gone_after_last_close: bool,
+}
+
+/// One `pipe:[...]` entry of the creator's `/proc/PID/fd`.
+#[derive(Debug, Deserialize)]
+struct PipeEntry {
+    fd: i32,
+    link: String,
+    inode: u64,
+    end: String,
 }
 
 /// One phase of `atomic`.
@@ -54,6 +98,7 @@ struct Phase {
     total: u64,
     intact: u64,
     torn: u64,
+    intact_pairs: u64,
     switches: u64,
     short_writes: u64,
 }
@@ -90,9 +135,54 @@ fn bag<I: IntoIterator<Item = String>>(items: I) -> BTreeMap<String, usize> {
     m
 }
 
-/// Check a greet run: every name's greeting exactly once, counts right, every child sent its own.
+/// Check a greet run: every name's greeting exactly once, counts right, every child sent its own,
+/// and the order report consistent (never a particular order: that is the scheduler's).
 fn check_greet(run: &Run, expected: &[&str]) {
     let s: GreetSummary = run.ok_summary_as();
+    run.check(
+        s.start_order.len() == expected.len()
+            && s.start_order
+                .iter()
+                .zip(&s.children)
+                .all(|(n, c)| *n == c.name),
+        "start_order is the fork order, one name per child",
+    );
+    let mut arrived = s.arrival_order.clone();
+    let mut started = s.start_order.clone();
+    arrived.sort();
+    started.sort();
+    run.check(arrived == started, "every started child arrives once");
+    run.check(
+        s.in_start_order == (s.arrival_order == s.start_order),
+        "in_start_order says whether arrival = start order",
+    );
+    run.check(
+        s.arrival_order
+            .iter()
+            .zip(&s.messages)
+            .all(|(n, m)| m.to_lowercase() == format!("hello! {}", n.to_lowercase())),
+        "arrival_order names the sender of each message, in order",
+    );
+    run.check(
+        s.slept_at_ms.len() == expected.len() && s.woke_at_ms.len() == expected.len(),
+        "one sleep record per child",
+    );
+    run.check(
+        s.slept_at_ms
+            .iter()
+            .zip(&s.woke_at_ms)
+            .all(|(&a, &b)| a > 0.0 && b >= a + s.sleep_s * 1e3 - 0.01),
+        "each child slept the scaled 3 s, after it started",
+    );
+    run.check(
+        run.events_named("order").len() == 1 && run.events_named("why").len() == 1,
+        "one order event and one explanation",
+    );
+    run.check(
+        s.order_decided_by
+            .contains("Fork order and the scheduler decide"),
+        "the summary says what decides the order",
+    );
     run.check(
         s.count == expected.len() as u64 && s.expected == s.count,
         "count = expected = number of names",
@@ -169,7 +259,35 @@ fn greet_prose_prints_what_python_prints() {
         .stdout(predicate::str::contains(
             "fd2.recv() once more: EOF, every copy of fd1 is closed",
         ))
+        // Why the order is what it is, and what decides it.
+        .stdout(
+            predicate::str::is_match(
+                "(?m)^order: started tom, zack, abby, sam; woke .+; arrived .+$",
+            )
+            .unwrap(),
+        )
+        .stdout(predicate::str::contains(
+            "why: every child sleeps the same 0 s",
+        ))
+        .stdout(predicate::str::contains(
+            "Fork order and the scheduler decide",
+        ))
         .stderr(predicate::str::is_empty());
+}
+
+#[test]
+fn greet_at_a_pace_reports_the_scaled_sleep_and_the_start_order() {
+    let run = cmd("pipe", "--json --time-scale 0.05 greet --names c,a,b");
+    let s: GreetSummary = run.ok_summary_as();
+    run.check(
+        s.start_order == ["c", "a", "b"],
+        "the start order is the order of --names (the fork order)",
+    );
+    run.check(
+        (s.sleep_s - 0.15).abs() < 1e-9,
+        "each child sleeps 3 s x 0.05",
+    );
+    check_greet(&run, &["hello! C", "hello! A", "hello! B"]);
 }
 
 #[test]
@@ -224,7 +342,7 @@ fn simplex_reads_until_eof_every_message_once_in_order_per_writer() {
                 s.in_order_per_writer,
                 "the demo saw each writer's lines in order",
             );
-            let got = s.messages;
+            let got = s.messages.clone();
             run.check(
                 got.len() == (writers * messages) as usize
                     && s.count == got.len() as u64
@@ -249,8 +367,140 @@ fn simplex_reads_until_eof_every_message_once_in_order_per_writer() {
                 run.events_named("writer_closed").len() == writers as usize,
                 "every writer closed its end",
             );
+            check_wrong_end(&run, &s.wrong_end);
         }
     }
+}
+
+/// The two wrong-end calls of `simplex`: both refused, each with our error and Python's.
+fn check_wrong_end(run: &Run, wrong: &[WrongEnd]) {
+    run.check(wrong.len() == 2, "two wrong-end calls");
+    run.check(
+        wrong[0].call.starts_with("r.send(")
+            && wrong[0].refused
+            && wrong[0].we_say.contains("send on the read end")
+            && wrong[0].python_says == "OSError: connection is read-only",
+        "send on the read end refused, beside Python's read-only error",
+    );
+    run.check(
+        wrong[1].call == "w.recv()"
+            && wrong[1].refused
+            && wrong[1].we_say.contains("recv on the write end")
+            && wrong[1].python_says == "OSError: connection is write-only",
+        "recv on the write end refused, beside Python's write-only error",
+    );
+}
+
+/// The path of `python3`, which the test suite requires (see python_snippets.rs).
+fn python3() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+        .expect("python3 on PATH")
+}
+
+#[test]
+fn simplex_wrong_end_errors_are_pythons_own_words() {
+    // What the demo prints as Python's answer must be what Python really says.
+    let program = r#"
+from multiprocessing import Pipe
+fd1, fd2 = Pipe(False)
+for call in (lambda: fd1.send("hello! Tom"), fd2.recv):
+    try:
+        call()
+    except Exception as e:
+        print(f"{type(e).__name__}: {e}")
+"#;
+    let py = tests::start_program(&python3(), "python3 -c", &["-c", program], usize::MAX).finish();
+    py.expect_code(0);
+    let said: Vec<&str> = py.stdout.lines().collect();
+    let run = cmd(
+        "pipe",
+        "simplex --writers 1 --messages 1 --json --time-scale 0",
+    );
+    let s: SimplexSummary = run.ok_summary_as();
+    check_wrong_end(&run, &s.wrong_end);
+    let ours: Vec<&str> = s.wrong_end.iter().map(|w| w.python_says.as_str()).collect();
+    run.check(ours == said, "python_says is Python's own text");
+    // And the prose shows both, side by side.
+    cmd("pipe", "simplex --writers 1 --messages 1 --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "error: send on the read end of a one-way pipe",
+        ))
+        .stdout(predicate::str::contains(
+            "Python: OSError: connection is read-only",
+        ))
+        .stdout(predicate::str::contains(
+            "Python: OSError: connection is write-only",
+        ));
+}
+
+#[test]
+fn lifetime_the_pipe_outlives_its_creator_and_is_reachable_through_proc() {
+    let run = cmd("pipe", "lifetime --json");
+    let s: LifetimeSummary = run.ok_summary_as();
+    run.check(
+        s.creator_pid > 0 && s.creator_pid != run.pid,
+        "a creator child",
+    );
+    let mine: Vec<&PipeEntry> = s
+        .creator_pipes
+        .iter()
+        .filter(|e| e.inode == s.inode)
+        .collect();
+    run.check(
+        mine.len() == 2
+            && mine.iter().any(|e| e.end == "read")
+            && mine.iter().any(|e| e.end == "write")
+            && mine.iter().all(|e| e.link == format!("pipe:[{}]", s.inode)),
+        "the creator's /proc/PID/fd lists both ends of its pipe as pipe:[inode]",
+    );
+    let read_fd = mine.iter().find(|e| e.end == "read").map_or(-1, |e| e.fd);
+    run.check(
+        s.opened_via == format!("/proc/{}/fd/{read_fd}", s.creator_pid),
+        "opened through the creator's read-end entry",
+    );
+    run.check(s.found_write_end, "the write end was found too");
+    run.check(
+        s.same_inode && s.same_uid,
+        "the same pipe, by the same user",
+    );
+    run.check(
+        s.alive_after_creator,
+        "the pipe is still there after its creator was reaped",
+    );
+    run.check(
+        s.read_after_creator_exit
+            == format!(
+                "written by the creator (pid {}) before it exited",
+                s.creator_pid
+            ),
+        "the dead creator's message is read after its death",
+    );
+    run.check(s.eof_after, "then EOF: no write end is left");
+    run.check(s.gone_after_last_close, "gone after the last close");
+    let reaped = run.events_named("creator_reaped");
+    let read = run.events_named("read");
+    run.check(
+        reaped.len() == 1
+            && read.len() == 1
+            && reaped[0]["t_ms"].as_f64() <= read[0]["t_ms"].as_f64(),
+        "the message was read after the creator was reaped",
+    );
+    cmd("pipe", "lifetime")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(r"/proc/\d+/fd/\d+ -> pipe:\[\d+\]  \(read end; NEW").unwrap(),
+        )
+        .stdout(predicate::str::contains(
+            "the pipe outlived the process that made it",
+        ))
+        .stdout(predicate::str::contains("not the end of a process"));
 }
 
 #[test]
@@ -306,10 +556,15 @@ fn atomic_small_writes_never_tear_and_counts_add_up() {
                 "intact + torn = total",
             );
             run.check(
-                phase.switches < phase.total,
-                "fewer switches between writers than records",
+                phase.switches <= phase.intact_pairs
+                    && phase.intact_pairs <= phase.intact.saturating_sub(1),
+                "switches counted only between neighbouring intact records",
             );
         }
+        run.check(
+            s.small.intact_pairs == s.small.total - 1,
+            "nothing torn: every neighbouring pair is intact",
+        );
         run.check(s.small.torn == 0, "small.torn is always 0 (PIPE_BUF)");
         run.check(
             s.small.short_writes == 0,
@@ -324,6 +579,17 @@ fn atomic_small_writes_never_tear_and_counts_add_up() {
             "the large size is above PIPE_BUF",
         );
     }
+}
+
+#[test]
+fn atomic_prose_says_where_switches_are_counted() {
+    cmd("pipe", "atomic --writers 2 --messages 4 --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "small: 2 writers x 4 records of 4096 bytes: 8 intact, 0 torn; of the 7 pair(s) of neighbouring intact records,",
+        ))
+        .stdout(predicate::str::contains("switched writers").not());
 }
 
 #[test]
@@ -427,6 +693,7 @@ fn bad_input_is_one_error_line_and_exit_2() {
         ),
         (&["--time-scale", "-1"], &["--time-scale", "-1"]),
         (&["bogus"], &["bogus"]),
+        (&["lifetime", "--writers", "2"], &["--writers"]),
     ];
     for (args, mentions) in cases {
         tests::run("pipe", args).expect_usage_error(mentions);

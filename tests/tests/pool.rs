@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -17,30 +16,7 @@ use predicates::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 use tests::trace::Trace;
-use tests::{cmd, start, start_head, Run};
-
-/// A path in the temp directory for one run's `--trace` or `--svg`, removed when dropped (also
-/// when the test fails).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> TempPath {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let file = format!("pool-test-{}-{n}-{name}", std::process::id());
-        TempPath(std::env::temp_dir().join(file))
-    }
-
-    fn show(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use tests::{cmd, start, start_head, Run, TempPath};
 
 /// `python3` on the PATH, if there is one.
 fn python3() -> Option<PathBuf> {
@@ -772,12 +748,7 @@ fn closed_stdout_ends_quietly() {
 fn check_complete_trace(run: &Run, path: &TempPath, tasks: u64) -> BTreeMap<u64, u64> {
     let trace = Trace::load(&path.0, run);
     trace.check_pids_match(run);
-    let names: BTreeMap<u64, String> = trace
-        .events
-        .iter()
-        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
-        .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
-        .collect();
+    let names = trace.process_names();
     let mut ran_on: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for s in trace.slices(Some("task")) {
         let (Some(task), Some(pid)) = (s["args"]["task"].as_u64(), s["pid"].as_u64()) else {
@@ -853,7 +824,7 @@ fn trace_has_one_task_slice_per_task_on_the_worker_that_ran_it() {
         "pool",
         &format!(
             "basic --tasks 7 --workers 3 --json --time-scale 0.01 --trace {}",
-            path.show()
+            path.arg()
         ),
     );
     let s: BasicSummary = run.ok_summary_as();
@@ -882,7 +853,7 @@ fn trace_has_one_task_slice_per_task_on_the_worker_that_ran_it() {
         "pool",
         &format!(
             "futures --tasks 4 --workers 2 --json --time-scale 0 --trace {}",
-            path.show()
+            path.arg()
         ),
     );
     let _: FuturesSummary = run.ok_summary_as();
@@ -905,7 +876,7 @@ fn trace_has_one_task_slice_per_task_on_the_worker_that_ran_it() {
         let path = TempPath::new("t.json");
         let run = cmd(
             "pool",
-            &format!("{args} --json --time-scale 0 --trace {}", path.show()),
+            &format!("{args} --json --time-scale 0 --trace {}", path.arg()),
         );
         run.expect_code(0);
         check_complete_trace(&run, &path, tasks);
@@ -922,7 +893,7 @@ fn trace_of_a_crash_and_of_a_terminated_pool_is_still_written() {
         &format!(
             "crash --crash-kind kill --crash-task 0 --tasks 4 --workers 1 --json --time-scale 0 \
              --trace {}",
-            path.show()
+            path.arg()
         ),
     );
     run.expect_code(1);
@@ -952,7 +923,7 @@ fn trace_of_a_crash_and_of_a_terminated_pool_is_still_written() {
     let path = TempPath::new("edges.json");
     let run = cmd(
         "pool",
-        &format!("edges --json --time-scale 0 --trace {}", path.show()),
+        &format!("edges --json --time-scale 0 --trace {}", path.arg()),
     );
     run.expect_code(0);
     Trace::load(&path.0, &run).check_pids_match(&run);
@@ -966,7 +937,7 @@ fn svg_draws_one_bar_per_task() {
             "pool",
             &format!(
                 "basic --tasks {tasks} --workers {workers} --json --time-scale 0 --svg {}",
-                path.show()
+                path.arg()
             ),
         );
         let _: BasicSummary = run.ok_summary_as();

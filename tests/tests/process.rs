@@ -11,29 +11,9 @@ use nix::sys::signal::Signal;
 use predicates::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
-use tests::trace::Trace;
+use tests::trace::{span, Trace};
+use tests::TempPath;
 use tests::{cmd, start, start_head};
-
-/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
-struct TraceFile(PathBuf);
-
-impl TraceFile {
-    fn new(tag: &str) -> TraceFile {
-        TraceFile(std::env::temp_dir().join(format!(
-            "process-test-trace-{}-{tag}.json",
-            std::process::id()
-        )))
-    }
-    fn arg(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TraceFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// `python3` on the PATH, if there is one.
 fn python3() -> Option<PathBuf> {
@@ -42,22 +22,6 @@ fn python3() -> Option<PathBuf> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("python3"))
         .find(|p| p.is_file())
-}
-
-/// pid -> name of every named process track.
-fn process_names(trace: &Trace) -> BTreeMap<u64, String> {
-    trace
-        .events
-        .iter()
-        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
-        .filter_map(|e| Some((e["pid"].as_u64()?, e["args"]["name"].as_str()?.to_string())))
-        .collect()
-}
-
-/// (start, end) of a slice, in microseconds.
-fn span(e: &Value) -> (f64, f64) {
-    let ts = e["ts"].as_f64().unwrap_or(0.0);
-    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
 }
 
 /// A child in `lifecycle`'s summary.
@@ -590,7 +554,7 @@ fn multiprogramming_counts_switches() {
 
 #[test]
 fn multiprogramming_trace_has_a_track_per_child_and_every_io_wait() {
-    let file = TraceFile::new("multiprogramming");
+    let file = TempPath::new("multiprogramming");
     let run = cmd(
         "process",
         &format!(
@@ -601,7 +565,7 @@ fn multiprogramming_trace_has_a_track_per_child_and_every_io_wait() {
     let s: MultiprogrammingSummary = run.ok_summary_as();
     let trace = Trace::load(&file.0, &run);
     trace.check_pids_match(&run);
-    let names = process_names(&trace);
+    let names = trace.process_names();
     let pid_of = |prefix: &str| {
         let found: Vec<u64> = names
             .iter()
@@ -674,7 +638,7 @@ fn parallel_reports_times_and_speedup() {
 
 #[test]
 fn parallel_trace_has_each_worker_computing_inside_its_phase() {
-    let file = TraceFile::new("parallel");
+    let file = TempPath::new("parallel");
     let run = cmd(
         "process",
         &format!(
@@ -685,7 +649,7 @@ fn parallel_trace_has_each_worker_computing_inside_its_phase() {
     let _: ParallelSummary = run.ok_summary_as();
     let trace = Trace::load(&file.0, &run);
     trace.check_pids_match(&run);
-    let names = process_names(&trace);
+    let names = trace.process_names();
     let phases: BTreeMap<String, (f64, f64)> = trace
         .slices(Some("phase"))
         .iter()

@@ -10,37 +10,13 @@
 //! capacity must hold every time. The harness fails any run that leaves a process behind.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use predicates::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 use tests::trace::Trace;
+use tests::TempPath;
 use tests::{cmd, Run, SEEDS};
-
-/// A path in the temp directory for one run's `--trace` or `--svg`, removed when dropped (also
-/// when the test fails).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> TempPath {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let file = format!("prodcons-test-{}-{n}-{name}", std::process::id());
-        TempPath(std::env::temp_dir().join(file))
-    }
-
-    fn show(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Where the roles run and on which buffer: threads on each step, and processes.
 const SETTINGS: [&str; 3] = [
@@ -144,7 +120,8 @@ fn check_summary(run: &Run, producers: u64, items: u64, capacity: u64) -> Summar
     run.check(s.per_producer_fifo, "per-producer order");
     run.check(s.capacity == capacity, "capacity reported");
     run.check(s.max_occupancy <= capacity, "occupancy within capacity");
-    run.check(s.max_occupancy >= 1, "the buffer held something");
+    // Not `max_occupancy >= 1`: with a waiting consumer, an item can be taken before its
+    // producer samples the occupancy, every time. That would assert a schedule.
     run.check(
         s.failed.is_empty() && s.problems.is_empty(),
         "nobody failed",
@@ -672,7 +649,7 @@ fn trace_has_a_track_per_role_and_one_put_and_one_get_slice_per_item() {
                 "prodcons",
                 &format!(
                     "{sub} --json --time-scale 0.01 --seed 5 {setting} --trace {}",
-                    path.show()
+                    path.arg()
                 ),
             );
             check_complete_run(&run, producers, items, capacity);
@@ -707,7 +684,7 @@ fn trace_is_written_when_a_role_panics() {
             &format!(
                 "run --json --time-scale 0 {setting} --producers 2 --consumers 2 --items 20 \
                  --capacity 2 --inject-panic producer:1:5 --trace {}",
-                path.show()
+                path.arg()
             ),
         );
         run.expect_code(1);
@@ -732,7 +709,7 @@ fn svg_chart_is_written_with_a_dot_per_put_and_get() {
         let path = TempPath::new("chart.svg");
         let run = cmd(
             "prodcons",
-            &format!("{line} --json --time-scale 0 --svg {}", path.show()),
+            &format!("{line} --json --time-scale 0 --svg {}", path.arg()),
         );
         run.ok_summary_as::<Summary>();
         let svg = std::fs::read_to_string(&path.0).unwrap_or_default();
@@ -751,7 +728,7 @@ fn svg_chart_is_written_with_a_dot_per_put_and_get() {
         );
         let said: Vec<Value> = run.events_named("svg");
         run.check(
-            said.len() == 1 && said[0]["file"] == path.show(),
+            said.len() == 1 && said[0]["file"] == path.arg(),
             "the demo says where the chart is",
         );
     }

@@ -6,8 +6,6 @@
 //! reported, priority order, the deadlock detected; never how long something took.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -15,26 +13,8 @@ use predicates::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 use tests::trace::Trace;
+use tests::TempPath;
 use tests::{cmd, named_objects_of, start, SEEDS};
-
-/// A path in the temp directory for one run's `--trace`, removed when dropped (also when the
-/// test fails).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> TempPath {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let file = format!("queue-test-{}-{n}-{name}", std::process::id());
-        TempPath(std::env::temp_dir().join(file))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// One entry of `powers`' `received`: 2**i as a number while it fits in a u64, else "2**i".
 #[derive(Debug, Deserialize, Clone, PartialEq)]

@@ -1,7 +1,8 @@
 //! Tests of the `shared-mem` demo (note 000 (3): a shared Value, lost updates, locks).
 //!
 //! Only invariants: exact totals where a mode promises them, the forced schedule's exact loss,
-//! "unsync never gains", the accounting of every lost change, the overwrite slot's order. No test
+//! "unsync never gains", the accounting of every lost change, the overwrite slot's order and the
+//! ring's completeness, one segment reached by name at several addresses. No test
 //! hopes for a race: where one is asserted, the barrier forces it.
 
 use std::time::Duration;
@@ -86,6 +87,42 @@ struct OverwriteSummary {
     seen: i64,
     missed: i64,
     last_seen: i64,
+    ring: RingFigures,
+}
+
+/// `overwrite`'s second phase: the same writer and reader through a ring.
+#[derive(Debug, Deserialize)]
+struct RingFigures {
+    capacity: i64,
+    written: i64,
+    received: i64,
+    missed: i64,
+    in_order: bool,
+    max_waiting: i64,
+}
+
+/// One `ring_got` event of `overwrite`.
+#[derive(Debug, Deserialize)]
+struct RingGot {
+    value: i64,
+    waiting: i64,
+}
+
+/// `address`'s summary.
+#[derive(Debug, Deserialize)]
+struct AddressSummary {
+    name: String,
+    a_pid: i64,
+    b_pid: i64,
+    a_address: u64,
+    b_addresses: Vec<u64>,
+    distinct_addresses: usize,
+    a_wrote: i64,
+    b_read: Vec<i64>,
+    b_wrote: i64,
+    a_read: i64,
+    unlinked_after_both_opened: bool,
+    name_left: bool,
 }
 
 /// An `overwrite` event carrying a value (`wrote`, `seen`).
@@ -388,6 +425,32 @@ fn check_overwrite(run: &Run, n: i64) {
     if s.seen <= 200 {
         run.check(sightings.last() == Some(&n), "ends at N");
     }
+    // The ring, in the same kind of memory: every message, in order.
+    let r = &s.ring;
+    run.check(
+        r.written == n && r.received == n && r.missed == 0 && r.in_order,
+        "the ring delivered all N, in order, none missed",
+    );
+    run.check(
+        (1..=r.capacity.min(n)).contains(&r.max_waiting),
+        "at most capacity messages waited at once",
+    );
+    let got = events_as::<RingGot>(run, "ring_got");
+    run.check(
+        got.iter().map(|g| g.value).eq(1..=n.min(200)),
+        "the reader got 1, 2, ..., N",
+    );
+    run.check(
+        got.iter().all(|g| (0..=r.capacity).contains(&g.waiting)),
+        "waiting counts within the ring's capacity",
+    );
+    let compare = run.events_named("compare");
+    run.check(
+        compare.len() == 1
+            && compare[0]["slot_missed"] == s.missed
+            && compare[0]["ring_missed"] == 0,
+        "one comparison line with both counts",
+    );
 }
 
 #[test]
@@ -408,6 +471,84 @@ fn overwrite_reader_sees_an_increasing_subsequence_ending_at_n() {
         );
         check_overwrite(&run, 12);
     }
+}
+
+#[test]
+fn overwrite_ring_smaller_than_the_messages_still_misses_nothing() {
+    // A ring of 3 for 8 messages: whenever the reader lags by 3 the writer waits for room
+    // instead of overwriting, so nothing is missed whatever the schedule.
+    let run = cmd(
+        DEMO,
+        "--json --time-scale 0.02 overwrite --messages 8 --ring-capacity 3",
+    );
+    check_overwrite(&run, 8);
+    let s: OverwriteSummary = run.ok_summary_as();
+    run.check(s.ring.capacity == 3, "the capacity asked for");
+    // The prose says both, with counts.
+    cmd(DEMO, "--time-scale 0 overwrite --messages 5")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("phase 1: one 64-byte slot"))
+        .stdout(predicate::str::contains("phase 2: a ring of 8 slots"))
+        .stdout(predicate::str::is_match(
+            r"one slot: written 5, seen \d, missed \d\. A ring of 8 slots, MAP_SHARED memory too: written 5, received 5, missed 0",
+        ).unwrap());
+}
+
+#[test]
+fn address_two_processes_one_name_different_addresses() {
+    for _ in 0..3 {
+        let run = cmd(DEMO, "address --json");
+        let s: AddressSummary = run.ok_summary_as();
+        run.check(
+            s.name == format!("/shared-mem-address-{}", run.pid) && s.a_pid == i64::from(run.pid),
+            "the name carries the parent's pid; A is the parent",
+        );
+        run.check(s.b_pid > 0 && s.b_pid != s.a_pid, "B is another process");
+        run.check(s.b_addresses.len() == 2, "B mapped two views");
+        run.check(
+            s.b_addresses[0] != s.b_addresses[1],
+            "two views in one process: two addresses",
+        );
+        let mut all = vec![s.a_address, s.b_addresses[0], s.b_addresses[1]];
+        all.sort_unstable();
+        all.dedup();
+        run.check(
+            all.len() == s.distinct_addresses && s.distinct_addresses >= 2,
+            "distinct_addresses counts them",
+        );
+        run.check(
+            s.a_address % 4096 == 0 && s.b_addresses.iter().all(|a| a % 4096 == 0),
+            "page-aligned mappings",
+        );
+        run.check(
+            s.a_wrote == s.a_pid && s.b_read == [s.a_pid, s.a_pid],
+            "B read A's write through both views",
+        );
+        run.check(
+            s.b_wrote == s.b_pid && s.a_read == s.b_pid,
+            "A read B's write",
+        );
+        run.check(
+            s.unlinked_after_both_opened && !s.name_left,
+            "the name was unlinked once both had opened it",
+        );
+        run.check(
+            tests::named_objects_of(run.pid).is_empty(),
+            "nothing left in /dev/shm",
+        );
+        let created = run.events_named("a_created");
+        run.check(
+            created.len() == 1 && created[0]["listed_in_dev_shm"] == true,
+            "while it had a name, it was a file in /dev/shm",
+        );
+    }
+    cmd(DEMO, "address")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r#"A: shm_open\("/shared-mem-address-\d+", O_CREAT \| O_EXCL, 0600\), ftruncate\(\d+\), mmap -> 0x[0-9a-f]+"#).unwrap())
+        .stdout(predicate::str::is_match(r"B: mmap -> 0x[0-9a-f]+; mmap again -> 0x[0-9a-f]+").unwrap())
+        .stdout(predicate::str::is_match(r"one segment, [23] different addresses").unwrap());
 }
 
 #[test]
@@ -453,6 +594,15 @@ fn bad_input_is_one_error_line_and_exit_2() {
         ),
         (&["--time-scale", "-1"], &["--time-scale", "-1"]),
         (&["scribble"], &["scribble"]),
+        (
+            &["overwrite", "--ring-capacity", "0"],
+            &["--ring-capacity", "0"],
+        ),
+        (
+            &["overwrite", "--ring-capacity", "4097"],
+            &["--ring-capacity", "4097"],
+        ),
+        (&["address", "--messages", "3"], &["--messages"]),
     ];
     for (args, mentions) in cases {
         tests::run(DEMO, args).expect_usage_error(mentions);

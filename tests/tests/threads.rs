@@ -5,7 +5,6 @@
 //! gate that never opens), never a schedule hoped for, and never a timing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -13,29 +12,9 @@ use predicates::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use tests::trace::Trace;
+use tests::trace::{span, Trace};
+use tests::TempPath;
 use tests::{cmd, Run, SEEDS};
-
-/// A `--trace` file in the temporary directory, removed when dropped (a failing test too).
-struct TraceFile(PathBuf);
-
-impl TraceFile {
-    fn new(tag: &str) -> TraceFile {
-        TraceFile(std::env::temp_dir().join(format!(
-            "threads-test-trace-{}-{tag}.json",
-            std::process::id()
-        )))
-    }
-    fn arg(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TraceFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Whether `python3` is on the PATH.
 fn have_python3() -> bool {
@@ -43,12 +22,6 @@ fn have_python3() -> bool {
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .any(|d| d.join("python3").is_file())
-}
-
-/// (start, end) of a slice, in microseconds.
-fn span(e: &Value) -> (f64, f64) {
-    let ts = e["ts"].as_f64().unwrap_or(0.0);
-    (ts, ts + e["dur"].as_f64().unwrap_or(0.0))
 }
 
 /// tid -> name of the named thread tracks of process `pid`.
@@ -712,7 +685,7 @@ fn gil_summary_has_every_figure_and_the_gil_admits_one_thread() {
 
 #[test]
 fn gil_trace_one_thread_holds_the_gil_at_a_time() {
-    let file = TraceFile::new("gil");
+    let file = TempPath::new("gil");
     let run = cmd(
         "threads",
         &format!(
@@ -780,7 +753,7 @@ fn gil_trace_one_thread_holds_the_gil_at_a_time() {
 
 #[test]
 fn race_trace_one_loop_per_thread_and_the_rounds_when_forced() {
-    let file = TraceFile::new("race");
+    let file = TempPath::new("race");
     let run = cmd(
         "threads",
         &format!(

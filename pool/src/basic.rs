@@ -36,9 +36,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
-use common::{json, out, secs, sleep};
+use common::{json, out, secs, sleep, trace};
 
-use crate::{Pool, Settings, Tasks};
+use crate::{chart, Pool, Settings, Tasks};
 
 /// Flags of `basic`.
 #[derive(clap::Args, Debug, Clone)]
@@ -56,6 +56,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1200, value_name = "MS",
           value_parser = clap::value_parser!(u32).range(0..=60_000))]
     pub away_ms: u32,
+    /// Draw the run as an SVG chart into FILE: a lane per worker, a bar per task, the
+    /// parent's absence marked (see `chart.rs`).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
 }
 
 impl Default for Args {
@@ -64,6 +68,7 @@ impl Default for Args {
             tasks: 6,
             task_ms: 200,
             away_ms: 1200,
+            svg: None,
         }
     }
 }
@@ -79,6 +84,10 @@ struct CallbackRun {
 pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let workers = settings.workers;
     let task_s = f64::from(a.task_ms) / 1000.0;
+    // --svg: fail now, with exit 2, if FILE cannot be written, not after the run.
+    if let Some(path) = &a.svg {
+        std::fs::File::create(path).map_err(|e| common::cli::usage("--svg", path.display(), e))?;
+    }
     // Registered before the pool forks: the workers are copies of this process as it is now.
     let mut tasks = Tasks::new();
     let work = tasks.register("work", move |i: u64| {
@@ -98,7 +107,10 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         "parent {}: pool = Pool({workers}): forking {workers} workers once",
         std::process::id()
     ));
-    let pool = Pool::with_options(tasks, settings.options(workers))?;
+    let mut options = settings.options(workers);
+    // The chart is drawn from the same record of who ran what when as --timeline.
+    options.timeline |= a.svg.is_some();
+    let pool = Pool::with_options(tasks, options)?;
 
     // 1. Hand the tasks over: each apply_async puts its task on the shared task queue and
     //    returns a handle at once.
@@ -152,7 +164,15 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         ),
     );
     let t = Instant::now();
-    sleep(secs(f64::from(a.away_ms) / 1000.0));
+    {
+        // In a --trace: the parent's absence is a slice on its track, beside the workers' tasks.
+        let _away = trace::Span::begin(
+            "away: own work, the pool untouched",
+            "wait",
+            trace::this_thread(),
+        );
+        sleep(secs(f64::from(a.away_ms) / 1000.0));
+    }
     let away_ms = t.elapsed().as_secs_f64() * 1e3;
     let back_ms = out::t_ms();
     out::say(format!(
@@ -197,6 +217,28 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         pids
     ));
     settings.show_timeline(&pool);
+    if let Some(path) = &a.svg {
+        let spans = pool.spans();
+        let parent = chart::Parent {
+            away: Some((left_ms, back_ms)),
+            callbacks: ran.iter().map(|c| c.ran_ms).collect(),
+        };
+        let title = format!(
+            "pool basic: {} tasks of {} ms on {workers} workers; the parent away {away_ms:.0} ms",
+            a.tasks,
+            (common::clock::scaled(secs(task_s)).as_secs_f64() * 1e3).round()
+        );
+        chart::write_svg(path, &title, &spans, &parent)?;
+        out::event(
+            "svg",
+            json!({"path": path.display().to_string(), "bars": spans.len()}),
+            format!(
+                "chart: {} ({} bars, one per task)",
+                path.display(),
+                spans.len()
+            ),
+        );
+    }
     out::summary(json!({
         "tasks": a.tasks,
         "workers": workers,

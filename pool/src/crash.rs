@@ -131,6 +131,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     let mut killer = if kind == Kind::Kill {
         let mb = mailbox.clone();
         Some(common::spawn("killer", move || {
+            common::trace::process_name("killer");
             // Sleeps in the kernel until the doomed task posts its worker's pid.
             mb.posted
                 .wait_until(|| mb.worker_pid.load(Ordering::SeqCst) != 0, None);

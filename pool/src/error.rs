@@ -99,7 +99,7 @@ impl fmt::Display for TaskError {
             TaskError::Closed => write!(f, "the pool is closed: no new tasks"),
             TaskError::NotRegistered(n) => write!(
                 f,
-                "task {n} is not in this pool's task list (register it before Pool::new)"
+                "task {n} is not in this pool's task list: its handle comes from another list, one the workers never had (register every function before Pool::new)"
             ),
             TaskError::Decode(m) => write!(f, "result did not decode: {m}"),
             TaskError::Pool(m) => write!(f, "pool failure: {m}"),

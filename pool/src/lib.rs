@@ -61,11 +61,14 @@
 //! |---|---|---|
 //! | `basic` (default) | [`basic`] | more `apply_async` tasks than workers; the parent goes away and they complete meanwhile; the same few pids run them all; when callbacks run; close + join |
 //! | `sync-vs-async` | [`sync_vs_async`] | `apply` waits for each task (total = sum), `apply_async` overlaps them (total = sum / workers); `get(timeout)` |
+//! | `edges` | [`edges`] | Python's words beside ours: leaving without `close()`/`join()`, a task function defined after `Pool()`, `join()` before `close()` |
 //! | `map` | [`map_demo`] | `map` keeps input order whatever the completion order; the chunk size; `imap_unordered` |
 //! | `reuse` | [`reuse`] | N tasks on K workers use at most K pids; a process per task uses N; the cost of each |
-//! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling |
+//! | `futures` | [`futures_demo`] | `submit(..).result()`, `as_completed`, `add_done_callback`: notification, not polling; then [`thread_pool`]'s `ThreadPoolExecutor`: same pid, callbacks on worker threads |
 //! | `crash` | [`crash`] | a worker panics / aborts / is killed / exits / dies mid-result: only its task fails, it is replaced |
 //! | `--timeline` | [`timeline`] | an ASCII chart, one lane per worker, of which task ran when |
+//! | `basic --svg FILE` | [`chart`] | the same as an SVG chart (plotters): a lane per worker, a bar per task, the parent's absence |
+//! | `--trace FILE` | `common::trace` | a Perfetto trace: a track per worker process, a slice per task (`worker.rs`), an arrow from each submission (`pool.rs`) to the task's start and from its result back to the parent, the parent's waits |
 //!
 //! ## 笔记勘误 (where the notes are wrong or imprecise)
 //! - *Point 8: "pool.apply(...) 同步执行, 没有返回值"*: `apply` **returns the function's return
@@ -91,9 +94,11 @@
 //!   task with the cause and finishes the rest (`crash`).
 
 pub mod basic;
+pub mod chart;
 pub mod codec;
 pub mod crash;
 pub mod crawl;
+pub mod edges;
 pub mod error;
 pub mod futures_demo;
 pub mod map_demo;
@@ -102,6 +107,7 @@ pub mod registry;
 pub mod result;
 pub mod reuse;
 pub mod sync_vs_async;
+pub mod thread_pool;
 pub mod timeline;
 pub mod worker;
 
@@ -114,7 +120,7 @@ pub use result::{as_completed, AsyncResult};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::CommonArgs;
-use common::{json, out};
+use common::{json, out, trace};
 
 /// Most tasks a demo run may submit (`--tasks`).
 pub const MAX_TASKS: u32 = 1000;
@@ -135,6 +141,11 @@ pub struct Cli {
     /// Draw an ASCII chart of which task ran when, one lane per worker process.
     #[arg(long, global = true)]
     pub timeline: bool,
+    /// Write a trace of the run to FILE (Chrome Trace Event Format: open it in Perfetto UI,
+    /// `vizviewer FILE`, or chrome://tracing): a track per worker process, a slice per task,
+    /// an arrow from each submission to the task's start and from its result back.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -146,6 +157,9 @@ pub enum Cmd {
     Basic(basic::Args),
     /// The same sleeping tasks with apply (one after another) and apply_async (overlapping).
     SyncVsAsync(sync_vs_async::Args),
+    /// Python's edges, Python's words beside ours: leaving without close/join, a function
+    /// defined after Pool(), join() before close().
+    Edges(edges::Args),
     /// map: results in input order, sent in chunks; imap_unordered: as they complete.
     Map(map_demo::Args),
     /// N tasks on K reused workers vs a new process per task: pids and cost.
@@ -197,13 +211,31 @@ pub fn run(cli: Cli) -> Result<()> {
         workers: cli.workers.map_or_else(cpu_count, |w| w as usize),
         timeline: cli.timeline,
     };
-    match cli.cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
+    // --trace: opened before the pool forks, so every worker inherits the file and appends
+    // its own events (see `common::trace`). A path that cannot be written is a usage error
+    // here, before anything is forked.
+    if let Some(path) = &cli.trace {
+        trace::begin(path)?;
+        // Its one thread submits, waits and runs the callbacks.
+        trace::thread_name(trace::this_thread(), "parent");
+    }
+    let outcome = dispatch(cli.cmd, cli.workers, settings);
+    // Every subcommand has joined or terminated its pool (and reaped its other children) by
+    // the time it returns, so every process has written its last event: the file is complete,
+    // even when the demo failed (a crash run's trace is the interesting one).
+    let written = trace::finish();
+    outcome.and(written)
+}
+
+fn dispatch(cmd: Option<Cmd>, workers: Option<u32>, settings: Settings) -> Result<()> {
+    match cmd.unwrap_or(Cmd::Basic(basic::Args::default())) {
         Cmd::Basic(a) => basic::run(&a, &settings),
         Cmd::SyncVsAsync(a) => sync_vs_async::run(&a, &settings),
+        Cmd::Edges(a) => edges::run(&a, &settings),
         Cmd::Map(a) => map_demo::run(&a, &settings),
         Cmd::Reuse(a) => reuse::run(&a, &settings),
         Cmd::Futures(a) => futures_demo::run(&a, &settings),
         Cmd::Crash(a) => crash::run(&a, &settings),
-        Cmd::Crawl(a) => crawl::run(&a, cli.workers, &settings),
+        Cmd::Crawl(a) => crawl::run(&a, workers, &settings),
     }
 }

@@ -59,7 +59,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use common::{json, out, Child, Shared};
+use common::{json, out, trace, Child, Shared};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
@@ -314,6 +314,10 @@ fn run_callbacks(cell: &Rc<RefCell<Inner>>, step: impl FnOnce(&mut Inner) -> Res
         }
         std::mem::take(&mut inner.ready)
     };
+    let _span = (trace::enabled() && !ready.is_empty()).then(|| {
+        trace::Span::begin("callbacks", "callback", trace::this_thread())
+            .with_args(json!({"callbacks": ready.len()}))
+    });
     for cb in ready {
         cb();
     }
@@ -453,6 +457,8 @@ impl Pool {
         items: &[A],
         chunksize: usize,
     ) -> Result<Vec<R>, TaskError> {
+        let _span = trace::Span::begin("map", "wait", trace::this_thread())
+            .with_args(json!({"items": items.len(), "chunksize": chunksize}));
         let mut ids = Vec::with_capacity(items.len().div_ceil(chunksize.max(1)));
         for chunk in items.chunks(chunksize.max(1)) {
             ids.push(self.inner.borrow_mut().submit_chunk(task, chunk));
@@ -538,8 +544,11 @@ impl Pool {
     /// meanwhile.
     pub fn join(&self) -> Result<()> {
         if self.inner.borrow().state == State::Running {
-            bail!("join() before close(): the pool could still be given tasks (Python raises ValueError)");
+            // Python's words (ValueError): the workers exit only once told no more tasks
+            // will come, so this wait could never end.
+            bail!("Pool is still running: join() needs close() or terminate() first");
         }
+        let _span = trace::Span::begin("join", "wait", trace::this_thread());
         while self.inner.borrow().unfinished > 0 {
             wait_then_work(&self.inner, None);
         }
@@ -660,6 +669,13 @@ impl Inner {
             None => {
                 self.backlog.push_back(id);
                 self.unfinished += 1;
+                if trace::enabled() {
+                    // The tail of the arrow that ends where a worker starts this task.
+                    let me = trace::this_thread();
+                    let _submit = trace::Span::begin(format!("submit task {id}"), "submit", me)
+                        .with_args(json!({"task": id, "items": count}));
+                    trace::flow(id, trace::Flow::Start, "task", me);
+                }
             }
         }
         self.submitted.insert(id, task);
@@ -885,6 +901,15 @@ impl Inner {
     /// A whole result is here: complete its task.
     fn deliver(&mut self, h: PartHeader, data: Vec<u8>) {
         let ok = h.code == OK;
+        // In a --trace: a slice where the parent reads the result, and the head of the arrow
+        // from the worker that put it.
+        let _read = trace::enabled().then(|| {
+            let me = trace::this_thread();
+            let span = trace::Span::begin(format!("result task {}", h.task), "result", me)
+                .with_args(json!({"task": h.task, "worker": h.pid}));
+            trace::flow(worker::result_flow(h.task), trace::Flow::End, "result", me);
+            span
+        });
         if self.opts.timeline {
             self.spans.push(Span {
                 task: h.task,
@@ -1043,8 +1068,16 @@ impl Inner {
         let shm = Rc::new(Shared::<WorkerSlot>::new_zeroed().context("mmap(MAP_SHARED) slot")?);
         let (tasks, channels, slot_mem) = (self.tasks.clone(), self.channels.clone(), shm.clone());
         let max = self.opts.max_tasks_per_child;
+        // Its track in a --trace: "worker 1", "worker 1 (replacing 4242)".
+        let track = match replacing {
+            Some(old) => format!("worker {slot} (replacing {old})"),
+            None => format!("worker {slot}"),
+        };
         // The closure runs in the child, on the child's copy of everything captured here.
         let child = common::spawn(format!("pool-worker-{slot}"), move || {
+            trace::process_name(&track);
+            // Its one thread takes a task, runs it, puts the result, again and again.
+            trace::thread_name(trace::this_thread(), "takes, runs, puts");
             worker::main(&tasks, &channels, &slot_mem, max)
         })?;
         self.stats.workers_started += 1;

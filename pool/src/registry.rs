@@ -138,6 +138,11 @@ impl Tasks {
             .flatten()
     }
 
+    /// The name function `index` was registered under ("" if none).
+    pub fn name(&self, index: u32) -> &str {
+        self.names.get(index as usize).map_or("", String::as_str)
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }

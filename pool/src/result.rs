@@ -26,6 +26,8 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use common::{json, trace};
+
 use crate::codec::Value;
 use crate::error::TaskError;
 use crate::pool::{wait_then_work, work_ready, Inner, Outcome, Watcher};
@@ -89,6 +91,15 @@ impl<R: Value> AsyncResult<R> {
     /// Wait for the outcome: each turn of the loop does the pool's pending work (results,
     /// deaths, callbacks), and sleeps in the kernel only when there is none.
     fn wait_until(&self, deadline: Option<Instant>) -> Result<R, TaskError> {
+        // In a --trace, the time the parent spends here is a "get" slice on its track.
+        let _span = (trace::enabled() && self.outcome().is_none()).then(|| {
+            trace::Span::begin(
+                format!("get task {}", self.id),
+                "wait",
+                trace::this_thread(),
+            )
+            .with_args(json!({"task": self.id}))
+        });
         loop {
             if let Some(r) = self.outcome() {
                 return r;

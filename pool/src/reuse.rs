@@ -108,6 +108,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         for i in next..batch_end {
             let slot = &slots[i as usize];
             children.push(common::spawn(format!("task-{i}"), move || {
+                common::trace::process_name(&format!("a process for task {i}"));
                 slot.result.store(work(i), Ordering::SeqCst);
                 slot.pid
                     .store(u64::from(std::process::id()), Ordering::SeqCst);

@@ -77,10 +77,19 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
     });
     let pool = Pool::with_options(tasks, settings.options(workers))?;
     let n = u64::from(a.tasks);
+    // What each task really sleeps: the notes' 0.5 s times --time-scale. The labels say this,
+    // not 0.5 s, so a run at --time-scale 0.1 does not claim tasks ten times longer than ran.
+    let task_ms = common::clock::scaled(secs(0.5)).as_secs_f64() * 1e3;
+    let scale = common::clock::time_scale();
 
-    out::say(format!(
-        "apply: {n} tasks of 0.5 s, one call after the other"
-    ));
+    out::event(
+        "apply_start",
+        json!({"tasks": n, "task_ms": task_ms, "time_scale": scale}),
+        format!(
+            "apply: {n} tasks of {} (0.5 s x --time-scale {scale}), one call after the other",
+            ms_label(task_ms)
+        ),
+    );
     let t = Instant::now();
     let mut sync_results = Vec::new();
     for i in 0..n {
@@ -116,12 +125,16 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         async_results.push(h.get()?);
     }
     let apply_async_ms = ms(t);
+    let sum_ms = task_ms * n as f64;
     out::event(
         "compare",
-        json!({"apply_ms": apply_ms, "apply_async_ms": apply_async_ms}),
+        json!({"apply_ms": apply_ms, "apply_async_ms": apply_async_ms, "sum_of_tasks_ms": sum_ms}),
         format!(
-            "apply: {apply_ms:.0} ms (about the sum of the tasks); apply_async: {apply_async_ms:.0} ms \
-             (about the sum / {workers} workers)"
+            "apply: {apply_ms:.0} ms (the sum of the tasks is {n} x {} = {}); apply_async: \
+             {apply_async_ms:.0} ms (about that sum / {workers} workers = {})",
+            ms_label(task_ms),
+            ms_label(sum_ms),
+            ms_label(sum_ms / workers as f64),
         ),
     );
 
@@ -161,6 +174,7 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         "apply_async_ms": apply_async_ms,
         "workers": workers,
         "tasks": n,
+        "task_ms": task_ms,
         "apply_results": sync_results,
         "apply_async_results": async_results,
     }));
@@ -177,6 +191,15 @@ pub fn run(a: &Args, settings: &Settings) -> Result<()> {
         "get(timeout) should time out on a gated task, then get() return 70"
     );
     Ok(())
+}
+
+/// A duration in milliseconds as a label: `500 ms`, `0.5 ms`, `0 ms`.
+fn ms_label(ms: f64) -> String {
+    if ms >= 10.0 || ms == 0.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
 }
 
 fn ms(t: Instant) -> f64 {

@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use common::sync::{Event, SleeperFlag};
-use common::{out, Shared};
+use common::{json, out, trace, Shared};
 use queue::{Queue, QueueError};
 
 use crate::registry::Tasks;
@@ -315,6 +315,12 @@ impl Channels {
     }
 }
 
+/// In a --trace, the id of the arrow from a task's result to the parent reading it: the task's
+/// id with bit 62 set, apart from the ids of the submission arrows (the task ids).
+pub fn result_flow(task: u64) -> u64 {
+    task | (1 << 62)
+}
+
 /// Fault injection for the `crash --crash-kind truncate` demo: the worker running the current
 /// task SIGKILLs itself once `after_bytes` bytes of this task's result are on the result queue.
 /// It stands for any death in the middle of a put (the OOM killer, `kill -9`) at a moment the
@@ -363,6 +369,17 @@ pub fn main(
         };
         channels.release_turn();
 
+        // In a --trace: one slice per task on this worker's track, from here until its result
+        // is on the queue, and the head of the arrow from the parent's submission.
+        let _span = trace::enabled().then(|| {
+            let me = trace::this_thread();
+            let span = trace::Span::begin(format!("task {}", header.task), "task", me).with_args(
+                json!({"task": header.task, "items": header.count, "function": tasks.name(header.code)}),
+            );
+            trace::flow(header.task, trace::Flow::End, "task", me);
+            span
+        });
+
         // 2. Run the registered function on the arguments (a panic here ends this process).
         let start = slot.running().map_or_else(out::t_ms, |(_, s)| s);
         result.clear();
@@ -392,6 +409,13 @@ pub fn main(
             end_ms: out::t_ms(),
         };
         put_result(channels, answer, &result, &mut part)?;
+        // The tail of the arrow to where the parent reads this result (`Pool`'s `deliver`).
+        trace::flow(
+            result_flow(header.task),
+            trace::Flow::Start,
+            "result",
+            trace::this_thread(),
+        );
         done += 1;
         if max_tasks.is_some_and(|m| done >= m) {
             // Retire (max_tasks_per_child): the parent reaps us and forks a fresh worker.

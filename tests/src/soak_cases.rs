@@ -847,6 +847,11 @@ fn pool_cases() -> Vec<Case> {
                 let squares: Vec<u64> = (0..n).map(|i| i * i).collect();
                 expect(u64s(v, "results")? == squares, "results")?;
                 expect(
+                    v["thread_pool"]["callbacks_on_worker_threads"] == true
+                        && v["thread_pool"]["results"] == v["results"],
+                    "thread pool: same results, callbacks on its worker threads",
+                )?;
+                expect(
                     is_permutation(u64s(v, "completion_order")?, n),
                     "each completes once",
                 )
@@ -884,6 +889,23 @@ fn pool_cases() -> Vec<Case> {
                         "recycled workers",
                     ),
                 }
+            },
+            code: 0,
+            fault: false,
+        },
+        Case {
+            demo: "pool",
+            name: "edges",
+            args: |_| vec![s("edges")],
+            check: |v, _| {
+                let rules = v["rules"].as_array().ok_or("no rules")?;
+                expect(rules.len() == 3, "three rules")?;
+                expect(
+                    rules
+                        .iter()
+                        .all(|r| r["we_do"].is_string() && r["python_says"].is_string()),
+                    "each with python_says and we_do",
+                )
             },
             code: 0,
             fault: false,

@@ -6,14 +6,26 @@
 //! demo (a task that waits at a gate, or until its worker is killed, or a worker made to die
 //! at a chosen point of a take).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use predicates::prelude::*;
 use serde::Deserialize;
-use tests::{cmd, start, start_head, Run};
+use serde_json::Value;
+use tests::trace::Trace;
+use tests::{cmd, start, start_head, Run, TempPath};
+
+/// `python3` on the PATH, if there is one.
+fn python3() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+}
 
 #[derive(Debug, Deserialize)]
 struct BasicSummary {
@@ -39,6 +51,7 @@ struct MapSummary {
 
 #[derive(Debug, Deserialize)]
 struct SyncVsAsyncSummary {
+    task_ms: f64,
     get_timeout_timed_out: bool,
     get_after_timeout: u64,
     apply_ms: f64,
@@ -64,6 +77,46 @@ struct FuturesSummary {
     results: Vec<u64>,
     callbacks: u64,
     submit_result: u64,
+    process_pool: ProcessPoolSide,
+    thread_pool: ThreadPoolSide,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProcessPoolSide {
+    parent_pid: u32,
+    main_thread: u64,
+    task_pids: Vec<u32>,
+    callback_pids: Vec<u32>,
+    callback_threads: Vec<u64>,
+    callbacks_in_parent_main_thread: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ThreadPoolSide {
+    parent_pid: u32,
+    main_thread: u64,
+    results: Vec<u64>,
+    task_pids: Vec<u32>,
+    task_threads: Vec<u64>,
+    callbacks: u64,
+    callback_pids: Vec<u32>,
+    callback_threads: Vec<u64>,
+    callbacks_on_worker_threads: bool,
+    late_callback_thread: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EdgeRule {
+    rule: String,
+    python: String,
+    python_prints: String,
+    python_says: String,
+    we_do: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EdgesSummary {
+    rules: Vec<EdgeRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -685,4 +738,391 @@ fn closed_stdout_ends_quietly() {
         run.check(!run.stderr.contains("panicked"), "no panic text");
         run.check(run.stderr.is_empty(), "quiet");
     }
+}
+
+/// Check a `--trace` of a run in which every task completed: it loads (fields, nesting), every
+/// pid that printed has a named track, each of the `tasks` task ids has exactly one "task"
+/// slice, on a worker's track (never the parent's), and each flow id has one start and one end:
+/// from the parent's submission to the worker that ran the task, and from that worker's result
+/// back to the parent. Returns task id -> the pid that ran it.
+fn check_complete_trace(run: &Run, path: &TempPath, tasks: u64) -> BTreeMap<u64, u64> {
+    let trace = Trace::load(&path.0, run);
+    trace.check_pids_match(run);
+    let names = trace.process_names();
+    let mut ran_on: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for s in trace.slices(Some("task")) {
+        let (Some(task), Some(pid)) = (s["args"]["task"].as_u64(), s["pid"].as_u64()) else {
+            run.check(false, &format!("a task slice without task or pid: {s}"));
+            continue;
+        };
+        ran_on.entry(task).or_default().push(pid);
+    }
+    run.check(
+        ran_on.keys().copied().eq(0..tasks),
+        &format!(
+            "a task slice for each of the {tasks} tasks: {:?}",
+            ran_on.keys()
+        ),
+    );
+    let mut worker_of = BTreeMap::new();
+    for (task, pids) in &ran_on {
+        run.check(
+            pids.len() == 1,
+            &format!("task {task}: one slice, not {}", pids.len()),
+        );
+        let pid = pids[0];
+        run.check(
+            pid != run.pid as u64 && names.get(&pid).is_some_and(|n| n.starts_with("worker ")),
+            &format!(
+                "task {task} sliced on pid {pid} ({:?}), not a worker",
+                names.get(&pid)
+            ),
+        );
+        worker_of.insert(*task, pid);
+    }
+    let mut flows: BTreeMap<u64, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for e in &trace.events {
+        let pid = e["pid"].as_u64().unwrap_or(0);
+        match (e["ph"].as_str(), e["id"].as_u64()) {
+            (Some("s"), Some(id)) => flows.entry(id).or_default().0.push(pid),
+            (Some("f"), Some(id)) => flows.entry(id).or_default().1.push(pid),
+            _ => {}
+        }
+    }
+    // Two arrows per task: submission -> start (id = the task's id), result -> the parent
+    // reading it (the task's id with bit 62 set).
+    const RESULT: u64 = 1 << 62;
+    run.check(flows.len() as u64 == 2 * tasks, "two flows per task");
+    for (id, (starts, ends)) in &flows {
+        run.check(
+            starts.len() == 1 && ends.len() == 1,
+            &format!("flow {id}: one start, one end: {starts:?} {ends:?}"),
+        );
+        let (task, from, to) = if id & RESULT == 0 {
+            (*id, run.pid as u64, worker_of.get(id).copied())
+        } else {
+            let task = id & !RESULT;
+            (
+                task,
+                worker_of.get(&task).copied().unwrap_or(0),
+                Some(run.pid as u64),
+            )
+        };
+        run.check(
+            starts.first() == Some(&from) && ends.first() == to.as_ref(),
+            &format!("flow {id} (task {task}) goes from pid {from} to {to:?}"),
+        );
+    }
+    worker_of
+}
+
+#[test]
+fn trace_has_one_task_slice_per_task_on_the_worker_that_ran_it() {
+    // basic: each worker prints `task_started` with the task number (= the pool's task id).
+    let path = TempPath::new("basic.json");
+    let run = cmd(
+        "pool",
+        &format!(
+            "basic --tasks 7 --workers 3 --json --time-scale 0.01 --trace {}",
+            path.arg()
+        ),
+    );
+    let s: BasicSummary = run.ok_summary_as();
+    let worker_of = check_complete_trace(&run, &path, s.tasks);
+    for e in run.events_named("task_started") {
+        let task = e["task"].as_u64().unwrap_or(u64::MAX);
+        run.check(
+            worker_of.get(&task) == e["pid"].as_u64().as_ref(),
+            &format!("task {task}: the trace's worker is the one that printed it"),
+        );
+    }
+    let trace = Trace::load(&path.0, &run);
+    let away: Vec<&Value> = trace
+        .slices(Some("wait"))
+        .into_iter()
+        .filter(|s| s["name"].as_str().unwrap_or("").starts_with("away"))
+        .collect();
+    run.check(
+        away.len() == 1 && away[0]["pid"] == run.pid,
+        "the parent's absence is one slice on its track",
+    );
+    // futures: `completed` names the worker of task i, which is the pool's task i + 1 (the
+    // first submit is task 0).
+    let path = TempPath::new("futures.json");
+    let run = cmd(
+        "pool",
+        &format!(
+            "futures --tasks 4 --workers 2 --json --time-scale 0 --trace {}",
+            path.arg()
+        ),
+    );
+    let _: FuturesSummary = run.ok_summary_as();
+    let worker_of = check_complete_trace(&run, &path, 5);
+    for e in run.events_named("completed") {
+        let task = e["task"].as_u64().unwrap_or(u64::MAX) + 1;
+        run.check(
+            worker_of.get(&task) == e["worker"].as_u64().as_ref(),
+            &format!("pool task {task}: the trace's worker is the one as_completed named"),
+        );
+    }
+    // The other subcommands whose tasks all complete: sync-vs-async (2 x 3 + the gated one),
+    // map (8 chunks of 7 + 50 imap_unordered chunks of 1), reuse (its process-per-task children
+    // have tracks of their own, but no task slices).
+    for (args, tasks) in [
+        ("sync-vs-async --tasks 3 --workers 2", 7),
+        ("map --items 50 --workers 2 --seed 3", 58),
+        ("reuse --tasks 9 --workers 2", 9),
+    ] {
+        let path = TempPath::new("t.json");
+        let run = cmd(
+            "pool",
+            &format!("{args} --json --time-scale 0 --trace {}", path.arg()),
+        );
+        run.expect_code(0);
+        check_complete_trace(&run, &path, tasks);
+    }
+}
+
+#[test]
+fn trace_of_a_crash_and_of_a_terminated_pool_is_still_written() {
+    // The killed task's slice never ends (its worker died in it); every other task has one,
+    // the replacement has a track of its own, and the killer's line has its process track.
+    let path = TempPath::new("crash.json");
+    let run = cmd(
+        "pool",
+        &format!(
+            "crash --crash-kind kill --crash-task 0 --tasks 4 --workers 1 --json --time-scale 0 \
+             --trace {}",
+            path.arg()
+        ),
+    );
+    run.expect_code(1);
+    let trace = Trace::load(&path.0, &run);
+    trace.check_pids_match(&run);
+    let mut tasks: Vec<u64> = trace
+        .slices(Some("task"))
+        .iter()
+        .filter_map(|s| s["args"]["task"].as_u64())
+        .collect();
+    tasks.sort_unstable();
+    run.check(
+        tasks == vec![1, 2, 3],
+        "a slice for each task but the killed one",
+    );
+    run.check(
+        trace.events.iter().any(|e| {
+            e["name"] == "process_name"
+                && e["args"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("replacing")
+        }),
+        "the replacement worker is named as such",
+    );
+    // edges drops a pool with tasks queued: the trace is written all the same.
+    let path = TempPath::new("edges.json");
+    let run = cmd(
+        "pool",
+        &format!("edges --json --time-scale 0 --trace {}", path.arg()),
+    );
+    run.expect_code(0);
+    Trace::load(&path.0, &run).check_pids_match(&run);
+}
+
+#[test]
+fn svg_draws_one_bar_per_task() {
+    for (tasks, workers) in [(5u64, 2usize), (9, 3)] {
+        let path = TempPath::new("basic.svg");
+        let run = cmd(
+            "pool",
+            &format!(
+                "basic --tasks {tasks} --workers {workers} --json --time-scale 0 --svg {}",
+                path.arg()
+            ),
+        );
+        let _: BasicSummary = run.ok_summary_as();
+        let svg = std::fs::read_to_string(&path.0).unwrap_or_default();
+        run.check(svg.starts_with("<svg"), "an SVG file was written");
+        // The task colour is used by the task bars alone (see pool/src/chart.rs).
+        let bars = svg.matches("fill=\"#1F77B4\"").count() as u64;
+        run.check(bars == tasks, &format!("{bars} bars for {tasks} tasks"));
+        run.check(
+            svg.contains("away: its own work"),
+            "the parent's absence is marked",
+        );
+        let lanes = svg
+            .lines()
+            .filter(|l| l.trim_start().starts_with("worker "))
+            .count();
+        run.check(
+            (1..=workers).contains(&lanes),
+            "a lane per worker that ran a task",
+        );
+    }
+    tests::run("pool", &["basic", "--svg", "/nonexistent-dir/x.svg"])
+        .expect_usage_error(&["--svg", "/nonexistent-dir/x.svg"]);
+    tests::run("pool", &["map", "--trace", "/nonexistent-dir/t.json"])
+        .expect_usage_error(&["--trace", "/nonexistent-dir/t.json"]);
+}
+
+#[test]
+fn sync_vs_async_labels_say_the_scaled_task_length() {
+    for (scale, ms) in [("0.1", "50 ms"), ("0", "0 ms")] {
+        let run = cmd(
+            "pool",
+            &format!("sync-vs-async --tasks 2 --workers 2 --time-scale {scale}"),
+        );
+        run.expect_code(0);
+        run.check(
+            run.stdout.contains(&format!(
+                "apply: 2 tasks of {ms} (0.5 s x --time-scale {scale})"
+            )),
+            &format!("the label says {ms}"),
+        );
+        run.check(!run.stdout.contains("tasks of 0.5 s"), "not 0.5 s");
+    }
+    let run = cmd(
+        "pool",
+        "sync-vs-async --tasks 2 --workers 2 --json --time-scale 0.1",
+    );
+    let s: SyncVsAsyncSummary = run.ok_summary_as();
+    run.check(
+        (s.task_ms - 50.0).abs() < 1e-9,
+        "task_ms is the scaled 0.5 s",
+    );
+    let run = cmd("pool", "futures --tasks 2 --workers 2 --time-scale 0.1");
+    run.expect_code(0);
+    run.check(
+        run.stdout.contains("x 30 ms (0.3 s x --time-scale)"),
+        "futures' label is scaled too",
+    );
+}
+
+#[test]
+fn edges_each_rule_with_pythons_words_beside_ours() {
+    let run = cmd("pool", "edges --json --time-scale 0");
+    let s: EdgesSummary = run.ok_summary_as();
+    let rule = |name: &str| {
+        let r = s.rules.iter().find(|r| r.rule == name);
+        run.check(r.is_some(), &format!("rule {name:?} listed"));
+        r.unwrap()
+    };
+    let leave = rule("leaving without close() / join()");
+    run.check(
+        leave.we_do.contains("0 of 3 queued tasks ran")
+            && leave.we_do.contains("terminated before the task finished"),
+        "dropping the pool terminates: no queued task ran",
+    );
+    let after = rule("a task function defined after Pool()");
+    run.check(
+        after.we_do.starts_with("Err: ") && after.we_do.contains("at once, in the parent"),
+        "a handle from a later list is refused at once",
+    );
+    run.check(
+        after.we_do.contains("apply(square, 3) = 9"),
+        "the pool goes on",
+    );
+    let join = rule("join() before close()");
+    let text = join.python_prints.trim_start_matches("ValueError: ");
+    run.check(
+        join.python_prints.starts_with("ValueError: ")
+            && join.we_do.starts_with(&format!("Err: {text}")),
+        "join before close: refused with Python's words",
+    );
+    for r in &s.rules {
+        run.check(
+            r.python_says.contains(&r.python_prints),
+            "python_says quotes python_prints",
+        );
+    }
+    cmd("pool", "edges --time-scale 0")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Python: raises ValueError: Pool is still running",
+        ));
+
+    // Python's words are Python's: run each snippet, when python3 is here.
+    let Some(python) = python3() else { return };
+    for r in &s.rules {
+        let py = tests::start_program(&python, "python3 -c", &["-c", &r.python], usize::MAX)
+            .with_timeout(Duration::from_secs(30))
+            .finish();
+        py.expect_code(0);
+        let said = format!("{}{}", py.stdout, py.stderr);
+        run.check(
+            said.contains(&r.python_prints),
+            &format!(
+                "python3 prints {:?} for {:?}; it said:\n{said}",
+                r.python_prints, r.rule
+            ),
+        );
+        if r.rule == "leaving without close() / join()" {
+            run.check(
+                !said.contains(" ran"),
+                "in Python no queued task ran either",
+            );
+        }
+        if r.rule == "a task function defined after Pool()" {
+            run.check(said.contains("no result"), "Python's apply got no result");
+        }
+    }
+}
+
+#[test]
+fn futures_thread_pool_same_pid_callbacks_on_worker_threads() {
+    let run = cmd(
+        "pool",
+        "futures --tasks 6 --workers 3 --json --time-scale 0",
+    );
+    let s: FuturesSummary = run.ok_summary_as();
+    let (p, t) = (&s.process_pool, &s.thread_pool);
+    let parent = run.pid as u32;
+    // The process pool: other pids ran the tasks; callbacks in the parent's main thread.
+    run.check(p.parent_pid == parent, "the parent is the run's pid");
+    run.check(
+        !p.task_pids.is_empty() && p.task_pids.iter().all(|&w| w != parent),
+        "process pool: the tasks ran in other processes",
+    );
+    run.check(
+        p.callback_pids == vec![parent] && p.callback_threads == vec![p.main_thread],
+        "process pool: callbacks in the parent's main thread",
+    );
+    run.check(p.callbacks_in_parent_main_thread, "said so");
+    // The thread pool: the parent's own pid, other threads; callbacks on those threads.
+    run.check(
+        t.results == squares(6) && t.callbacks == 6,
+        "thread pool: every result and callback",
+    );
+    run.check(
+        t.parent_pid == parent && t.task_pids == vec![parent],
+        "thread pool: the tasks ran in the parent's own process",
+    );
+    run.check(
+        !t.task_threads.is_empty()
+            && t.task_threads.len() <= 3
+            && !t.task_threads.contains(&t.main_thread),
+        "thread pool: on at most 3 worker threads, not the main one",
+    );
+    run.check(
+        t.callback_pids == vec![parent]
+            && !t.callback_threads.is_empty()
+            && t.callback_threads
+                .iter()
+                .all(|c| t.task_threads.contains(c)),
+        "thread pool: each callback on a worker thread",
+    );
+    run.check(t.callbacks_on_worker_threads, "said so");
+    run.check(
+        t.late_callback_thread == Some(t.main_thread),
+        "a callback added to a done future runs at once in the caller",
+    );
+    let cbs = run.events_named("thread_done_callback");
+    run.check(
+        cbs.len() == 6
+            && cbs
+                .iter()
+                .all(|c| c["pid"] == run.pid && c["thread"].as_u64() != Some(t.main_thread)),
+        "each thread callback printed from the parent's pid on a worker thread",
+    );
 }

@@ -55,18 +55,27 @@ pub fn rate(n: usize, got: u64, dt: f64) -> Result<f64> {
     Ok(2.0 * n as f64 / dt / 1e6)
 }
 
+common::shared_struct! {
+    /// A counter and the glibc mutex that guards it.
+    struct MutexCounter {
+        mutex: PthreadMutex,
+        count: AtomicU64,
+    }
+}
+
 /// Millions of increments per second under a process-shared pthread mutex, two processes.
 pub fn pthread_mutex(n: usize) -> Result<f64> {
-    let s: SharedBox<(PthreadMutex, AtomicU64)> = SharedBox::new_zeroed()?;
-    s.0.init_shared()?;
+    let s: SharedBox<MutexCounter> = SharedBox::new_zeroed()?;
+    s.mutex.init_shared()?;
     let dt = two_processes(|| {
         for _ in 0..n {
             // Load then store: only the mutex makes this exact.
-            s.0.with(|| s.1.store(s.1.load(Relaxed) + 1, Relaxed))?;
+            s.mutex
+                .with(|| s.count.store(s.count.load(Relaxed) + 1, Relaxed))?;
         }
         Ok(())
     })?;
-    rate(n, s.1.load(Relaxed), dt)
+    rate(n, s.count.load(Relaxed), dt)
 }
 
 /// Millions of `fetch_add`s per second on one shared word, two processes.

@@ -80,17 +80,33 @@ fn publish(word: &AtomicU32, other: &Sleep, value: u32) {
     }
 }
 
+common::shared_struct! {
+    /// One side's futex word and "I am asleep" flag, alone on its 64-byte cache line.
+    struct SideFlags {
+        seq: AtomicU32,
+        sleeping: AtomicU32,
+        _pad: [AtomicU32; 14],
+    }
+}
+
+common::shared_struct! {
+    /// Both sides' flags, on two cache lines so they do not fight over one.
+    struct RingFlags {
+        producer: SideFlags,
+        consumer: SideFlags,
+    }
+}
+
 /// Millions of 16-byte messages `(2, i)` per second from a child producer to the parent.
 pub fn one_one(n: usize) -> Result<f64> {
-    // Each side's [seq, sleeping], each side on its own cache line.
-    let flags: SharedBox<([AtomicU32; 16], [AtomicU32; 16])> = SharedBox::new_zeroed()?;
+    let flags: SharedBox<RingFlags> = SharedBox::new_zeroed()?;
     let prod = Sleep {
-        seq: &flags.0[0],
-        sleeping: &flags.0[1],
+        seq: &flags.producer.seq,
+        sleeping: &flags.producer.sleeping,
     };
     let cons = Sleep {
-        seq: &flags.1[0],
-        sleeping: &flags.1[1],
+        seq: &flags.consumer.seq,
+        sleeping: &flags.consumer.sleeping,
     };
     let ring: SharedSlice<AtomicU32> = SharedSlice::new_zeroed(CAP * SLOT)?;
     for k in 0..CAP {

@@ -57,25 +57,34 @@ pub fn post(word: &AtomicU32, sleeping: &AtomicU32, new: u32) {
     }
 }
 
+common::shared_struct! {
+    /// The two counters of a ping-pong and each one's "a waiter sleeps" flag.
+    struct PingPong {
+        request: AtomicU32,
+        request_sleeping: AtomicU32,
+        reply: AtomicU32,
+        reply_sleeping: AtomicU32,
+    }
+}
+
 /// Microseconds per round trip (request counter out, reply counter back).
 pub fn pingpong(n: usize) -> Result<f64> {
-    // [req, req_sleeping, resp, resp_sleeping]
-    let s: SharedBox<[AtomicU32; 4]> = SharedBox::new_zeroed()?;
+    let s: SharedBox<PingPong> = SharedBox::new_zeroed()?;
     let rounds = n as u32 + 1;
     let child = common::spawn("raw-spin-echo", || {
         for i in 1..=rounds {
-            wait_change(&s[0], &s[1], i - 1);
-            post(&s[2], &s[3], i);
+            wait_change(&s.request, &s.request_sleeping, i - 1);
+            post(&s.reply, &s.reply_sleeping, i);
         }
         Ok(())
     })?;
     // Round 1 is the warm-up: the child is up and both sides have touched the line.
-    post(&s[0], &s[1], 1);
-    wait_change(&s[2], &s[3], 0);
+    post(&s.request, &s.request_sleeping, 1);
+    wait_change(&s.reply, &s.reply_sleeping, 0);
     let t = Instant::now();
     for i in 2..=rounds {
-        post(&s[0], &s[1], i);
-        wait_change(&s[2], &s[3], i - 1);
+        post(&s.request, &s.request_sleeping, i);
+        wait_change(&s.reply, &s.reply_sleeping, i - 1);
     }
     let dt = t.elapsed();
     reap(child)?;

@@ -174,12 +174,8 @@ unsafe impl ShmSafe for AtomicI64 {}
 unsafe impl ShmSafe for AtomicUsize {}
 // SAFETY: an array of zero-valid, Sync, pointer-free elements is all three itself.
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
-// SAFETY: a tuple of ShmSafe fields is ShmSafe, field by field.
-unsafe impl<A: ShmSafe, B: ShmSafe> ShmSafe for (A, B) {}
-// SAFETY: as above.
-unsafe impl<A: ShmSafe, B: ShmSafe, C: ShmSafe> ShmSafe for (A, B, C) {}
-// SAFETY: as above.
-unsafe impl<A: ShmSafe, B: ShmSafe, C: ShmSafe, D: ShmSafe> ShmSafe for (A, B, C, D) {}
+// No impl for tuples: shared memory is read through named fields (`shared_struct!`), never
+// through positions (`s.1[0]`).
 
 // SAFETY: Lock, Condvar and Barrier are `repr(C)` structs of atomics: zero is their initial
 // state (unlocked, no waiters, generation 0), they are Sync, and they hold no pointers.

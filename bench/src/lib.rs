@@ -28,6 +28,7 @@
 //! | `--list` | print the figures and what each column runs, measure nothing |
 //! | `--json` | one JSON line per figure: `figure`, `unit`, `ours`, `python`, `raw`, `rust_peer`, ... |
 //! | `--markdown` | the table in markdown, as in the README's Performance section |
+//! | `--svg FILE` | also draw the run's ratios as a chart ([`chart`]) |
 //!
 //! How it measures, and why:
 //! - each measurement does its own set-up (fork the partner, start the pool) and times **only
@@ -57,6 +58,7 @@
 //! | [`ours`] | the members' mechanisms, figure by figure |
 //! | [`peer`] | the Rust peers, and which figure has which |
 
+pub mod chart;
 pub mod figure;
 pub mod figures;
 pub mod gate;
@@ -110,6 +112,10 @@ pub struct Cli {
     /// List the figures and what each column runs; measure nothing.
     #[arg(long)]
     pub list: bool,
+    /// Also draw this run's ratios (ours against Python, the raw loop and the Rust peer, log
+    /// scale) as an SVG chart in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -206,6 +212,11 @@ pub fn run(cli: Cli) -> Result<()> {
             ));
         }
         return Ok(());
+    }
+    if let Some(path) = &cli.svg {
+        // A path that cannot be written is the user's mistake: say so before a minute of work.
+        std::fs::File::create(path)
+            .map_err(|e| common::cli::usage("--svg", path.display(), e))?;
     }
     let runs = cli.runs as usize;
     let mut failed = Vec::new();
@@ -306,6 +317,10 @@ pub fn run(cli: Cli) -> Result<()> {
         .filter(|(_, b)| !*b)
         .map(|(r, _)| r.figure.id)
         .collect();
+    if let Some(path) = &cli.svg {
+        chart::write_svg(path, &rows)?;
+        out::say(format!("chart of the ratios: {}", path.display()));
+    }
     out::say("");
     out::say("what each column runs:");
     for r in &rows {

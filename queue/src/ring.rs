@@ -526,7 +526,7 @@ impl Queue {
                     // module doc, "close".
                     let _ =
                         tail.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed);
-                    return Attempt::Finished(self.write_claimed(pos, &slot, msg));
+                    return Attempt::Finished(self.write_claimed(&slot, msg));
                 }
             } else if is_claim_of(turn, pos) {
                 // Claimed at `pos` by another producer that has not moved `tail` yet: help.
@@ -557,7 +557,7 @@ impl Queue {
     }
 
     /// Copy `msg` into the claimed slot and publish it.
-    fn write_claimed(&self, pos: u64, slot: &Slot<'_>, msg: &[u8]) -> Result<(), QueueError> {
+    fn write_claimed(&self, slot: &Slot<'_>, msg: &[u8]) -> Result<(), QueueError> {
         // Claimed just as close() happened? Publish a tombstone so consumers do not wait for
         // this slot, and report Closed (module doc, "close"). SeqCst: this load is ordered after
         // our claim of `tail` in the one global order that close() and consumers also follow.

@@ -313,13 +313,16 @@ impl Queue {
     /// The slot for position `pos`: its words `[turn, len, payload...]`, by name, and the lap.
     fn slot(&self, pos: u64) -> Slot<'_> {
         let capacity = self.capacity as u64;
-        let start = (pos % capacity) as usize * self.slot_words;
+        let lap = pos / capacity;
+        // `pos % capacity`, from the quotient: one division on the hot path, not two.
+        let index = pos - lap * capacity;
+        let start = index as usize * self.slot_words;
         let words = &self.slots[start..start + self.slot_words];
         Slot {
             turn: &words[0],
             len: &words[1],
             payload: &words[2..],
-            lap: pos / capacity,
+            lap,
         }
     }
 

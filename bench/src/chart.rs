@@ -65,8 +65,8 @@ pub fn write_svg(path: &Path, rows: &[Row]) -> Result<()> {
     let (lo, hi) = (lo / 2.0, hi * 2.0);
     let n = points.len().max(1);
 
-    let root = SVGBackend::new(path, (WIDTH, FRAME_HEIGHT + n as u32 * ROW_HEIGHT))
-        .into_drawing_area();
+    let root =
+        SVGBackend::new(path, (WIDTH, FRAME_HEIGHT + n as u32 * ROW_HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(drawing)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -76,22 +76,17 @@ pub fn write_svg(path: &Path, rows: &[Row]) -> Result<()> {
         .margin(12)
         .x_label_area_size(35)
         .y_label_area_size(170)
-        .build_cartesian_2d((lo..hi).log_scale(), 0.0..n as f64)
+        // One segment per figure on the y axis, the first figure on top.
+        .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())
         .map_err(drawing)?;
+    let row_of = |i: usize| SegmentValue::CenterOf(n - 1 - i);
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| {
-            // Row i is drawn at y = n - i - 0.5; label the tick nearest to each row's centre.
-            let i = n as f64 - y - 0.5;
-            if (i - i.round()).abs() < 0.25 && i >= -0.25 {
-                points
-                    .get(i.round() as usize)
-                    .map_or(String::new(), |(id, _)| id.to_string())
-            } else {
-                String::new()
-            }
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(k) if *k < n => points[n - 1 - k].0.to_string(),
+            _ => String::new(),
         })
         .x_label_formatter(&|v| format!("{v}x"))
         .label_style(FONT)
@@ -100,7 +95,7 @@ pub fn write_svg(path: &Path, rows: &[Row]) -> Result<()> {
     // The line at 1: as good as the peer.
     chart
         .draw_series([PathElement::new(
-            [(1.0, 0.0), (1.0, n as f64)],
+            [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
             BLACK.stroke_width(1),
         )])
         .map_err(drawing)?;
@@ -110,9 +105,10 @@ pub fn write_svg(path: &Path, rows: &[Row]) -> Result<()> {
         ("vs the Rust peer", PEER_COLOR),
     ];
     for (k, &(label, color)) in series.iter().enumerate() {
-        let dots = points.iter().enumerate().filter_map(|(i, (_, v))| {
-            v[k].map(|x| Circle::new((x, n as f64 - i as f64 - 0.5), 5, color.filled()))
-        });
+        let dots = points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, v))| v[k].map(|x| Circle::new((x, row_of(i)), 5, color.filled())));
         chart
             .draw_series(dots)
             .map_err(drawing)?

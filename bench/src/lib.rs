@@ -215,8 +215,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     if let Some(path) = &cli.svg {
         // A path that cannot be written is the user's mistake: say so before a minute of work.
-        std::fs::File::create(path)
-            .map_err(|e| common::cli::usage("--svg", path.display(), e))?;
+        std::fs::File::create(path).map_err(|e| common::cli::usage("--svg", path.display(), e))?;
     }
     let runs = cli.runs as usize;
     let mut failed = Vec::new();

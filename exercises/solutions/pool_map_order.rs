@@ -21,7 +21,9 @@ fn main() -> anyhow::Result<()> {
             for index in (w..inputs.len()).step_by(4) {
                 let x = inputs[index];
                 std::thread::sleep(Duration::from_millis(10 * (9 - x))); // uneven work
-                writeln!(out, "{index} {}", x * x)?;
+                // The whole line in one write(2): a pipe write of up to PIPE_BUF bytes is never
+                // mixed with another process's (`writeln!` would write piece by piece).
+                out.write_all(format!("{index} {}\n", x * x).as_bytes())?;
             }
             Ok(())
         })?);

@@ -21,7 +21,7 @@ pub enum Better {
     Lower,
 }
 
-/// The goal issue 7 sets for a figure.
+/// The project's goal for a figure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
     /// None: the figure is there to be read, not to be passed.
@@ -74,7 +74,7 @@ pub struct Figure {
     /// Operations per run for Python (smaller where Python is 20-1000x slower, so the full run
     /// fits in minutes; the work *per operation* is the same, and every unit is per operation).
     pub python_size: usize,
-    /// Goal from issue 7.
+    /// The project's goal for this figure.
     pub target: Target,
 }
 

@@ -13,7 +13,7 @@
 //!
 //! Every value is the **median of `--runs` runs (default 5) with the min-max range**; `ours/Py`,
 //! `ours/raw` and `ours/peer` are plain quotients of the medians (for a cost such as `us/call`,
-//! 0.05 means twenty times cheaper). The `target` column is the goal issue 7 sets, `met` whether
+//! 0.05 means twenty times cheaper). The `target` column is the project's goal for the figure, `met` whether
 //! this run reached it; `vs peer` names the Rust peer and says whether ours is at least as good
 //! (rayon is an in-process floor, shown for scale: no verdict).
 //!

@@ -1,4 +1,4 @@
-//! The soak runner (issue 8): every demo and subcommand, many times, with random seeds and
+//! The soak runner: every demo and subcommand, many times, with random seeds and
 //! parameters at `--time-scale 0`; each summary checked against the invariant its demo promises
 //! (exactly once, order, exact totals, forced losses exactly as predicted, occupancy within
 //! capacity), and every run checked for leftovers (processes alive or zombie, shm or mqueue

@@ -8,7 +8,7 @@
 //! `i + 1` ("full"); the consumer reads it and stores `i + CAP` ("free for message i + CAP").
 //! Each side only waits for the sequence word of the one slot it needs, so nothing else crosses
 //! between the CPUs: no shared head or tail counter that both sides would keep stealing from
-//! each other (a first version with head/tail counters ran at a twentieth of this speed).
+//! each other (every message would move those counters' cache line between the CPUs twice).
 //! A side that must wait spins for at most [`SPIN_FOR`], then sleeps on its own futex word; a
 //! per-side flag says whether it may sleep, so the other side only enters the kernel when it
 //! does (see `publish` for the one subtle point).
@@ -71,7 +71,8 @@ fn wait_until(word: &AtomicU32, me: &Sleep, target: u32) {
 /// The wake goes through the sleeper's own `seq` word, not the slot's: a wake meant for an
 /// earlier slot (the sleeper raised its flag just after that slot was published) still bumps
 /// `seq`, so the sleeper's futex_wait returns and it looks again instead of sleeping through.
-/// (A first version slept on the slot word itself and did lose that wake: a deadlock.)
+/// (Sleeping on the slot word itself would lose that wake: the slot the sleeper watches is not
+/// the one that was published, so nothing would ever change it: a deadlock.)
 fn publish(word: &AtomicU32, other: &Sleep, value: u32) {
     word.store(value, SeqCst);
     if other.sleeping.load(SeqCst) != 0 && other.sleeping.swap(0, SeqCst) != 0 {

@@ -275,6 +275,8 @@ pub fn run(a: &Args, workers: Option<u32>, settings: &Settings) -> Result<()> {
 /// every delay overlaps. (`tiny_http`, a server crate, hands connections to a thread pool
 /// that can queue a new connection behind a busy thread: one delay more for some pages.)
 fn serve(listener: TcpListener, delay: Duration) -> Result<()> {
+    // Its own track under `--trace` (a no-op without it).
+    common::trace::process_name("http server");
     loop {
         // Sleeps in accept(2) until a client connects.
         let (stream, _) = listener.accept().context("accept")?;

@@ -142,3 +142,25 @@ fn an_interruption_mid_crawl_leaves_nothing_behind() {
         }
     }
 }
+
+/// `--trace` on the crawl: the trace is valid, and every process that printed a JSON line (the
+/// parent, the pool's workers, the server) has a named track.
+#[test]
+fn crawl_trace_names_every_process() {
+    let file = tests::TempPath::new("crawl.json");
+    let run = tests::cmd(
+        "pool",
+        &format!(
+            "crawl --urls 4 --workers 2 --delay-ms 20 --json --trace {}",
+            file.arg()
+        ),
+    );
+    run.expect_code(0);
+    let trace = tests::trace::Trace::load(&file.0, &run);
+    trace.check_pids_match(&run);
+    let names = trace.process_names();
+    run.check(
+        names.values().any(|n| n == "http server"),
+        &format!("the server has its own track: {names:?}"),
+    );
+}

@@ -93,9 +93,11 @@ fn expect_success(mut c: Child, what: &str) -> Result<()> {
 /// Block in `poll` until `listener` has a connection waiting, or fail if one of `peers` exited
 /// with a failure first (a client that died before connecting would otherwise leave `accept`
 /// waiting forever). A peer that exited cleanly has already been served: it is not watched again.
-fn wait_for_connection(listener: &impl AsFd, peers: &mut [Child]) -> Result<()> {
+fn wait_for_connection(listener: &impl AsFd, peers: &mut [Child], connected: &[i32]) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut done = vec![false; peers.len()];
+    // A peer that already connected may end, even with a failure of its own (a refused
+    // Client exits 3): that is not "died before connecting", so it is not watched.
+    let mut done: Vec<bool> = peers.iter().map(|p| connected.contains(&p.pid())).collect();
     loop {
         let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         let watched: Vec<usize> = (0..peers.len()).filter(|&i| !done[i]).collect();
@@ -155,7 +157,7 @@ pub fn run(a: &Args) -> Result<()> {
         peers.push(spawn_peer(&args, None)?);
     }
     for _ in 0..clients {
-        wait_for_connection(&listener, &mut peers)?;
+        wait_for_connection(&listener, &mut peers, &[])?;
         let (s, peer) = listener.accept().context("accept")?;
         s.set_nodelay(true)?;
         let n = serve_echo(&s, &s, &peer.to_string())?;
@@ -180,7 +182,7 @@ pub fn run(a: &Args) -> Result<()> {
         format!("--messages={messages}"),
     ];
     let mut peer = [spawn_peer(&args, None)?];
-    wait_for_connection(&listener, &mut peer)?;
+    wait_for_connection(&listener, &mut peer, &[])?;
     let [peer] = peer;
     let (s, _) = listener.accept().context("accept(unix)")?;
     drop(listener); // the name disappears; the connection stays
@@ -234,9 +236,14 @@ fn authkey() -> Result<bool> {
         )?,
     ];
     let (mut welcomed, mut refused) = (0, 0);
+    let mut connected = Vec::new();
     for _ in 0..2 {
-        wait_for_connection(&listener, &mut peers)?;
+        wait_for_connection(&listener, &mut peers, &connected)?;
         let (mut s, _) = listener.accept().context("accept(auth)")?;
+        // Who connected: the kernel records the peer's pid on a Unix socket (SO_PEERCRED).
+        let peer = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::PeerCredentials)
+            .context("getsockopt(SO_PEERCRED)")?;
+        connected.push(peer.pid());
         // Listener.accept(): challenge the client, then answer its challenge.
         match crate::auth::deliver_challenge(&mut s, &key)
             .and_then(|()| crate::auth::answer_challenge(&mut s, &key))
@@ -299,7 +306,7 @@ fn memfd() -> Result<bool> {
         None,
     )?];
     let peer_pid = peer[0].pid();
-    wait_for_connection(&listener, &mut peer)?;
+    wait_for_connection(&listener, &mut peer, &[])?;
     let [peer] = peer;
     let (s, _) = listener.accept().context("accept(fd)")?;
     drop(listener);

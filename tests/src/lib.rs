@@ -679,6 +679,22 @@ impl Drop for TempPath {
     }
 }
 
+/// `python3` on the PATH, if there is one (a demo with a Python side must say so when there is
+/// not; tests check that it did).
+pub fn python3() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+}
+
+/// `python3`, which the test suite requires: the Python side of a lesson (the docs' snippets,
+/// Python's own error texts) is checked by running it, never skipped.
+pub fn require_python3() -> PathBuf {
+    python3().expect("python3 on the PATH: the tests run the Python side of the lessons with it")
+}
+
 /// Seeds for tests that sweep several: fixed, so a failure repeats.
 pub const SEEDS: [u64; 5] = [1, 2, 3, 42, 20261122];
 

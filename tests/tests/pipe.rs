@@ -391,16 +391,6 @@ fn check_wrong_end(run: &Run, wrong: &[WrongEnd]) {
     );
 }
 
-/// The path of `python3`, which the test suite requires (see python_snippets.rs).
-fn python3() -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())
-        .expect("python3 on PATH")
-}
-
 #[test]
 fn simplex_wrong_end_errors_are_pythons_own_words() {
     // What the demo prints as Python's answer must be what Python really says.
@@ -413,7 +403,13 @@ for call in (lambda: fd1.send("hello! Tom"), fd2.recv):
     except Exception as e:
         print(f"{type(e).__name__}: {e}")
 "#;
-    let py = tests::start_program(&python3(), "python3 -c", &["-c", program], usize::MAX).finish();
+    let py = tests::start_program(
+        &tests::require_python3(),
+        "python3 -c",
+        &["-c", program],
+        usize::MAX,
+    )
+    .finish();
     py.expect_code(0);
     let said: Vec<&str> = py.stdout.lines().collect();
     let run = cmd(

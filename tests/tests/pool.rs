@@ -7,7 +7,6 @@
 //! at a chosen point of a take).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -17,15 +16,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use tests::trace::Trace;
 use tests::{cmd, start, start_head, Run, TempPath};
-
-/// `python3` on the PATH, if there is one.
-fn python3() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())
-}
 
 #[derive(Debug, Deserialize)]
 struct BasicSummary {
@@ -1043,7 +1033,7 @@ fn edges_each_rule_with_pythons_words_beside_ours() {
         ));
 
     // Python's words are Python's: run each snippet, when python3 is here.
-    let Some(python) = python3() else { return };
+    let python = tests::require_python3();
     for r in &s.rules {
         let py = tests::start_program(&python, "python3 -c", &["-c", &r.python], usize::MAX)
             .with_timeout(Duration::from_secs(30))

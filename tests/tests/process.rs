@@ -4,7 +4,6 @@
 //! behind, alive or zombie.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -14,15 +13,6 @@ use serde_json::Value;
 use tests::trace::{span, Trace};
 use tests::TempPath;
 use tests::{cmd, start, start_head};
-
-/// `python3` on the PATH, if there is one.
-fn python3() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())
-}
 
 /// A child in `lifecycle`'s summary.
 #[derive(Debug, Deserialize)]
@@ -334,7 +324,7 @@ fn daemon_terminated_normal_joined() {
         "our daemon was killed with its SIGKILLed parent",
     );
     // Python's: the daemon outlives its SIGKILLed parent (its flag acts only at normal exit).
-    match (python3(), &s.python_parent_sigkilled) {
+    match (tests::python3(), &s.python_parent_sigkilled) {
         (Some(_), Some(p)) => {
             run.check(p.parent_killed_by == Some(9), "python's parent SIGKILLed");
             run.check(
@@ -363,7 +353,7 @@ fn daemon_terminated_normal_joined() {
             );
         }
     }
-    let expected = if python3().is_some() {
+    let expected = if tests::python3().is_some() {
         "STILL RUNNING, an orphan"
     } else {
         "no python3 on this machine"
@@ -440,7 +430,7 @@ fn edges_each_rule_with_pythons_words_beside_ours() {
         .stdout(predicate::str::contains("[task] hello 3"));
 
     // Python's words are Python's: ask python3 itself, when it is here.
-    let Some(python) = python3() else { return };
+    let python = tests::require_python3();
     let program = "\
 import multiprocessing as mp
 def f(): pass

@@ -98,18 +98,9 @@ fn looks_like_a_python_program(code: &str) -> bool {
     imports && (code.contains("def ") || code.contains("print("))
 }
 
-fn python3() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())
-        .expect("python3 on PATH: the Python snippets of the docs are run with it")
-}
-
 #[test]
 fn every_python_snippet_in_a_doc_comment_runs() {
-    let python = python3();
+    let python = tests::require_python3();
     let snippets = workspace_snippets();
     let python_ones: Vec<&Snippet> = snippets
         .iter()

@@ -16,14 +16,6 @@ use tests::trace::{span, Trace};
 use tests::TempPath;
 use tests::{cmd, Run, SEEDS};
 
-/// Whether `python3` is on the PATH.
-fn have_python3() -> bool {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .any(|d| d.join("python3").is_file())
-}
-
 /// tid -> name of the named thread tracks of process `pid`.
 fn thread_names(trace: &Trace, pid: i32) -> BTreeMap<u64, String> {
     trace
@@ -659,7 +651,7 @@ fn gil_summary_has_every_figure_and_the_gil_admits_one_thread() {
         run.check(gil_of("Jython") == Some(false), "Jython: none");
         run.check(gil_of("IronPython") == Some(false), "IronPython: none");
         run.check(
-            s.local_python.is_some() == have_python3(),
+            s.local_python.is_some() == tests::python3().is_some(),
             "this machine's python3 asked when it is here",
         );
         if let Some(p) = &s.local_python {
@@ -806,7 +798,10 @@ fn spawn_cost_reports_both_costs_and_their_ratio() {
     run.check(s.count == 20, "count echoed");
     match &s.python {
         Some(p) => {
-            run.check(have_python3(), "python measured only where python3 is");
+            run.check(
+                tests::python3().is_some(),
+                "python measured only where python3 is",
+            );
             run.check(p.version.starts_with("3."), "python's version");
             run.check(p.count == 3, "--python-count echoed");
             run.check(
@@ -817,7 +812,10 @@ fn spawn_cost_reports_both_costs_and_their_ratio() {
             );
         }
         None => {
-            run.check(!have_python3(), "python3 is here: its ratio was expected");
+            run.check(
+                tests::python3().is_none(),
+                "python3 is here: its ratio was expected",
+            );
         }
     }
     run.check(s.notes_ratio == 20.0, "the notes' figure, 1/20");
@@ -825,7 +823,7 @@ fn spawn_cost_reports_both_costs_and_their_ratio() {
         tests::named_objects_of(run.pid).is_empty(),
         "no named kernel object",
     );
-    let python_line = if have_python3() {
+    let python_line = if tests::python3().is_some() {
         r"Python 3\.[0-9.]+'s ratio, measured on this machine in the same run \(2 rounds each\)"
     } else {
         r"Python's ratio: not measured \(no python3 on this machine\)"
